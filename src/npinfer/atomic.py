@@ -1,0 +1,28 @@
+"""Atomic file writes: a temporary file in the target directory, renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import BinaryIO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Open a temporary file beside `path` for binary writing; on success rename it to `path`.
+
+    On any error the temporary file is removed and an existing `path` is left untouched."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,134 @@
+"""npinfer's native model file: an `.npz` of a JSON config plus named weight arrays.
+
+Loaded with `allow_pickle=False`: nothing in the file can run code. A round trip is
+bit-exact (arrays are stored as they are). Layout:
+- `npinfer_config`: uint8 array holding UTF-8 JSON: format name and version, npinfer version,
+  source (framework, version, original format), model name, inputs, outputs, and per layer
+  its name, class, canonical config, inbound calls and the array key of each weight.
+- `w0`, `w1`, ...: the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .atomic import atomic_write
+from .errors import ModelFormatError
+from .spec import LayerSpec, ModelSpec
+
+FORMAT_NAME = "npinfer"
+FORMAT_VERSION = 1
+CONFIG_KEY = "npinfer_config"
+
+
+def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
+    """Write `spec` to `path` as an npinfer `.npz` (atomically)."""
+    from . import __version__
+
+    arrays: dict[str, np.ndarray] = {}
+    layers = []
+    for layer in spec.layers:
+        keys = {}
+        for weight_name, array in layer.weights.items():
+            key = f"w{len(arrays)}"
+            arrays[key] = np.asarray(array)
+            keys[weight_name] = key
+        layers.append({
+            "name": layer.name,
+            "class_name": layer.class_name,
+            "config": layer.config,
+            "inbound": [[list(ref) for ref in node] for node in layer.inbound],
+            "weights": keys,
+        })
+    config = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "npinfer_version": __version__,
+        "source": spec.source,
+        "name": spec.name,
+        "inputs": [list(r) for r in spec.inputs],
+        "outputs": [list(r) for r in spec.outputs],
+        "layers": layers,
+    }
+    text = json.dumps(config, allow_nan=True).encode("utf-8")
+    arrays[CONFIG_KEY] = np.frombuffer(text, dtype=np.uint8)
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
+
+
+def is_native(names: set[str]) -> bool:
+    """True if a zip's member names are those of an npinfer `.npz`."""
+    return f"{CONFIG_KEY}.npy" in names
+
+
+def load_spec_npz(path: str) -> ModelSpec:
+    """Read an npinfer `.npz` into a ModelSpec (no pickle, every field checked)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if CONFIG_KEY not in npz.files:
+                raise ModelFormatError("this .npz is not an npinfer model (no npinfer_config)", path)
+            config = json.loads(npz[CONFIG_KEY].tobytes().decode("utf-8"))
+            _check_header(config, path)
+            layers = [_layer(entry, npz, path) for entry in _list(config, "layers", path)]
+            return ModelSpec(
+                name=str(config.get("name", "model")),
+                layers=layers,
+                inputs=[_ref(r, path) for r in _list(config, "inputs", path)],
+                outputs=[_ref(r, path) for r in _list(config, "outputs", path)],
+                source=config.get("source") if isinstance(config.get("source"), dict) else {},
+            )
+    except ModelFormatError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+        # allow_pickle=False makes object arrays raise ValueError here
+        raise ModelFormatError(f"the .npz file is truncated or corrupt ({type(err).__name__}: {err})", path) from None
+
+
+def _check_header(config, path):
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        raise ModelFormatError("this .npz is not an npinfer model", path)
+    version = config.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelFormatError(f"unknown npinfer format version {version!r}", path)
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"written in npinfer format {version}; this npinfer reads format {FORMAT_VERSION}: upgrade npinfer", path
+        )
+
+
+def _layer(entry, npz, path) -> LayerSpec:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("class_name"), str):
+        raise ModelFormatError(f"layer entry {str(entry)[:80]!r} lacks a name or class", path)
+    if not isinstance(entry.get("config"), dict) or not isinstance(entry.get("weights", {}), dict):
+        raise ModelFormatError(f"layer '{entry['name']}' has a malformed config", path)
+    weights = {}
+    for weight_name, key in entry.get("weights", {}).items():
+        if not isinstance(key, str) or key == CONFIG_KEY or key not in npz.files:
+            raise ModelFormatError(f"layer '{entry['name']}': weight '{weight_name}' is missing from the file", path)
+        array = npz[key]
+        if array.dtype.kind != "f":
+            raise ModelFormatError(f"layer '{entry['name']}': weight '{weight_name}' is {array.dtype}, not float", path)
+        weights[weight_name] = array
+    inbound = entry.get("inbound", [])
+    if not isinstance(inbound, list) or not all(isinstance(node, list) for node in inbound):
+        raise ModelFormatError(f"layer '{entry['name']}' has malformed inbound calls", path)
+    return LayerSpec(entry["name"], entry["class_name"], entry["config"], weights,
+                     [[_ref(r, path) for r in node] for node in inbound])
+
+
+def _list(config, key, path) -> list:
+    value = config.get(key)
+    if not isinstance(value, list):
+        raise ModelFormatError(f"'{key}' is missing or not a list", path)
+    return value
+
+
+def _ref(value, path) -> tuple:
+    if (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[1:])):
+        return tuple(value)
+    raise ModelFormatError(f"{value!r} is not a tensor reference [layer, node, tensor]", path)

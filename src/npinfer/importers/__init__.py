@@ -1,0 +1,51 @@
+"""Importers: read a model file (recognised by its content, not its name) into a ModelSpec."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+from ..errors import ModelFormatError
+from ..format import is_native, load_spec_npz
+from ..spec import ModelSpec
+from .hdf5 import HDF5_SIGNATURE
+from .keras_h5 import load_keras_h5
+from .keras_v3 import load_keras_v3
+
+ZIP_SIGNATURE = b"PK\x03\x04"
+
+
+def load_spec(path: str | os.PathLike) -> ModelSpec:
+    """Read a `.keras`, Keras `.h5` or npinfer `.npz` file into a ModelSpec."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ModelFormatError(
+            "is a directory; a TensorFlow SavedModel is not supported: save the model with "
+            "model.save('model.keras') (or 'model.h5')", path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except FileNotFoundError:
+        raise ModelFormatError("no such file", path) from None
+    except OSError as err:
+        raise ModelFormatError(f"cannot be read ({err.strerror or err})", path) from None
+    try:
+        if head.startswith(HDF5_SIGNATURE):
+            return load_keras_h5(path)
+        if head.startswith(ZIP_SIGNATURE):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    names = set(archive.namelist())
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+                raise ModelFormatError(f"the zip archive is truncated or corrupt ({err})", path) from None
+            if is_native(names):
+                return load_spec_npz(path)
+            return load_keras_v3(path)
+    except ModelFormatError as err:
+        if err.path is None:
+            raise ModelFormatError(str(err), path) from None
+        raise
+    if not head:
+        raise ModelFormatError("the file is empty", path)
+    raise ModelFormatError(
+        "is not a model file npinfer reads (a Keras .keras archive, a Keras .h5 file, or an npinfer .npz)", path)

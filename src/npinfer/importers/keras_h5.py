@@ -1,0 +1,61 @@
+"""Legacy Keras `.h5` model files, as written by tf.keras / Keras 2 and by Keras 3.
+
+Layout: root attribute `model_config` (JSON) and `keras_version`; weights under
+`model_weights/<layer name>/`, whose attribute `weight_names` lists them in order.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from ..spec import ModelSpec
+from .hdf5 import attr_text, attr_texts, child, open_hdf5, read_array, reading
+from .keras_config import parse_model
+from .keras_layers import KerasContext
+
+
+class H5WeightSource:
+    """Weights of each layer, found by layer name under `model_weights`."""
+
+    def __init__(self, weights_group, path: str):
+        self.group = weights_group
+        self.path = path
+
+    def layer_weights(self, name: str, class_name: str, position: int) -> list[tuple[str | None, np.ndarray]]:
+        group = child(self.group, name)
+        if group is None:
+            return []
+        names = attr_texts(group, "weight_names") or []
+        out = []
+        for weight_name in names:
+            dataset = child(group, weight_name)
+            if dataset is None:
+                raise ModelFormatError(f"weight '{weight_name}' of layer '{name}' is listed but missing", self.path)
+            out.append((weight_name, read_array(dataset, f"weight '{weight_name}'")))
+        return out
+
+
+def load_keras_h5(path: str) -> ModelSpec:
+    """Read a Keras `.h5` model file into a ModelSpec."""
+    root = open_hdf5(path, path)
+    with reading(path, "the .h5 file"):
+        text = attr_text(root, "model_config")
+        if text is None:
+            if child(root, "layers") is not None or "layer_names" in root.attrs:
+                raise ModelFormatError(
+                    "this .h5 file holds weights only (model.save_weights); npinfer needs the whole model: "
+                    "save it with model.save('model.keras') or model.save('model.h5')", path)
+            raise ModelFormatError("this HDF5 file is not a Keras model (it has no model_config)", path)
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ModelFormatError(f"the model_config is not valid JSON ({err})", path) from None
+        version = attr_text(root, "keras_version") or "2"
+        weights_group = child(root, "model_weights")
+        if weights_group is None:
+            raise ModelFormatError("the .h5 file has a model config but no model_weights group", path)
+        source = {"framework": "keras", "version": version, "format": ".h5"}
+        return parse_model(config, KerasContext(version), H5WeightSource(weights_group, path), source)

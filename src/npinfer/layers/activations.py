@@ -1,0 +1,252 @@
+"""Activation functions in NumPy, and the canonical description layers use to name them.
+
+A canonical activation is a dict: ``{"name": "relu", "negative_slope": 0.0, ...}``, every
+parameter spelled out. Framework spellings and version quirks (Keras 2 vs Keras 3
+`hard_sigmoid`, `swish` vs `silu`) are resolved by the importers, never here.
+Each function keeps the float dtype of its input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import UnsupportedOptionError
+from .special import erf
+
+Activation = Callable[[np.ndarray], np.ndarray]
+
+KERAS3_HARD_SIGMOID_SLOPE = 1.0 / 6.0  # Keras 3: clip(x/6 + 0.5, 0, 1)
+KERAS2_HARD_SIGMOID_SLOPE = 0.2  # Keras 2 / tf.keras: clip(0.2x + 0.5, 0, 1)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def sigmoid(x):
+    # One tanh call, no exp overflow: sigmoid(x) = 0.5 * tanh(x/2) + 0.5.
+    y = np.tanh(x * 0.5)
+    y *= 0.5
+    y += 0.5
+    return y
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    # Keras's ReLU.static_call, step for step (tf.keras's backend.relu is the same).
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return leaky_relu(x, negative_slope)
+        negative_part = np.maximum(threshold - x, 0) if threshold != 0 else np.maximum(-x, 0)
+    if threshold != 0:
+        y = np.where(x > threshold, x, 0).astype(x.dtype, copy=False)
+    else:
+        y = np.maximum(x, 0)
+    if max_value is not None:
+        y = np.clip(y, 0, max_value).astype(x.dtype, copy=False)
+    if negative_slope != 0.0:
+        y = y - negative_slope * negative_part
+    return y
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return np.maximum(x, negative_slope * x)
+
+
+def elu(x, alpha=1.0):
+    return np.where(x >= 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def celu(x, alpha=1.0):
+    return np.maximum(x, 0) + alpha * np.expm1(np.minimum(x, 0) / alpha)
+
+
+def selu(x):
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def gelu(x, approximate=False):
+    if approximate:
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + np.tanh(inner))
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def hard_sigmoid(x, slope=KERAS3_HARD_SIGMOID_SLOPE):
+    return np.clip(x * slope + 0.5, 0.0, 1.0)
+
+
+def hard_silu(x, slope=KERAS3_HARD_SIGMOID_SLOPE):
+    return x * hard_sigmoid(x, slope)
+
+
+def softplus(x):
+    return np.logaddexp(x, np.zeros((), x.dtype))
+
+
+def mish(x):
+    return x * np.tanh(softplus(x))
+
+
+def exponential(x):
+    with np.errstate(over="ignore"):  # exp overflows to inf exactly as in Keras
+        return np.exp(x)
+
+
+def softmax(x, axis=-1):
+    axis = _axes(axis)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    axis = _axes(axis)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def sparsemax(x, axis=-1):
+    # As keras.src.backend.numpy.nn.sparsemax.
+    ordered = -np.sort(-x, axis=axis)
+    cumulative = np.cumsum(ordered, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    rank = np.arange(1, x.shape[axis] + 1, dtype=x.dtype).reshape(shape)
+    support = ordered - (cumulative - 1) / rank > 0
+    k = np.sum(support, axis=axis, keepdims=True).astype(x.dtype)
+    tau = (np.sum(np.where(support, cumulative, 0), axis=axis, keepdims=True) - 1) / k
+    return np.maximum(x - tau, 0).astype(x.dtype, copy=False)
+
+
+def glu(x, axis=-1):
+    first, second = np.split(x, 2, axis=axis)
+    return first * sigmoid(second)
+
+
+def _axes(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def _cast(fn):
+    """Keep the input's dtype where NumPy would promote (np.where / np.clip with float scalars)."""
+
+    def wrapped(x, **params):
+        return np.asarray(fn(x, **params)).astype(x.dtype, copy=False)
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+# name -> (function, default parameters). The defaults are Keras 3's.
+FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], dict[str, Any]]] = {
+    "linear": (lambda x: x, {}),
+    "relu": (_cast(relu), {"negative_slope": 0.0, "max_value": None, "threshold": 0.0}),
+    "relu6": (_cast(lambda x: np.clip(x, 0, 6)), {}),
+    "leaky_relu": (_cast(leaky_relu), {"negative_slope": 0.2}),
+    "elu": (_cast(elu), {"alpha": 1.0}),
+    "celu": (_cast(celu), {"alpha": 1.0}),
+    "selu": (_cast(selu), {}),
+    "gelu": (_cast(gelu), {"approximate": False}),
+    "sigmoid": (sigmoid, {}),
+    "hard_sigmoid": (_cast(hard_sigmoid), {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
+    "hard_silu": (_cast(hard_silu), {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
+    "tanh": (np.tanh, {}),
+    "softmax": (_cast(softmax), {"axis": -1}),
+    "log_softmax": (_cast(log_softmax), {"axis": -1}),
+    "softplus": (_cast(softplus), {}),
+    "softsign": (_cast(lambda x: x / (1 + np.abs(x))), {}),
+    "silu": (_cast(lambda x: x * sigmoid(x)), {}),
+    "mish": (_cast(mish), {}),
+    "exponential": (_cast(exponential), {}),
+    "hard_tanh": (_cast(lambda x: np.clip(x, -1, 1)), {}),
+    "tanh_shrink": (_cast(lambda x: x - np.tanh(x)), {}),
+    "log_sigmoid": (_cast(lambda x: -softplus(-x)), {}),
+    "soft_shrink": (
+        _cast(lambda x, threshold: np.where(x > threshold, x - threshold, np.where(x < -threshold, x + threshold, 0))),
+        {"threshold": 0.5},
+    ),
+    "hard_shrink": (_cast(lambda x, threshold: np.where(np.abs(x) > threshold, x, 0)), {"threshold": 0.5}),
+    "sparse_plus": (_cast(lambda x: np.where(x <= -1, 0, np.where(x < 1, 0.25 * (x + 1) ** 2, x))), {}),
+    "sparse_sigmoid": (_cast(lambda x: np.where(x <= -1, 0, np.where(x >= 1, 1, 0.5 * (x + 1)))), {}),
+    "squareplus": (_cast(lambda x, b: (x + np.sqrt(x * x + b)) / 2), {"b": 4}),
+    "sparsemax": (_cast(sparsemax), {"axis": -1}),
+    "glu": (_cast(glu), {"axis": -1}),
+}
+
+# Activations whose output shape differs from the input's.
+_HALVES_AXIS = {"glu"}
+
+
+def supported_activations() -> list[str]:
+    """Names of every activation npinfer implements."""
+    return sorted(FUNCTIONS)
+
+
+def canonical(spec: str | dict) -> dict:
+    """Validate an activation description and return it with every parameter filled in."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise UnsupportedOptionError(f"activation {spec!r} is not an activation npinfer understands")
+    name = spec["name"]
+    if name not in FUNCTIONS:
+        raise UnsupportedOptionError(
+            f"activation '{name}' is not supported; supported: {', '.join(supported_activations())}"
+        )
+    defaults = FUNCTIONS[name][1]
+    unknown = set(spec) - {"name"} - set(defaults)
+    if unknown:
+        raise UnsupportedOptionError(
+            f"activation '{name}' has unknown parameter(s) {sorted(unknown)}; it takes {sorted(defaults) or 'none'}"
+        )
+    full = {"name": name, **defaults, **{k: v for k, v in spec.items() if k != "name"}}
+    for key, value in full.items():
+        if key in ("name", "max_value", "approximate", "axis"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UnsupportedOptionError(f"activation '{name}': parameter {key}={value!r} must be a number")
+    if full.get("max_value") is not None and not isinstance(full["max_value"], (int, float)):
+        raise UnsupportedOptionError(f"activation '{name}': max_value={full['max_value']!r} must be a number or None")
+    if "approximate" in full and not isinstance(full["approximate"], bool):
+        raise UnsupportedOptionError(f"activation '{name}': approximate={full['approximate']!r} must be true or false")
+    if "axis" in full:
+        axis = full["axis"]
+        axes = axis if isinstance(axis, list) else [axis]
+        if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+            raise UnsupportedOptionError(f"activation '{name}': axis={axis!r} must be an integer or a list of integers")
+        if isinstance(axis, list) and name in ("sparsemax", "glu"):
+            raise UnsupportedOptionError(f"activation '{name}': axis must be a single integer, got {axis!r}")
+    return full
+
+
+def get(spec: str | dict) -> Activation:
+    """Return a function x -> activation(x) for a (canonical or short) activation description."""
+    full = canonical(spec)
+    fn = FUNCTIONS[full["name"]][0]
+    params = {k: v for k, v in full.items() if k != "name"}
+    if not params:
+        return fn
+    return lambda x: fn(x, **params)
+
+
+def output_shape(spec: dict, shape: tuple) -> tuple:
+    """Shape of activation(x) for an input of `shape` (None marks an unknown size)."""
+    full = canonical(spec)
+    if full["name"] not in _HALVES_AXIS:
+        return tuple(shape)
+    axis = full["axis"] % len(shape)
+    size = shape[axis]
+    if size is not None and size % 2:
+        raise UnsupportedOptionError(f"activation 'glu' needs an even size on axis {full['axis']}, got {size}")
+    return tuple(s if i != axis or s is None else s // 2 for i, s in enumerate(shape))
+
+
+def check_axes(spec: dict, rank: int, where: str) -> None:
+    """Refuse a softmax-like axis outside an input of `rank` dimensions (batch included)."""
+    full = canonical(spec)
+    if "axis" not in full:
+        return
+    axes = full["axis"] if isinstance(full["axis"], list) else [full["axis"]]
+    for a in axes:
+        if not -rank <= a < rank:
+            raise UnsupportedOptionError(f"{where}: activation '{full['name']}' axis {a} is outside a rank-{rank} input")

@@ -1,0 +1,132 @@
+"""Core layers: InputLayer, Dense, Activation (and ReLU/LeakyReLU/ELU/Softmax), identity
+layers (dropout and noise at inference), Flatten, Reshape."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from . import activations
+from .base import REQUIRED, Layer, Shape, format_shape, require_bool, require_positive_int
+
+
+class InputLayer(Layer):
+    """A model input: carries the shape (batch first) and dtype; computes nothing."""
+
+    OPTIONS = {"shape": REQUIRED, "dtype": "float32"}
+
+    def build(self, input_shapes: list[Shape]) -> list[Shape]:
+        shape = self.config["shape"]
+        if not isinstance(shape, list) or len(shape) < 2 or not all(
+            s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in shape
+        ):
+            raise ModelFormatError(f"input '{self.name}' has shape {shape!r}; expected [batch, size, ...]")
+        return [(None,) + tuple(shape[1:])]
+
+    def call(self, inputs):
+        return inputs
+
+
+class Dense(Layer):
+    """y = activation(x @ kernel + bias) on the last axis."""
+
+    OPTIONS = {"units": REQUIRED, "activation": "linear", "use_bias": True}
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["kernel", "bias"] if config.get("use_bias", True) else ["kernel"]
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=2)
+        units = require_positive_int(self, "units")
+        require_bool(self, "use_bias")
+        features = input_shapes[0][-1]
+        if features is None:
+            raise ModelFormatError(f"layer '{self.name}' (Dense) needs a known last input dimension, got {format_shape(input_shapes[0])}")
+        self.expect_weight("kernel", (features, units))
+        if self.config["use_bias"]:
+            self.expect_weight("bias", (units,))
+        out = input_shapes[0][:-1] + (units,)
+        self.activation = activations.get(self.config["activation"])
+        activations.check_axes(self.config["activation"], len(out), f"layer '{self.name}'")
+        return [activations.output_shape(self.config["activation"], out)]
+
+    def call(self, inputs):
+        y = inputs[0] @ self.weights["kernel"]  # (..., units)
+        if self.config["use_bias"]:
+            y += self.weights["bias"]
+        return [self.activation(y)]
+
+
+class Activation(Layer):
+    """activation(x). Keras's ReLU, LeakyReLU, ELU and Softmax layers import as this too."""
+
+    OPTIONS = {"activation": REQUIRED}
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes)
+        self.activation = activations.get(self.config["activation"])
+        activations.check_axes(self.config["activation"], len(input_shapes[0]), f"layer '{self.name}'")
+        return [activations.output_shape(self.config["activation"], input_shapes[0])]
+
+    def call(self, inputs):
+        return [self.activation(inputs[0])]
+
+
+class Identity(Layer):
+    """Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference."""
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes)
+        return [input_shapes[0]]
+
+    def call(self, inputs):
+        return inputs
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...); channels_first moves axis 1 last first, as Keras does."""
+
+    OPTIONS = {"data_format": "channels_last"}
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes)
+        if self.config["data_format"] not in ("channels_last", "channels_first"):
+            raise self.refuse("data_format", self.config["data_format"], "channels_last, channels_first")
+        dims = input_shapes[0][1:]
+        size = None if any(d is None for d in dims) else math.prod(dims)
+        return [(None, size)]
+
+    def call(self, inputs):
+        x = inputs[0]
+        if self.config["data_format"] == "channels_first" and x.ndim > 2:
+            x = np.moveaxis(x, 1, -1)
+        return [x.reshape(x.shape[0], -1)]
+
+
+class Reshape(Layer):
+    """(batch, ...) -> (batch, *target_shape); one -1 in target_shape is inferred."""
+
+    OPTIONS = {"target_shape": REQUIRED}
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes)
+        target = self.config["target_shape"]
+        if not isinstance(target, list) or not all(isinstance(t, int) and not isinstance(t, bool) and (t > 0 or t == -1) for t in target) or target.count(-1) > 1:
+            raise self.refuse("target_shape", target, "a list of positive sizes with at most one -1")
+        dims = input_shapes[0][1:]
+        known = math.prod(t for t in target if t != -1)
+        if any(d is None for d in dims):
+            return [(None,) + tuple(None if t == -1 else t for t in target)]
+        size = math.prod(dims)
+        if (-1 in target and size % known) or (-1 not in target and size != known):
+            raise ModelFormatError(
+                f"layer '{self.name}' (Reshape) cannot reshape {format_shape(input_shapes[0])} to (None, {', '.join(map(str, target))})"
+            )
+        return [(None,) + tuple(size // known if t == -1 else t for t in target)]
+
+    def call(self, inputs):
+        x = inputs[0]
+        return [x.reshape((x.shape[0],) + tuple(self.config["target_shape"]))]
