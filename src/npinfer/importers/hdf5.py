@@ -36,6 +36,10 @@ def open_hdf5(source: str | bytes, path: str):
     """Open an HDF5 file (a path, or its bytes) with pyfive."""
     import pyfive  # lazy: only reading .h5/.keras needs it
 
+    from .pyfive_compat import patch_global_heap
+
+    patch_global_heap()
+
     with reading(path):
         if isinstance(source, bytes):
             if not source.startswith(HDF5_SIGNATURE):

@@ -18,6 +18,7 @@ from .keras_layers import KerasContext, check_dtype_policy, translate_layer
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 IGNORED_CALL_ARGUMENTS = {"training"}
+KERAS_MODULES = ("keras", "tf_keras", "tensorflow")  # where Keras's own classes live
 
 
 class WeightSource(Protocol):
@@ -202,7 +203,8 @@ def _layer(entry, position: int, ctx: KerasContext, weights: WeightSource) -> La
             f"layer '{name}' is the operation {class_name} ({module}) applied directly in the model; "
             f"npinfer runs layers only; supported layers: {', '.join(sorted(LAYERS))}"
         )
-    if (module and not module.startswith("keras")) or (registered not in (None, class_name)):
+    custom = ">" in class_name or (registered not in (None, class_name))  # "package>Class"
+    if custom or (module and not module.startswith(KERAS_MODULES)):
         raise UnsupportedLayerError(
             f"layer '{name}' is the custom class {registered or class_name} ({module or 'unknown module'}), "
             f"which npinfer cannot run; supported layers: {', '.join(sorted(LAYERS))}"

@@ -82,8 +82,9 @@ def keras_activation(value: Any, ctx: KerasContext, where: str) -> dict:
                 and (module == "" or module.startswith(("keras.activations", "keras.src.activations"))):
             value = config
         else:
+            label = config if isinstance(config, str) else class_name
             raise UnsupportedOptionError(
-                f"{where}: activation {class_name or value!r} ({registered or module}) is a custom object; "
+                f"{where}: activation {label!r} is a custom function ({module or 'unknown module'}); "
                 f"supported activations: {', '.join(activations.supported_activations())}"
             )
     if not isinstance(value, str):
@@ -182,16 +183,12 @@ def check_dtype_policy(value: Any, where: str) -> None:
 
 def translate_layer(class_name: str, name: str, keras_config: dict, ctx: KerasContext) -> dict:
     """Return the canonical npinfer config for one Keras layer config (refusing what is unknown)."""
-    from ..layers import LAYERS  # the registry decides what is supported
-    from ..errors import UnsupportedLayerError
+    from ..layers import LAYERS, unsupported_layer  # the registry decides what is supported
 
     where = f"layer '{name}' ({class_name})"
     rule = RULES.get(class_name)
     if rule is None or class_name not in LAYERS:
-        raise UnsupportedLayerError(
-            f"layer '{name}' is a {class_name}, which npinfer does not support; "
-            f"supported layers: {', '.join(sorted(LAYERS))}"
-        )
+        raise unsupported_layer(name, class_name)
     check_dtype_policy(keras_config.get("dtype"), where)
     for key, value in keras_config.items():
         if key in rule.options or key in rule.ignored or key in ALWAYS_IGNORED:

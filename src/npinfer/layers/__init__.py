@@ -38,12 +38,16 @@ def supported_layers() -> list[str]:
     return sorted(LAYERS)
 
 
+def unsupported_layer(name: str, class_name: str) -> UnsupportedLayerError:
+    """The error for a layer class npinfer does not implement, listing what it does."""
+    return UnsupportedLayerError(
+        f"layer '{name}' ({class_name}) is not supported by npinfer; supported layers: {', '.join(supported_layers())}"
+    )
+
+
 def create_layer(name: str, class_name: str, config: dict, weights: dict[str, np.ndarray], dtype) -> Layer:
     """Instantiate the NumPy layer registered under `class_name`, or refuse it by name."""
     cls = LAYERS.get(class_name)
     if cls is None:
-        raise UnsupportedLayerError(
-            f"layer '{name}' is a {class_name}, which npinfer does not support; "
-            f"supported layers: {', '.join(supported_layers())}"
-        )
+        raise unsupported_layer(name, class_name)
     return cls(name, class_name, config, weights, dtype)

@@ -1,0 +1,204 @@
+"""Build, briefly train, save and record every zoo case with one Keras flavor.
+
+    python tests/generate_fixtures.py --flavor keras3 --out DIR [--cases a,b] [--golden]
+
+For each case writes DIR/<case>/ with model.keras, model.h5, data.npz (inputs, Keras's
+outputs, npinfer.from_keras's outputs, optional per-layer outputs) and meta.json; and
+DIR/activations.npz with Keras's activation functions evaluated on a grid. The test
+session runs this once per flavor, both flavors in parallel (see conftest.py);
+`make_golden_fixtures.py` runs it for the small committed set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+import zlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zoo  # noqa: E402
+
+# (name, parameters in npinfer's spelling): evaluated by each flavor's keras.activations.
+ACTIVATION_CALLS = [
+    ("relu", {}), ("relu", {"negative_slope": 0.1, "max_value": 2.0, "threshold": 0.5}),
+    ("relu", {"max_value": 6.0}), ("relu", {"threshold": -1.0}), ("relu", {"negative_slope": 0.2, "threshold": 0.5}),
+    ("relu", {"negative_slope": 0.3}), ("relu", {"max_value": 1.0, "negative_slope": 0.2}),
+    ("gelu", {"approximate": True}), ("gelu", {"approximate": False}),
+    ("elu", {"alpha": 0.5}), ("softmax", {"axis": 1}), ("softmax", {"axis": -1}),
+    ("linear", {}), ("relu6", {}), ("selu", {}), ("sigmoid", {}), ("hard_sigmoid", {}), ("tanh", {}),
+    ("softplus", {}), ("softsign", {}), ("mish", {}), ("exponential", {}),
+]
+KERAS3_ONLY_CALLS = [
+    ("leaky_relu", {"negative_slope": 0.05}), ("celu", {"alpha": 2.0}), ("log_softmax", {"axis": 0}),
+    ("soft_shrink", {"threshold": 1.0}), ("hard_shrink", {"threshold": 1.0}), ("squareplus", {"b": 2}),
+    ("sparsemax", {"axis": 1}), ("glu", {"axis": 1}), ("silu", {}), ("hard_silu", {}), ("hard_tanh", {}),
+    ("tanh_shrink", {}), ("log_sigmoid", {}), ("sparse_plus", {}), ("sparse_sigmoid", {}), ("log_softmax", {}),
+]
+
+
+def activation_calls(flavor: str) -> list[tuple[str, dict]]:
+    return ACTIVATION_CALLS + (KERAS3_ONLY_CALLS if flavor == "keras3" else [])
+
+
+def import_keras(flavor: str):
+    import absl.logging
+
+    absl.logging.set_verbosity("error")  # Keras warns that .h5 is a legacy format: we write it on purpose
+    if flavor == "keras3":
+        import keras
+    else:
+        import tf_keras as keras
+    return keras
+
+
+def example_inputs(model, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
+    arrays = []
+    for tensor in model.inputs:
+        shape = [batch] + [zoo.VARIABLE_TIME.get(batch, 6) if d is None else int(d) for d in tuple(tensor.shape)[1:]]
+        arrays.append(rng.normal(size=shape).astype(np.float32))
+    return arrays
+
+
+def outputs_of(result) -> list[np.ndarray]:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    return [np.asarray(item) for item in items]
+
+
+def briefly_train(k, model, rng: np.random.Generator) -> None:
+    """Random non-zero weights (biases too), then a few Adam steps, so no gate is symmetric."""
+    model.set_weights([w + rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])
+    if not model.trainable_weights:
+        return
+    x = example_inputs(model, 16, rng)
+    y = [rng.normal(size=o.shape).astype(np.float32) for o in outputs_of(model(x if len(x) > 1 else x[0]))]
+    model.compile(optimizer=k.optimizers.Adam(0.01), loss="mse", run_eagerly=True)
+    model.fit(x if len(x) > 1 else x[0], y if len(y) > 1 else y[0], epochs=2, batch_size=8, verbose=0)
+
+
+def run_keras(model, inputs):
+    return outputs_of(model(inputs if len(inputs) > 1 else inputs[0], training=False))
+
+
+def layer_outputs(k, model, inputs) -> dict[str, np.ndarray]:
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    tensors, names = [], []
+    for layer in layers:
+        outs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        for j, t in enumerate(outs):
+            tensors.append(t)
+            names.append(f"mid/{layer.name}/{j}")
+    probe = k.Model(model.inputs, tensors)
+    return dict(zip(names, run_keras(probe, inputs)))
+
+
+def generate_case(case: zoo.Case, k, flavor: str, out: str) -> dict:
+    import npinfer
+
+    rng = np.random.default_rng(zlib.crc32(f"{case.name}/{flavor}".encode()))
+    folder = os.path.join(out, case.name)
+    os.makedirs(folder, exist_ok=True)
+    model = case.build(k, flavor)
+    meta = {"case": case.name, "flavor": flavor, "keras_version": k.__version__, "saved": []}
+    if not case.refuse:
+        briefly_train(k, model, rng)
+    for ext in ("keras", "h5"):
+        try:
+            model.save(os.path.join(folder, f"model.{ext}"))
+            meta["saved"].append(ext)
+        except Exception as err:  # some refusal models cannot be written in both formats
+            meta[f"save_error_{ext}"] = f"{type(err).__name__}: {err}"
+    if case.refuse:
+        return meta
+    data = {}
+    for batch in zoo.BATCH_SIZES:
+        inputs = example_inputs(model, batch, rng)
+        for i, array in enumerate(inputs):
+            data[f"x/{batch}/{i}"] = array
+        for j, array in enumerate(run_keras(model, inputs)):
+            data[f"keras/{batch}/{j}"] = array
+    if case.intermediates:
+        data.update(layer_outputs(k, model, [data[f"x/7/{i}"] for i in range(len(model.inputs))]))
+    try:
+        converted = npinfer.from_keras(model)
+        for batch in zoo.BATCH_SIZES:
+            inputs = [data[f"x/{batch}/{i}"] for i in range(len(model.inputs))]
+            result = converted.predict(inputs if len(inputs) > 1 else inputs[0])
+            for j, array in enumerate(result if isinstance(result, list) else [result]):
+                data[f"from_keras/{batch}/{j}"] = array
+    except Exception as err:
+        meta["from_keras_error"] = f"{type(err).__name__}: {err}"
+    meta["n_inputs"] = len(model.inputs)
+    meta["n_outputs"] = len(model.outputs)
+    meta["param_count"] = int(model.count_params())
+    meta["output_shapes"] = {
+        layer.name: [list(t.shape) for t in (layer.output if isinstance(layer.output, (list, tuple)) else [layer.output])]
+        for layer in model.layers if type(layer).__name__ != "InputLayer"
+    }
+    np.savez(os.path.join(folder, "data.npz"), **data)
+    return meta
+
+
+def activation_references(k, flavor: str, out: str) -> None:
+    import tensorflow as tf  # both flavors run on TensorFlow; tf.keras's functions need tensors
+
+    rng = np.random.default_rng(7)
+    grid = np.linspace(-6.0, 6.0, 241, dtype=np.float32).reshape(1, 241)
+    cube = (rng.normal(size=(4, 6, 8)) * 3).astype(np.float32)
+    data = {"grid": grid, "cube": cube}
+    for i, (name, params) in enumerate(activation_calls(flavor)):
+        kwargs = dict(params)
+        if flavor == "tf_keras" and name == "relu" and "negative_slope" in kwargs:
+            kwargs["alpha"] = kwargs.pop("negative_slope")  # tf.keras spells it alpha
+        x = cube if "axis" in params or name in ("softmax", "log_softmax", "sparsemax") else grid
+        try:
+            function = getattr(k.activations, name, None) or k.activations.get(name)  # tf.keras: relu6 via get
+            data[f"{i}"] = np.asarray(function(tf.constant(x), **kwargs))
+        except Exception as err:  # recorded; the test for this call fails with it
+            data[f"{i}_error"] = np.frombuffer(f"{type(err).__name__}: {err}".encode(), np.uint8)
+    np.savez(os.path.join(out, "activations.npz"), **data)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flavor", choices=zoo.FLAVORS, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cases", help="comma-separated case names (default: all)")
+    parser.add_argument("--golden", action="store_true", help="only the cases committed as golden fixtures")
+    args = parser.parse_args(argv)
+
+    start = time.time()
+    k = import_keras(args.flavor)
+    os.makedirs(args.out, exist_ok=True)
+    selected = [c for c in zoo.CASES.values() if args.flavor in c.flavors]
+    if args.golden:
+        selected = [c for c in selected if c.golden]
+    if args.cases:
+        names = set(args.cases.split(","))
+        selected = [c for c in selected if c.name in names]
+    index = {"flavor": args.flavor, "keras_version": k.__version__, "cases": {}}
+    for case in selected:
+        try:
+            index["cases"][case.name] = generate_case(case, k, args.flavor, args.out)
+        except Exception:
+            index["cases"][case.name] = {"case": case.name, "generator_error": traceback.format_exc()}
+        k.backend.clear_session()
+    if not args.golden:
+        activation_references(k, args.flavor, args.out)
+    index["seconds"] = round(time.time() - start, 1)
+    with open(os.path.join(args.out, "index.json"), "w") as handle:
+        json.dump(index, handle, indent=1)
+    print(f"{args.flavor}: {len(selected)} cases in {index['seconds']} s -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
