@@ -1,0 +1,173 @@
+"""The `npinfer` command: thin argument parsing around the library.
+
+Exit codes: 0 success, 1 error (one line on stderr), 2 usage error, 130 interrupted.
+NPINFER_DEBUG=1 shows the traceback instead of the one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from . import __version__
+from .errors import InputError, ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
+
+# Ordered: the first matching class decides the exit code and the label of the message.
+ERROR_TABLE = [
+    (ModelFormatError, 1, "cannot read the model"),
+    (UnsupportedLayerError, 1, "unsupported layer"),
+    (UnsupportedOptionError, 1, "unsupported option"),
+    (InputError, 1, "bad input"),
+    (NpinferError, 1, "error"),
+    (OSError, 1, "file error"),
+]
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not make sense together (exit code 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("npinfer: interrupted", file=sys.stderr)
+        return 130
+    except UsageError as err:
+        parser.print_usage(sys.stderr)
+        print(f"npinfer: usage error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # mapped to one line below; NPINFER_DEBUG=1 shows the traceback
+        if os.environ.get("NPINFER_DEBUG"):
+            traceback.print_exc()
+        for kind, code, label in ERROR_TABLE:
+            if isinstance(err, kind):
+                print(f"npinfer: {label}: {_one_line(err)}", file=sys.stderr)
+                return code
+        print(f"npinfer: internal error: {type(err).__name__}: {_one_line(err)} "
+              "(set NPINFER_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.filename}: {err.strerror or err}"
+    return " ".join(str(err).split())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="npinfer", description="Run trained Keras sequence models with NumPy alone.",
+        epilog="Set NPINFER_DEBUG=1 to see tracebacks.")
+    parser.add_argument("--version", action="version", version=f"npinfer {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser("demo", help="run the article's SimpleRNN example on bundled data")
+    demo.add_argument("--plot", metavar="FILE", help="also draw the Keras-vs-npinfer scatter (needs matplotlib)")
+    demo.set_defaults(run=run_demo)
+
+    summary = commands.add_parser("summary", help="print the layers, shapes and parameter counts of a model")
+    summary.add_argument("model", help=".keras, .h5 or .npz file")
+    summary.set_defaults(run=run_summary)
+
+    convert = commands.add_parser("convert", help="convert a .keras or .h5 model to npinfer's .npz")
+    convert.add_argument("model", help=".keras or .h5 file")
+    convert.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    convert.set_defaults(run=run_convert)
+
+    predict = commands.add_parser("predict", help="predict from a .npy, .npz or .csv input")
+    predict.add_argument("model", help=".keras, .h5 or .npz file")
+    predict.add_argument("input", help=".npy, .npz (arrays by input name) or .csv")
+    predict.add_argument("-o", "--output", metavar="FILE", help=".npy, .npz or .csv (default: CSV on stdout)")
+    predict.add_argument("--look-back", type=_positive_int, metavar="N",
+                         help="CSV: build sliding windows of N rows over the feature columns")
+    predict.add_argument("--target", metavar="COLUMN", help="CSV: a column to leave out (name, or 0-based position)")
+    predict.add_argument("--batch-size", type=_positive_int, metavar="N", help="predict in chunks of N samples")
+    predict.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    predict.set_defaults(run=run_predict)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def run_demo(args) -> int:
+    from . import demo
+
+    result = demo.run()
+    demo.report(result)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("npinfer: --plot needs matplotlib: pip install matplotlib (or pip install 'npinfer[plot]')", file=sys.stderr)
+            return 1
+        demo.plot(result, args.plot)
+        print(f"scatter plot written to {args.plot}")
+    return 0 if result.largest_difference <= 1e-5 else 1
+
+
+def run_summary(args) -> int:
+    from . import load
+
+    load(args.model).summary()
+    return 0
+
+
+def run_convert(args) -> int:
+    from . import load
+
+    _refuse_overwriting_input(args.model, args.output)
+    model = load(args.model)
+    model.save(args.output)
+    print(f"wrote {args.output}: {len(model.layers)} layers, {model.param_count:,} parameters")
+    return 0
+
+
+def run_predict(args) -> int:
+    from . import load
+    from .datafiles import read_input, write_output
+
+    if args.output:
+        _refuse_overwriting_input(args.model, args.output)
+        _refuse_overwriting_input(args.input, args.output)
+    model = load(args.model, dtype=args.dtype)
+    is_csv = args.input.lower().endswith(".csv")
+    if is_csv and args.look_back is None and any(len(t.shape) == 3 for t in model.inputs):
+        shape = model.inputs[0].shape
+        hint = f" (this model reads {shape[1]} steps: --look-back {shape[1]})" if shape[1] else ""
+        raise UsageError(f"the model reads sequences (batch, time, features): give --look-back N for CSV input{hint}")
+    if not is_csv and (args.look_back is not None or args.target is not None):
+        raise UsageError("--look-back and --target apply to CSV input only")
+    data = read_input(args.input, look_back=args.look_back, target=args.target)
+    expected = model.inputs[0].shape[-1]
+    if is_csv and args.target is None and len(model.inputs) == 1 and data.shape[-1] == (expected or 0) + 1:
+        raise InputError(f"{args.input}: the model reads {expected} features but the CSV has {data.shape[-1]} columns; "
+                         "if one is the target, leave it out with --target COLUMN")
+    result = model.predict(data, batch_size=args.batch_size)
+    outputs = result if isinstance(result, list) else [result]
+    write_output(args.output, outputs, model.output_names)
+    if args.output:
+        print(f"wrote {args.output}: {', '.join(f'{n} {o.shape}' for n, o in zip(model.output_names, outputs))}", file=sys.stderr)
+    return 0
+
+
+def _refuse_overwriting_input(source: str, output: str) -> None:
+    if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
+        raise UsageError(f"the output {output} is the input file; choose another name")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
