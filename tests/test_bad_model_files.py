@@ -1,0 +1,191 @@
+"""Missing, truncated, corrupt and foreign files: always a ModelFormatError naming the file."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import npinfer
+from npinfer import ModelFormatError, NpinferError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ARTICLE = FIXTURES / "keras3" / "article_simple_rnn"
+
+
+def _copy(tmp_path, source: Path, name: str) -> Path:
+    target = tmp_path / name
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def _rezip(source: Path, target: Path, replace: dict[str, bytes | None]) -> Path:
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            if name in replace:
+                if replace[name] is not None:
+                    new.writestr(name, replace[name])
+            else:
+                new.writestr(name, old.read(name))
+    return target
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelFormatError, match="no such file") as caught:
+        npinfer.load(tmp_path / "absent.keras")
+    assert "absent.keras" in str(caught.value)
+
+
+def test_directory_is_refused_with_a_hint(tmp_path):
+    with pytest.raises(ModelFormatError, match="SavedModel"):
+        npinfer.load(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, I am a text file\n", bytes(range(256)) * 4, b"PK\x03\x04garbage"])
+def test_files_that_are_not_models(tmp_path, content):
+    path = tmp_path / "model.keras"
+    path.write_bytes(content)
+    with pytest.raises(ModelFormatError) as caught:
+        npinfer.load(path)
+    assert str(path) in str(caught.value)
+
+
+def _saved_npz(tmp_path) -> Path:
+    path = tmp_path / "model.npz"
+    npinfer.load(ARTICLE / "model.keras").save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["keras", "h5", "npz"])
+def test_every_truncation_is_refused_or_harmless(tmp_path, kind):
+    """A cut file raises ModelFormatError, or (when only unused trailing bytes were cut) loads
+    and predicts exactly what the whole file predicts: never a silent wrong answer."""
+    source = _saved_npz(tmp_path) if kind == "npz" else ARTICLE / f"model.{kind}"
+    data = source.read_bytes()
+    x = np.random.default_rng(0).normal(size=(5, 4, 3)).astype(np.float32)
+    reference = npinfer.load(source).predict(x)
+    path = tmp_path / f"cut.{kind}"
+    cuts = sorted({int(len(data) * f) for f in np.linspace(0.0, 0.999, 60)} | {len(data) - 1, 8, 100})
+    refused = 0
+    for cut in cuts:
+        path.write_bytes(data[:cut])
+        try:
+            result = npinfer.load(path).predict(x)
+        except ModelFormatError as err:
+            assert str(path) in str(err)
+            refused += 1
+        else:
+            assert np.array_equal(result, reference), f"cut at {cut} of {len(data)} bytes changed the predictions"
+    assert refused >= len(cuts) * 0.5  # .h5 files end with optimizer state npinfer never reads
+
+
+@pytest.mark.parametrize("kind", ["keras", "h5", "npz"])
+def test_bit_flips_never_raise_anything_but_npinfer_errors(tmp_path, kind):
+    source = _saved_npz(tmp_path) if kind == "npz" else ARTICLE / f"model.{kind}"
+    data = bytearray(source.read_bytes())
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"flipped.{kind}"
+    for _ in range(150):
+        mutated = bytearray(data)
+        for position in rng.integers(0, len(data), size=3):
+            mutated[position] ^= 1 << int(rng.integers(0, 8))
+        path.write_bytes(bytes(mutated))
+        try:
+            npinfer.load(path).predict(np.zeros((2, 4, 3), np.float32))
+        except NpinferError:
+            pass
+
+
+def test_keras_archive_without_config(tmp_path):
+    path = _rezip(ARTICLE / "model.keras", tmp_path / "m.keras", {"config.json": None})
+    with pytest.raises(ModelFormatError, match="config.json"):
+        npinfer.load(path)
+
+
+def test_keras_archive_with_broken_json(tmp_path):
+    path = _rezip(ARTICLE / "model.keras", tmp_path / "m.keras", {"config.json": b"{not json"})
+    with pytest.raises(ModelFormatError, match="JSON"):
+        npinfer.load(path)
+
+
+@pytest.mark.parametrize("config", [
+    {"class_name": "Sequential", "config": {"layers": 5}},
+    {"class_name": "Sequential", "config": {"layers": []}},
+    {"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense"}]}},
+    {"class_name": "Functional", "config": {"layers": [], "input_layers": [], "output_layers": []}},
+    {"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [None, 3]}, "inbound_nodes": []}],
+                                            "input_layers": [["x", 0, 0]], "output_layers": [["y", 0, 0]]}},
+    {"config": {}},
+    [1, 2, 3],
+])
+def test_keras_archive_with_malformed_config(tmp_path, config):
+    path = _rezip(ARTICLE / "model.keras", tmp_path / "m.keras", {"config.json": json.dumps(config).encode()})
+    with pytest.raises(ModelFormatError):
+        npinfer.load(path)
+
+
+def test_keras_archive_with_weights_of_another_model(tmp_path):
+    other = FIXTURES / "keras3" / "lstm_default" / "model.keras"
+    with zipfile.ZipFile(other) as archive:
+        weights = archive.read("model.weights.h5")
+    path = _rezip(ARTICLE / "model.keras", tmp_path / "m.keras", {"model.weights.h5": weights})
+    with pytest.raises(ModelFormatError, match="weight"):
+        npinfer.load(path)
+
+
+def test_hdf5_without_model_config(tmp_path):
+    h5py = pytest.importorskip("h5py") if False else __import__("h5py")  # h5py comes with TensorFlow (test extra)
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as handle:
+        handle["data"] = np.arange(3.0)
+    with pytest.raises(ModelFormatError, match="not a Keras model"):
+        npinfer.load(plain)
+    weights_only = tmp_path / "weights.h5"
+    with h5py.File(weights_only, "w") as handle:
+        handle.attrs["layer_names"] = np.array([b"dense"])
+    with pytest.raises(ModelFormatError, match="weights only"):
+        npinfer.load(weights_only)
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    config = json.dumps({"format": "npinfer", "format_version": 1, "layers": [], "inputs": [], "outputs": []}).encode()
+    np.savez(path, npinfer_config=np.frombuffer(config, np.uint8), w0=np.array([object()], dtype=object))
+    config2 = json.loads(config)
+    config2["layers"] = [{"name": "x", "class_name": "Dense", "config": {}, "weights": {"kernel": "w0"}}]
+    np.savez(path, npinfer_config=np.frombuffer(json.dumps(config2).encode(), np.uint8), w0=np.array([object()], dtype=object))
+    with pytest.raises(ModelFormatError, match="corrupt|pickle|object"):
+        npinfer.load(path)
+
+
+def test_npz_from_a_newer_npinfer_asks_for_an_upgrade(tmp_path):
+    path = _saved_npz(tmp_path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    config = json.loads(arrays["npinfer_config"].tobytes())
+    config["format_version"] = 99
+    arrays["npinfer_config"] = np.frombuffer(json.dumps(config).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFormatError, match="upgrade npinfer"):
+        npinfer.load(path)
+
+
+def test_plain_npz_is_not_a_model(tmp_path):
+    path = tmp_path / "arrays.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(ModelFormatError, match="not a Keras model|not an npinfer model"):
+        npinfer.load(path)
+
+
+def test_zip_member_names_with_npinfer_config_but_bad_bytes(tmp_path):
+    path = tmp_path / "m.npz"
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(b"\xff\xfe not utf8", np.uint8))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("npinfer_config.npy", buffer.getvalue())
+    with pytest.raises(ModelFormatError):
+        npinfer.load(path)

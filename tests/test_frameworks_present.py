@@ -1,0 +1,17 @@
+"""The parity tests need TensorFlow, Keras 3 and tf-keras: their absence is a failure, not a skip."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_tensorflow_keras_and_tf_keras_import():
+    code = "import tensorflow, keras, tf_keras; print(keras.__version__, tf_keras.__version__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, (
+        "TensorFlow, Keras 3 and tf-keras must be installed for the parity tests: pip install -e '.[test]'\n"
+        + done.stderr[-2000:]
+    )
+    keras_version, tf_keras_version = done.stdout.split()[-2:]
+    assert keras_version.startswith("3.") and tf_keras_version.startswith("2.")

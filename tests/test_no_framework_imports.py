@@ -1,0 +1,38 @@
+"""Loading and predicting never imports TensorFlow, Keras, torch or h5py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+import npinfer
+paths = json.loads(sys.argv[1])
+for path in paths:
+    model = npinfer.load(path)
+    if path.endswith(".keras"):
+        model.save(path + ".npz")
+        npinfer.load(path + ".npz").predict(np.zeros((2, 4, 3), np.float32))
+    model.predict(np.zeros((2, 4, 3), np.float32))
+forbidden = [m for m in ("tensorflow", "keras", "tf_keras", "torch", "h5py", "jax") if m in sys.modules]
+print(json.dumps({"forbidden": forbidden, "loaded": len(paths)}))
+"""
+
+
+def test_load_and_predict_import_only_numpy_and_pyfive(tmp_path):
+    paths = []
+    for flavor in ("keras3", "tf_keras"):
+        for ext in ("keras", "h5"):
+            source = FIXTURES / flavor / "article_simple_rnn" / f"model.{ext}"
+            target = tmp_path / f"{flavor}.{ext}"
+            target.write_bytes(source.read_bytes())
+            paths.append(str(target))
+    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(paths)], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"forbidden": [], "loaded": 4}
