@@ -89,7 +89,7 @@ for _layer in RECURRENT:
             continue
         if "reset_after" in _options and _layer != "GRU":
             continue
-        case(f"{_layer.lower()}_{_variant}", golden=_variant in ("default", "hard_sigmoid", "reset_before"))(
+        case(f"{_layer.lower()}_{_variant}", golden=_variant in ("default", "hard_sigmoid", "reset_before", "variable_time"))(
             _recurrent_case(_layer, _variant, _options))
 
 

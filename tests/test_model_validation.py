@@ -1,0 +1,101 @@
+"""Specs that cannot be right are refused when the model is built, with a message that says why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npinfer import Model, ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
+from npinfer.spec import LayerSpec, ModelSpec
+
+
+def _input(shape):
+    return LayerSpec("x", "InputLayer", {"shape": [None, *shape], "dtype": "float32"})
+
+
+def _model(layer: LayerSpec, input_shape=(4,)):
+    layer.inbound = layer.inbound or [[("x", 0, 0)]]
+    return Model(ModelSpec("m", [_input(input_shape), layer], [("x", 0, 0)], [(layer.name, 0, 0)]))
+
+
+def _dense(kernel_shape=(4, 2), bias_shape=(2,), **config):
+    weights = {"kernel": np.ones(kernel_shape, np.float32), "bias": np.ones(bias_shape, np.float32)}
+    return LayerSpec("d", "Dense", {"units": 2, **config}, weights)
+
+
+def test_a_valid_hand_made_model_runs():
+    y = _model(_dense()).predict(np.ones((3, 4)))
+    assert np.array_equal(y, np.full((3, 2), 5.0, np.float32))
+
+
+def test_wrong_weight_shape():
+    with pytest.raises(ModelFormatError, match=r"weight 'kernel' has shape \(3, 2\), expected \(4, 2\)"):
+        _model(_dense(kernel_shape=(3, 2)))
+
+
+def test_missing_and_extra_weights():
+    layer = _dense()
+    del layer.weights["bias"]
+    with pytest.raises(ModelFormatError, match="has weights"):
+        _model(layer)
+    with pytest.raises(ModelFormatError, match="has weights"):
+        _model(_dense(use_bias=False))
+
+
+def test_unknown_option_and_class_and_activation():
+    with pytest.raises(UnsupportedOptionError, match=r"option\(s\) \['lora_rank'\] not supported"):
+        _model(_dense(lora_rank=4))
+    with pytest.raises(UnsupportedLayerError, match="Conv3D.*supported layers: .*LSTM"):
+        _model(LayerSpec("c", "Conv3D", {}, {}))
+    with pytest.raises(UnsupportedOptionError, match="activation 'swishy' is not supported; supported: .*tanh"):
+        _model(_dense(activation="swishy"))
+    with pytest.raises(UnsupportedOptionError, match="unknown parameter"):
+        _model(_dense(activation={"name": "relu", "alpha": 0.1}))
+
+
+def test_bad_option_values():
+    with pytest.raises(UnsupportedOptionError, match="units=0"):
+        _model(LayerSpec("d", "Dense", {"units": 0}, {"kernel": np.ones((4, 0)), "bias": np.ones(0)}))
+    with pytest.raises(UnsupportedOptionError, match="use_bias='yes'"):
+        _model(_dense(use_bias="yes"))
+    with pytest.raises(UnsupportedOptionError, match="target_shape"):
+        _model(LayerSpec("r", "Reshape", {"target_shape": [-1, -1]}))
+    with pytest.raises(ModelFormatError, match="cannot reshape"):
+        _model(LayerSpec("r", "Reshape", {"target_shape": [3]}))
+
+
+def test_graph_errors():
+    dense = _dense()
+    dense.inbound = [[("nowhere", 0, 0)]]
+    with pytest.raises(ModelFormatError, match="no layer produces"):
+        _model(dense)
+    a, b = _dense(), _dense()
+    a.name, b.name = "a", "b"
+    a.inbound, b.inbound = [[("b", 0, 0)]], [[("a", 0, 0)]]
+    with pytest.raises(ModelFormatError, match="cycle"):
+        Model(ModelSpec("m", [_input((4,)), a, b], [("x", 0, 0)], [("b", 0, 0)]))
+    with pytest.raises(ModelFormatError, match="two layers are named"):
+        Model(ModelSpec("m", [_input((4,)), _dense(), _dense()], [("x", 0, 0)], [("d", 0, 0)]))
+    with pytest.raises(ModelFormatError, match=r"has no output \[0, 3\]"):
+        Model(ModelSpec("m", [_input((4,)), _dense()], [("x", 0, 0)], [("d", 0, 3)]))
+
+
+def test_recurrent_shape_checks():
+    lstm = LayerSpec("l", "LSTM", {"units": 3}, {
+        "kernel": np.ones((4, 12)), "recurrent_kernel": np.ones((3, 12)), "bias": np.ones(12)})
+    with pytest.raises(ModelFormatError, match="needs rank-3 input"):
+        _model(lstm, input_shape=(4,))
+    gru = LayerSpec("g", "GRU", {"units": 3, "reset_after": True}, {
+        "kernel": np.ones((4, 9)), "recurrent_kernel": np.ones((3, 9)), "bias": np.ones(9)})
+    with pytest.raises(ModelFormatError, match=r"weight 'bias' has shape \(9,\), expected \(2, 9\)"):
+        _model(gru, input_shape=(5, 4))
+
+
+def test_merge_shape_checks():
+    concat = LayerSpec("c", "Concatenate", {"axis": -1}, {}, [[("x", 0, 0), ("y", 0, 0)]])
+    y = LayerSpec("y", "InputLayer", {"shape": [None, 3, 2], "dtype": "float32"})
+    with pytest.raises(ModelFormatError, match="cannot join"):
+        Model(ModelSpec("m", [_input((4, 5)), y, concat], [("x", 0, 0), ("y", 0, 0)], [("c", 0, 0)]))
+    add = LayerSpec("s", "Add", {}, {}, [[("x", 0, 0), ("y", 0, 0)]])
+    with pytest.raises(ModelFormatError, match="cannot combine"):
+        Model(ModelSpec("m", [_input((4, 5)), y, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))

@@ -1,0 +1,155 @@
+"""Model.predict and friends: inputs in every accepted form, clear errors for the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import npinfer
+from npinfer import InputError, InputShapeError, NpinferError
+from parity import assert_close
+
+FIXTURES = Path(__file__).parent / "fixtures" / "keras3"
+ARTICLE = npinfer.load(FIXTURES / "article_simple_rnn" / "model.keras")
+TWO_IN_TWO_OUT = npinfer.load(FIXTURES / "functional_two_inputs_two_outputs" / "model.keras")
+VARIABLE = npinfer.load(Path(__file__).parent / "fixtures" / "tf_keras" / "lstm_variable_time" / "model.h5")
+
+
+def _data(case):
+    with np.load(FIXTURES / case / "data.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def test_one_output_is_an_array_several_are_a_list():
+    x = _data("article_simple_rnn")["x/7/0"]
+    assert isinstance(ARTICLE.predict(x), np.ndarray)
+    data = _data("functional_two_inputs_two_outputs")
+    result = TWO_IN_TWO_OUT.predict([data["x/7/0"], data["x/7/1"]])
+    assert isinstance(result, list) and [r.shape for r in result] == [(7, 2), (7, 1)]
+
+
+def test_nested_lists_and_integer_arrays_are_accepted():
+    x = np.arange(2 * 4 * 3).reshape(2, 4, 3) % 5
+    expected = ARTICLE.predict(x.astype(np.float32))
+    assert np.array_equal(ARTICLE.predict(x.tolist()), expected)
+    assert np.array_equal(ARTICLE.predict(x.astype(np.int64)), expected)
+    assert ARTICLE.predict(x).dtype == np.float32
+
+
+def test_inputs_by_name_equal_inputs_by_position():
+    data = _data("functional_two_inputs_two_outputs")
+    by_position = TWO_IN_TWO_OUT.predict([data["x/7/0"], data["x/7/1"]])
+    by_name = TWO_IN_TWO_OUT.predict({"static": data["x/7/1"], "sequence": data["x/7/0"]})
+    for a, b in zip(by_position, by_name):
+        assert np.array_equal(a, b)
+    assert TWO_IN_TWO_OUT.input_names == ["sequence", "static"]
+    assert TWO_IN_TWO_OUT.output_names == ["forecast", "score"]
+
+
+@pytest.mark.parametrize("bad,message", [
+    (np.zeros((2, 5, 3)), r"expects shape \(None, 4, 3\).*got \(2, 5, 3\)"),
+    (np.zeros((2, 4, 2)), r"expects shape \(None, 4, 3\).*got \(2, 4, 2\)"),
+    (np.zeros((4, 3)), r"expects shape \(None, 4, 3\).*got \(4, 3\)"),
+    (np.zeros((1, 2, 4, 3)), r"got \(1, 2, 4, 3\)"),
+])
+def test_wrong_shapes_say_expected_and_got(bad, message):
+    with pytest.raises(InputShapeError, match=message):
+        ARTICLE.predict(bad)
+
+
+@pytest.mark.parametrize("bad,message", [
+    ([[["a", "b", "c"]] * 4], "strings"),
+    ([[[1, 2, 3]] * 4, [[1, 2]] * 4], "rectangular|ragged"),
+    (np.array([None], dtype=object), "ragged or mixed"),
+    (np.zeros((1, 4, 3), dtype=complex), "complex"),
+])
+def test_non_numeric_input_is_refused(bad, message):
+    with pytest.raises(InputError, match=message):
+        ARTICLE.predict(bad)
+
+
+def test_multi_input_errors():
+    data = _data("functional_two_inputs_two_outputs")
+    with pytest.raises(InputError, match="2 inputs"):
+        TWO_IN_TWO_OUT.predict(data["x/7/0"])
+    with pytest.raises(InputError, match="expected"):
+        TWO_IN_TWO_OUT.predict({"sequence": data["x/7/0"]})
+    with pytest.raises(InputShapeError, match="same batch size"):
+        TWO_IN_TWO_OUT.predict([data["x/7/0"], data["x/1/1"]])
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 40), chunk=st.integers(1, 50))
+def test_batch_size_chunks_give_the_same_numbers(batch, chunk):
+    # Same numbers up to float32 rounding: BLAS may sum in another order for another batch size.
+    x = np.random.default_rng(batch).normal(size=(batch, 4, 3)).astype(np.float32)
+    assert_close(ARTICLE.predict(x, batch_size=chunk), ARTICLE.predict(x), tolerance=1e-6)
+
+
+def test_bad_batch_size():
+    with pytest.raises(InputError, match="batch_size"):
+        ARTICLE.predict(np.zeros((5, 4, 3)), batch_size=0)
+
+
+def test_variable_time_accepts_any_length_but_not_zero():
+    for steps in (1, 2, 17):
+        assert VARIABLE.predict(np.ones((3, steps, 4))).shape == (3, 5)
+    with pytest.raises(InputShapeError, match="at least one time step"):
+        VARIABLE.predict(np.ones((3, 0, 4)))
+
+
+def test_empty_batch_gives_empty_output():
+    assert ARTICLE.predict(np.zeros((0, 4, 3))).shape == (0, 1)
+
+
+def test_predict_is_deterministic_and_does_not_touch_the_input():
+    x = np.random.default_rng(1).normal(size=(9, 4, 3)).astype(np.float32)
+    before = x.copy()
+    first = ARTICLE.predict(x)
+    assert np.array_equal(ARTICLE.predict(x), first) and np.array_equal(x, before)
+
+
+def test_intermediate_outputs_by_layer_name():
+    data = _data("functional_two_inputs_two_outputs")
+    result = TWO_IN_TWO_OUT.predict([data["x/7/0"], data["x/7/1"]], outputs=["encoder", "sum"])
+    assert set(result) == {"encoder", "sum", "forecast", "score"}
+    assert_close(result["encoder"], data["mid/encoder/0"])
+    assert_close(result["forecast"], data["keras/7/0"])
+    with pytest.raises(NpinferError, match="no layer named 'nope'"):
+        TWO_IN_TWO_OUT.predict([data["x/7/0"], data["x/7/1"]], outputs=["nope"])
+
+
+def test_float64_mode_computes_in_float64():
+    model = npinfer.load(FIXTURES / "article_simple_rnn" / "model.keras", dtype="float64")
+    x = _data("article_simple_rnn")["x/7/0"]
+    y = model.predict(x)
+    assert y.dtype == np.float64
+    assert_close(y, ARTICLE.predict(x))
+    with pytest.raises(npinfer.UnsupportedOptionError, match="float16"):
+        npinfer.load(FIXTURES / "article_simple_rnn" / "model.keras", dtype="float16")
+
+
+def test_shapes_layers_and_summary(capsys):
+    assert ARTICLE.input_shape == (None, 4, 3)
+    assert ARTICLE.output_shape == (None, 1)
+    assert TWO_IN_TWO_OUT.input_shape == [(None, 6, 3), (None, 4)]
+    assert ARTICLE.get_layer("simple_rnn").param_count == 3 * 3 + 3 * 3 + 3
+    with pytest.raises(NpinferError, match="no layer named"):
+        ARTICLE.get_layer("missing")
+    ARTICLE.summary()
+    text = capsys.readouterr().out
+    assert "simple_rnn (SimpleRNN)" in text and "(None, 3)" in text and "Total params: 25" in text
+    lines = []
+    TWO_IN_TWO_OUT.summary(print_fn=lines.append)
+    assert any("Connected to" in line for line in lines)
+    assert any("join (Concatenate)" in line and "encoder[0][0]" in line for line in lines)
+
+
+def test_calling_the_model_is_predict():
+    x = _data("article_simple_rnn")["x/1/0"]
+    assert np.array_equal(ARTICLE(x), ARTICLE.predict(x))
+    assert "25 params" in repr(ARTICLE)
