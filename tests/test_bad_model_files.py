@@ -138,7 +138,7 @@ def test_keras_archive_with_weights_of_another_model(tmp_path):
 
 
 def test_hdf5_without_model_config(tmp_path):
-    h5py = pytest.importorskip("h5py") if False else __import__("h5py")  # h5py comes with TensorFlow (test extra)
+    import h5py  # comes with TensorFlow in the test extra; used here only to write test files
     plain = tmp_path / "plain.h5"
     with h5py.File(plain, "w") as handle:
         handle["data"] = np.arange(3.0)

@@ -126,3 +126,40 @@ def test_refuses_unsupported_models_by_name(keras_fixtures, flavor, case, ext):
     message = str(caught.value)
     assert text in message, message
     assert "supported" in message, message
+
+
+def _as_keras_2_2_file(source, target):
+    """Rewrite a tf-keras .h5 the way standalone Keras 2.2 wrote it: version 2.2.4, the Sequential
+    config as a bare layer list with the input shape on the first layer, and recurrent configs
+    without `recurrent_activation` / `reset_after` (whose Keras 2.2 defaults were hard_sigmoid
+    and False)."""
+    import json
+    import shutil
+
+    import h5py  # test extra; writes the edited attributes
+
+    shutil.copy(source, target)
+    with h5py.File(target, "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        layers = config["config"]["layers"]
+        first = layers.pop(0)
+        assert first["class_name"] == "InputLayer"
+        layers[0]["config"]["batch_input_shape"] = first["config"]["batch_input_shape"]
+        for layer in layers:
+            layer["config"].pop("recurrent_activation", None)
+            layer["config"].pop("reset_after", None)
+        config["config"] = layers
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = "2.2.4"
+
+
+@pytest.mark.parametrize("case", ["lstm_hard_sigmoid", "gru_hard_sigmoid_reset_before"])
+def test_keras_2_2_files_get_keras_2_2_defaults(keras_fixtures, tmp_path, case):
+    fx = keras_fixtures["tf_keras"]
+    old = tmp_path / "old.h5"
+    _as_keras_2_2_file(fx.path(case, "h5"), old)
+    model = npinfer.load(old)
+    assert model.layers[1].config["recurrent_activation"]["slope"] == 0.2
+    for batch in zoo.BATCH_SIZES:
+        for got, expected in zip(_predict(model, fx.inputs(case, batch)), fx.outputs(case, batch)):
+            assert_close(got, expected)

@@ -67,6 +67,7 @@ RNN_VARIANTS = {
     "reset_before": {"reset_after": False},
     "reset_before_no_bias": {"reset_after": False, "use_bias": False},
     "reset_before_backwards_sequences": {"reset_after": False, "go_backwards": True, "return_sequences": True},
+    "hard_sigmoid_reset_before": {"recurrent_activation": "hard_sigmoid", "reset_after": False},
 }
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
 
