@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from npinfer import Model, ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
-from npinfer.spec import LayerSpec, ModelSpec
+from npinfer.spec import Call, LayerSpec, ModelSpec
 
 
 def _input(shape):
@@ -14,7 +14,7 @@ def _input(shape):
 
 
 def _model(layer: LayerSpec, input_shape=(4,)):
-    layer.inbound = layer.inbound or [[("x", 0, 0)]]
+    layer.inbound = layer.inbound or [Call([("x", 0, 0)])]
     return Model(ModelSpec("m", [_input(input_shape), layer], [("x", 0, 0)], [(layer.name, 0, 0)]))
 
 
@@ -66,12 +66,12 @@ def test_bad_option_values():
 
 def test_graph_errors():
     dense = _dense()
-    dense.inbound = [[("nowhere", 0, 0)]]
+    dense.inbound = [Call([("nowhere", 0, 0)])]
     with pytest.raises(ModelFormatError, match="no layer produces"):
         _model(dense)
     a, b = _dense(), _dense()
     a.name, b.name = "a", "b"
-    a.inbound, b.inbound = [[("b", 0, 0)]], [[("a", 0, 0)]]
+    a.inbound, b.inbound = [Call([("b", 0, 0)])], [Call([("a", 0, 0)])]
     with pytest.raises(ModelFormatError, match="cycle"):
         Model(ModelSpec("m", [_input((4,)), a, b], [("x", 0, 0)], [("b", 0, 0)]))
     with pytest.raises(ModelFormatError, match="two layers are named"):
@@ -92,10 +92,10 @@ def test_recurrent_shape_checks():
 
 
 def test_merge_shape_checks():
-    concat = LayerSpec("c", "Concatenate", {"axis": -1}, {}, [[("x", 0, 0), ("y", 0, 0)]])
+    concat = LayerSpec("c", "Concatenate", {"axis": -1}, {}, [Call([("x", 0, 0), ("y", 0, 0)])])
     y = LayerSpec("y", "InputLayer", {"shape": [None, 3, 2], "dtype": "float32"})
     with pytest.raises(ModelFormatError, match="cannot join"):
         Model(ModelSpec("m", [_input((4, 5)), y, concat], [("x", 0, 0), ("y", 0, 0)], [("c", 0, 0)]))
-    add = LayerSpec("s", "Add", {}, {}, [[("x", 0, 0), ("y", 0, 0)]])
+    add = LayerSpec("s", "Add", {}, {}, [Call([("x", 0, 0), ("y", 0, 0)])])
     with pytest.raises(ModelFormatError, match="cannot combine"):
         Model(ModelSpec("m", [_input((4, 5)), y, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 
 class NpinferError(Exception):
     """Base class of every error npinfer raises on purpose."""
@@ -29,3 +32,21 @@ class InputError(NpinferError, ValueError):
 
 class InputShapeError(InputError):
     """An input array has the wrong rank or size; the message says expected and got."""
+
+
+@contextlib.contextmanager
+def reading(path: str, what: str = "file") -> Iterator[None]:
+    """Turn any unexpected failure while parsing the untrusted file `path` into a ModelFormatError.
+
+    NpinferErrors pass through unchanged. Used around every parser of model files: zip, HDF5
+    and npz readers raise many kinds of exceptions on corrupt input."""
+    try:
+        yield
+    except NpinferError:
+        raise
+    except MemoryError:
+        raise ModelFormatError(f"{what} asks for more memory than is available; it is corrupt or not a model", path) from None
+    except RecursionError:
+        raise ModelFormatError(f"{what} is nested too deeply; it is corrupt", path) from None
+    except Exception as err:  # the readers raise many kinds of errors on corrupt input
+        raise ModelFormatError(f"{what} is truncated or corrupt ({type(err).__name__}: {err})", path) from None

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
 from .atomic import atomic_write
-from .errors import ModelFormatError
-from .spec import LayerSpec, ModelSpec
+from .errors import ModelFormatError, reading
+from .spec import Call, LayerSpec, ModelSpec, as_ref
 
 FORMAT_NAME = "npinfer"
 FORMAT_VERSION = 1
@@ -41,7 +40,7 @@ def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
             "name": layer.name,
             "class_name": layer.class_name,
             "config": layer.config,
-            "inbound": [[list(ref) for ref in node] for node in layer.inbound],
+            "inbound": [call.to_json() for call in layer.inbound],
             "weights": keys,
         })
     config = {
@@ -67,25 +66,19 @@ def is_native(names: set[str]) -> bool:
 
 def load_spec_npz(path: str) -> ModelSpec:
     """Read an npinfer `.npz` into a ModelSpec (no pickle, every field checked)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if CONFIG_KEY not in npz.files:
-                raise ModelFormatError("this .npz is not an npinfer model (no npinfer_config)", path)
-            config = json.loads(npz[CONFIG_KEY].tobytes().decode("utf-8"))
-            _check_header(config, path)
-            layers = [_layer(entry, npz, path) for entry in _list(config, "layers", path)]
-            return ModelSpec(
-                name=str(config.get("name", "model")),
-                layers=layers,
-                inputs=[_ref(r, path) for r in _list(config, "inputs", path)],
-                outputs=[_ref(r, path) for r in _list(config, "outputs", path)],
-                source=config.get("source") if isinstance(config.get("source"), dict) else {},
-            )
-    except ModelFormatError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as err:
-        # allow_pickle=False makes object arrays raise ValueError here
-        raise ModelFormatError(f"the .npz file is truncated or corrupt ({type(err).__name__}: {err})", path) from None
+    with reading(path, "the .npz file"), np.load(path, allow_pickle=False) as npz:  # no pickle: object arrays raise
+        if CONFIG_KEY not in npz.files:
+            raise ModelFormatError("this .npz is not an npinfer model (no npinfer_config)", path)
+        config = json.loads(npz[CONFIG_KEY].tobytes().decode("utf-8"))
+        _check_header(config, path)
+        layers = [_layer(entry, npz, path) for entry in _list(config, "layers", path)]
+        return ModelSpec(
+            name=str(config.get("name", "model")),
+            layers=layers,
+            inputs=[_ref(r, path) for r in _list(config, "inputs", path)],
+            outputs=[_ref(r, path) for r in _list(config, "outputs", path)],
+            source=config.get("source") if isinstance(config.get("source"), dict) else {},
+        )
 
 
 def _check_header(config, path):
@@ -114,10 +107,10 @@ def _layer(entry, npz, path) -> LayerSpec:
             raise ModelFormatError(f"layer '{entry['name']}': weight '{weight_name}' is {array.dtype}, not float", path)
         weights[weight_name] = array
     inbound = entry.get("inbound", [])
-    if not isinstance(inbound, list) or not all(isinstance(node, list) for node in inbound):
+    calls = [Call.from_json(call) for call in inbound] if isinstance(inbound, list) else [None]
+    if None in calls:
         raise ModelFormatError(f"layer '{entry['name']}' has malformed inbound calls", path)
-    return LayerSpec(entry["name"], entry["class_name"], entry["config"], weights,
-                     [[_ref(r, path) for r in node] for node in inbound])
+    return LayerSpec(entry["name"], entry["class_name"], entry["config"], weights, calls)
 
 
 def _list(config, key, path) -> list:
@@ -128,7 +121,7 @@ def _list(config, key, path) -> list:
 
 
 def _ref(value, path) -> tuple:
-    if (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[1:])):
-        return tuple(value)
-    raise ModelFormatError(f"{value!r} is not a tensor reference [layer, node, tensor]", path)
+    ref = as_ref(value)
+    if ref is None or len(value) != 3:
+        raise ModelFormatError(f"{value!r} is not a tensor reference [layer, node, tensor]", path)
+    return ref

@@ -8,20 +8,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import InputError, InputShapeError, ModelFormatError, NpinferError, UnsupportedOptionError
+from .graph import Graph
 from .layers import create_layer
 from .layers.base import Layer, format_shape
 from .spec import ModelSpec
 
 SUPPORTED_DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class Node:
-    """One call of a layer: which layer, which call, and the tensors it reads."""
-
-    layer: Layer
-    index: int
-    inputs: tuple  # of (layer name, node index, tensor index)
 
 
 @dataclass(frozen=True)
@@ -49,20 +41,15 @@ class Model:
             self._layers[layer_spec.name] = create_layer(
                 layer_spec.name, layer_spec.class_name, layer_spec.config, layer_spec.weights, self.dtype
             )
-        self._calls = {s.name: len(s.inbound) if s.class_name != "InputLayer" else 1 for s in spec.layers}
-        self._nodes = self._sort_nodes(spec)
-        self._shapes: dict[tuple, tuple] = {}  # (layer, node, tensor) -> shape
-        for node in self._nodes:
-            shapes = node.layer.setup([self._shape_of(ref) for ref in node.inputs])
-            for i, shape in enumerate(shapes):
-                self._shapes[(node.layer.name, node.index, i)] = shape
-        for ref in list(spec.inputs) + list(spec.outputs):
-            self._shape_of(ref)
+        self._graph = Graph(spec, self._layers)
+        self._shapes = self._graph.shapes
         for ref in spec.inputs:
             if self._layers[ref[0]].class_name != "InputLayer":
                 raise ModelFormatError(f"model input '{ref[0]}' is not an InputLayer")
         self.inputs = [TensorInfo(r[0], self._shapes[r], self._layers[r[0]].config["dtype"]) for r in spec.inputs]
         self.outputs = [TensorInfo(r[0], self._shapes[r], self.dtype.name) for r in spec.outputs]
+        self._stateful = [layer.name for layer in self._layers.values() if layer.config.get("stateful")]
+        self._state: dict | None = {} if self._stateful else None
 
     # -- public API -----------------------------------------------------------------------
 
@@ -117,10 +104,10 @@ class Model:
                 outputs = [outputs]
             for name in outputs:
                 self.get_layer(name)
-                if self._calls.get(name, 0) < 1:
+                if self._graph.calls.get(name, 0) < 1:
                     raise NpinferError(f"layer {name!r} is never called in the model, so it has no output")
                 extra.append(name)
-                wanted += [r for r in self._shapes if r[0] == name and r[1] == 0]
+                wanted += self._graph.output_refs(name)
         results = self._run_batched(arrays, wanted, batch_size)
         by_ref = dict(zip(wanted, results))
         model_outputs = [by_ref[r] for r in self.spec.outputs]
@@ -130,7 +117,7 @@ class Model:
         for ref, value in zip(self.spec.outputs, model_outputs):
             named.setdefault(ref[0], []).append(value)
         for name in extra:
-            named[name] = [by_ref[r] for r in sorted(r for r in by_ref if r[0] == name and r[1] == 0)]
+            named[name] = [by_ref[r] for r in self._graph.output_refs(name)]
         return {k: v[0] if len(v) == 1 else v for k, v in named.items()}
 
     def __call__(self, x: Any):
@@ -157,53 +144,26 @@ class Model:
 
     def node_output_shapes(self, layer_name: str) -> list[tuple]:
         """Output shapes of a layer's first call (empty if it is never called)."""
-        return [self._shapes[r] for r in sorted(r for r in self._shapes if r[0] == layer_name and r[1] == 0)]
+        return [self._shapes[r] for r in self._graph.output_refs(layer_name)]
 
     def node_inputs(self, layer_name: str) -> list[tuple]:
         """Input refs of a layer's first call."""
-        for node in self._nodes:
-            if node.layer.name == layer_name and node.index == 0:
-                return list(node.inputs)
-        return []
+        return self._graph.first_call_inputs(layer_name)
+
+    @property
+    def stateful(self) -> bool:
+        """True if some layer keeps its state from one predict call to the next (Keras's stateful=True)."""
+        return bool(self._stateful)
+
+    def reset_states(self) -> None:
+        """Clear the states of stateful layers (as Keras's model.reset_states())."""
+        if self._state is not None:
+            self._state.clear()
 
     def __repr__(self) -> str:
         return f"<npinfer.Model {self.name!r}: {len(self._layers)} layers, {self.param_count} params, dtype {self.dtype.name}>"
 
-    # -- graph ----------------------------------------------------------------------------
-
-    def _sort_nodes(self, spec: ModelSpec) -> list[Node]:
-        """Every call of every layer, ordered so that each node's inputs come first."""
-        pending = []
-        for layer_spec in spec.layers:
-            layer = self._layers[layer_spec.name]
-            calls = [[]] if layer_spec.class_name == "InputLayer" else layer_spec.inbound
-            if layer_spec.class_name == "InputLayer" and layer_spec.inbound:
-                raise ModelFormatError(f"input layer '{layer_spec.name}' cannot have inbound calls")
-            for index, refs in enumerate(calls):
-                for ref in refs:
-                    if ref[0] not in self._layers or ref[1] >= self._calls[ref[0]]:
-                        raise ModelFormatError(f"layer '{layer_spec.name}' reads {list(ref)}, which no layer produces")
-                if layer_spec.class_name != "InputLayer" and not refs:
-                    raise ModelFormatError(f"layer '{layer_spec.name}' is called with no inputs")
-                pending.append(Node(layer, index, tuple(tuple(r) for r in refs)))
-        ordered, done = [], set()
-        while pending:
-            ready = [n for n in pending if all((r[0], r[1]) in done for r in n.inputs)]
-            if not ready:
-                raise ModelFormatError(f"the layer graph has a cycle through '{pending[0].layer.name}'")
-            for node in ready:
-                done.add((node.layer.name, node.index))
-                ordered.append(node)
-            pending = [n for n in pending if (n.layer.name, n.index) not in done]
-        return ordered
-
-    def _shape_of(self, ref) -> tuple:
-        ref = tuple(ref)
-        if ref not in self._shapes:
-            if ref[0] not in self._layers:
-                raise ModelFormatError(f"the model refers to a layer '{ref[0]}' that does not exist")
-            raise ModelFormatError(f"layer '{ref[0]}' has no output {list(ref)[1:]} (call, output)")
-        return self._shapes[ref]
+    # -- running ----------------------------------------------------------------------------
 
     def _run_batched(self, arrays: list[np.ndarray], wanted: list, batch_size: int | None) -> list[np.ndarray]:
         total = arrays[0].shape[0]
@@ -215,33 +175,7 @@ class Model:
         return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
-        """Evaluate the nodes needed for `wanted` refs; drop tensors once no longer needed."""
-        needed = self._needed_nodes(wanted)
-        remaining_reads: dict[tuple, int] = {}
-        for node in needed:
-            for ref in node.inputs:
-                remaining_reads[ref] = remaining_reads.get(ref, 0) + 1
-        keep = set(map(tuple, wanted))
-        tensors: dict[tuple, np.ndarray] = {tuple(ref): a for ref, a in zip(self.spec.inputs, arrays)}
-        for node in needed:
-            if node.layer.class_name == "InputLayer":
-                continue
-            inputs = [tensors[ref] for ref in node.inputs]
-            results = node.layer.call(inputs)
-            for i, value in enumerate(results):
-                tensors[(node.layer.name, node.index, i)] = value
-            for ref in node.inputs:
-                remaining_reads[ref] -= 1
-                if remaining_reads[ref] == 0 and ref not in keep:
-                    del tensors[ref]
-        return [tensors[tuple(ref)] for ref in wanted]
-
-    def _needed_nodes(self, wanted: list) -> list[Node]:
-        needed_keys = {(r[0], r[1]) for r in wanted}
-        for node in reversed(self._nodes):
-            if (node.layer.name, node.index) in needed_keys:
-                needed_keys.update((r[0], r[1]) for r in node.inputs)
-        return [n for n in self._nodes if (n.layer.name, n.index) in needed_keys]
+        return self._graph.run(arrays, wanted, self.dtype, self._state)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -278,4 +212,10 @@ class Model:
             raise InputShapeError(
                 f"input '{info.name}' expects shape {format_shape(expected)} (batch first), got {array.shape}"
             )
+        if "int" in info.dtype:  # integer inputs (token ids for an Embedding) stay integers
+            if array.dtype.kind == "f":
+                with np.errstate(invalid="ignore"):
+                    if not np.all(np.isfinite(array) & (np.floor(array) == array)):
+                        raise InputError(f"input '{info.name}' takes integers ({info.dtype}), got non-integer values")
+            return np.ascontiguousarray(array, dtype=np.int64)
         return np.ascontiguousarray(array, dtype=self.dtype)

@@ -7,21 +7,72 @@ by a reference (layer name, call index, output index), as Keras names them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 TensorRef = tuple  # (layer_name: str, node_index: int, tensor_index: int)
 
 
+def as_ref(value: Any) -> TensorRef | None:
+    """(layer, node, tensor) from a JSON list like ["lstm", 0, 1], or None if it is not one."""
+    if (
+        isinstance(value, (list, tuple)) and len(value) >= 3 and isinstance(value[0], str)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[1:3])
+    ):
+        return (value[0], value[1], value[2])
+    return None
+
+
+@dataclass
+class Call:
+    """One call of a layer: its input tensors, tensor keyword arguments (such as
+    `initial_state`) and plain call options (such as `use_causal_mask`)."""
+
+    inputs: list[TensorRef]
+    tensor_kwargs: dict[str, list[TensorRef]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def refs(self) -> list[TensorRef]:
+        """Every tensor this call reads."""
+        return list(self.inputs) + [r for refs in self.tensor_kwargs.values() for r in refs]
+
+    def to_json(self) -> dict:
+        return {
+            "inputs": [list(r) for r in self.inputs],
+            "tensor_kwargs": {k: [list(r) for r in refs] for k, refs in self.tensor_kwargs.items()},
+            "options": self.options,
+        }
+
+    @staticmethod
+    def from_json(value: Any) -> Call | None:
+        """The Call a JSON object describes, or None if it is malformed."""
+        if not isinstance(value, dict):
+            return None
+        inputs = [as_ref(r) for r in value.get("inputs", [])] if isinstance(value.get("inputs"), list) else [None]
+        kwargs_json = value.get("tensor_kwargs", {})
+        options = value.get("options", {})
+        if not isinstance(kwargs_json, dict) or not isinstance(options, dict) or None in inputs:
+            return None
+        kwargs = {}
+        for key, refs in kwargs_json.items():
+            if not isinstance(refs, list):
+                return None
+            kwargs[key] = [as_ref(r) for r in refs]
+            if None in kwargs[key]:
+                return None
+        return Call(inputs, kwargs, options)
+
+
 @dataclass
 class LayerSpec:
-    """One layer: its canonical config, its weights by name, and the inputs of each call."""
+    """One layer: its canonical config, its weights by name, and each call of it."""
 
     name: str
     class_name: str
     config: dict
     weights: dict[str, np.ndarray] = field(default_factory=dict)
-    inbound: list[list[TensorRef]] = field(default_factory=list)  # one list of input refs per call
+    inbound: list[Call] = field(default_factory=list)
 
 
 @dataclass

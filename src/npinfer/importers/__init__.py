@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, reading
 from ..format import is_native, load_spec_npz
 from ..spec import ModelSpec
 from .hdf5 import HDF5_SIGNATURE
@@ -33,11 +33,8 @@ def load_spec(path: str | os.PathLike) -> ModelSpec:
         if head.startswith(HDF5_SIGNATURE):
             return load_keras_h5(path)
         if head.startswith(ZIP_SIGNATURE):
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    names = set(archive.namelist())
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-                raise ModelFormatError(f"the zip archive is truncated or corrupt ({err})", path) from None
+            with reading(path, "the zip archive"), zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
             if is_native(names):
                 return load_spec_npz(path)
             return load_keras_v3(path)

@@ -6,30 +6,14 @@ naming the file. h5py is never imported.
 
 from __future__ import annotations
 
-import contextlib
 import io
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, NpinferError
+from ..errors import ModelFormatError, reading
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-@contextlib.contextmanager
-def reading(path: str, what: str = "HDF5 file") -> Iterator[None]:
-    """Turn any unexpected failure while reading `path` into ModelFormatError (NpinferErrors pass)."""
-    try:
-        yield
-    except NpinferError:
-        raise
-    except MemoryError:
-        raise ModelFormatError(f"{what} asks for more memory than is available; it is corrupt or not a model", path) from None
-    except RecursionError:
-        raise ModelFormatError(f"{what} is nested too deeply; it is corrupt", path) from None
-    except Exception as err:  # pyfive raises many kinds of errors on corrupt input
-        raise ModelFormatError(f"{what} is truncated or corrupt ({type(err).__name__}: {err})", path) from None
 
 
 def open_hdf5(source: str | bytes, path: str):
@@ -40,7 +24,7 @@ def open_hdf5(source: str | bytes, path: str):
 
     patch_global_heap()
 
-    with reading(path):
+    with reading(path, "HDF5 file"):
         if isinstance(source, bytes):
             if not source.startswith(HDF5_SIGNATURE):
                 raise ModelFormatError("the weights file is not HDF5", path)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import LAYERS
-from ..spec import LayerSpec, ModelSpec
+from ..spec import Call, LayerSpec, ModelSpec, as_ref
 from .keras_layers import KerasContext, check_dtype_policy, translate_layer
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
@@ -66,7 +66,7 @@ def _parse_sequential(body, top, ctx, weights, source) -> ModelSpec:
     previous = (first.name, 0, 0)
     for position, entry in enumerate(entries):
         spec = _layer(entry, position, ctx, weights)
-        spec.inbound = [[previous]]
+        spec.inbound = [Call([previous])]
         layers.append(spec)
         previous = (spec.name, 0, 0)
     return ModelSpec(name, layers, [(first.name, 0, 0)], [previous], source)
@@ -103,7 +103,7 @@ def _parse_functional(body, ctx, weights, source) -> ModelSpec:
         else:
             spec = _layer(entry, position, ctx, weights)
             nodes = _get(entry, "inbound_nodes", list, f"layer '{spec.name}'")
-            spec.inbound = [_parse_node(node, spec.name) for node in nodes]
+            spec.inbound = [_parse_node(node, spec.name, spec.class_name) for node in nodes]
         layers.append(spec)
     inputs = _refs(body.get("input_layers"), "input_layers")
     outputs = _refs(body.get("output_layers"), "output_layers")
@@ -122,34 +122,67 @@ def _refs(value, what) -> list[tuple]:
 
 
 def _ref(value, where) -> tuple:
-    if (
-        isinstance(value, (list, tuple)) and len(value) >= 3 and isinstance(value[0], str)
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[1:3])
-    ):
-        return (value[0], value[1], value[2])
-    raise ModelFormatError(f"{where}: {value!r} is not a tensor reference [layer, node, tensor]")
+    ref = as_ref(value)
+    if ref is None:
+        raise ModelFormatError(f"{where}: {value!r} is not a tensor reference [layer, node, tensor]")
+    return ref
 
 
-def _parse_node(node, layer: str) -> list[tuple]:
-    """One call of a layer -> the refs of its input tensors, in call order."""
+RECURRENT_CLASSES = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional")
+
+
+def _parse_node(node, layer: str, class_name: str) -> Call:
+    """One call of a layer -> Call(input refs, tensor kwargs, options)."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-        refs: list[tuple] = []
-        _collect_tensors(node.get("args", []), refs, layer)
+        inputs: list[tuple] = []
+        _collect_tensors(node.get("args", []), inputs, layer)
         kwargs = node.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise ModelFormatError(f"layer '{layer}': call kwargs are not an object")
-        _check_call_kwargs(kwargs, layer)
-        return refs
-    if isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
-        refs = []
+        call = _split_kwargs(kwargs, layer, Call(inputs))
+    elif isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
+        call = Call([_ref(item, f"layer '{layer}'") for item in node])
         for item in node:
-            refs.append(_ref(item, f"layer '{layer}'"))
             if len(item) > 3:
                 if not isinstance(item[3], dict):
                     raise ModelFormatError(f"layer '{layer}': call kwargs are not an object")
-                _check_call_kwargs(item[3], layer)
-        return refs
-    raise ModelFormatError(f"layer '{layer}': inbound node {node!r} is not understood")
+                call = _split_kwargs(item[3], layer, call)
+        if class_name in RECURRENT_CLASSES and len(call.inputs) > 1:  # Keras 2 lists initial states as inputs
+            call = Call(call.inputs[:1], {"initial_state": call.inputs[1:], **call.tensor_kwargs}, call.options)
+    else:
+        raise ModelFormatError(f"layer '{layer}': inbound node {node!r} is not understood")
+    if class_name == "MultiHeadAttention" and "value" in call.tensor_kwargs:  # Keras 2 passes value by keyword
+        kwargs = dict(call.tensor_kwargs)
+        call = Call(call.inputs + kwargs.pop("value"), kwargs, call.options)
+    return call
+
+
+def _split_kwargs(kwargs: dict, layer: str, call: Call) -> Call:
+    """Keyword arguments of a call: tensors go to tensor_kwargs, plain values to options."""
+    tensor_kwargs = dict(call.tensor_kwargs)
+    options = dict(call.options)
+    for key, value in kwargs.items():
+        if value is None or key in IGNORED_CALL_ARGUMENTS:
+            continue
+        refs: list[tuple] = []
+        if _holds_tensors(value):
+            _collect_tensors(value, refs, layer)
+            tensor_kwargs[key] = refs
+        elif as_ref(value) is not None and len(value) in (3, 4):  # Keras 2 tensor reference
+            tensor_kwargs[key] = [as_ref(value)]
+        elif isinstance(value, list) and value and all(as_ref(v) is not None for v in value):
+            tensor_kwargs[key] = [as_ref(v) for v in value]
+        elif isinstance(value, (bool, int, float, str)):
+            options[key] = value
+        else:
+            raise UnsupportedOptionError(f"layer '{layer}' is called with {key}={value!r}, which npinfer does not support")
+    return Call(call.inputs, tensor_kwargs, options)
+
+
+def _holds_tensors(value) -> bool:
+    if isinstance(value, list):
+        return any(_holds_tensors(v) for v in value)
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
 
 
 def _collect_tensors(value, refs, layer) -> None:
@@ -161,13 +194,6 @@ def _collect_tensors(value, refs, layer) -> None:
         refs.append(_ref(history, f"layer '{layer}'"))
     else:
         raise UnsupportedOptionError(f"layer '{layer}' is called with a non-tensor argument {value!r}, which npinfer does not support")
-
-
-def _check_call_kwargs(kwargs: dict, layer: str) -> None:
-    for key, value in kwargs.items():
-        if key in IGNORED_CALL_ARGUMENTS or value is None:
-            continue
-        raise UnsupportedOptionError(f"layer '{layer}' is called with {key}=..., which npinfer does not support yet")
 
 
 # -- layers -------------------------------------------------------------------------------

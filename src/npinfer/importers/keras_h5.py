@@ -10,9 +10,9 @@ import json
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, reading
 from ..spec import ModelSpec
-from .hdf5 import attr_text, attr_texts, child, open_hdf5, read_array, reading
+from .hdf5 import attr_text, attr_texts, child, open_hdf5, read_array
 from .keras_config import parse_model
 from .keras_layers import KerasContext
 

@@ -15,9 +15,9 @@ import zipfile
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, reading
 from ..spec import ModelSpec
-from .hdf5 import attr_text, child, is_group, open_hdf5, read_array, reading
+from .hdf5 import attr_text, child, is_group, open_hdf5, read_array
 from .keras_config import parse_model
 from .keras_layers import KerasContext
 
@@ -98,19 +98,16 @@ class KerasV3WeightSource:
 
 def read_archive(path: str) -> tuple[dict, dict, bytes]:
     """(config, metadata, weights file bytes) from a `.keras` zip."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if "config.json" not in names:
-                raise ModelFormatError("this zip file is not a Keras model (no config.json)", path)
-            if "model.weights.h5" not in names:
-                found = ", ".join(sorted(n for n in names if n.startswith("model.weights"))) or "none"
-                raise ModelFormatError(f"the archive has no model.weights.h5 (weights files found: {found})", path)
-            config_bytes = archive.read("config.json")
-            metadata_bytes = archive.read("metadata.json") if "metadata.json" in names else b"{}"
-            weights = archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
-        raise ModelFormatError(f"the .keras archive is truncated or corrupt ({err})", path) from None
+    with reading(path, "the .keras archive"), zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if "config.json" not in names:
+            raise ModelFormatError("this zip file is not a Keras model (no config.json)", path)
+        if "model.weights.h5" not in names:
+            found = ", ".join(sorted(n for n in names if n.startswith("model.weights"))) or "none"
+            raise ModelFormatError(f"the archive has no model.weights.h5 (weights files found: {found})", path)
+        config_bytes = archive.read("config.json")
+        metadata_bytes = archive.read("metadata.json") if "metadata.json" in names else b"{}"
+        weights = archive.read("model.weights.h5")
     try:
         config = json.loads(config_bytes)
         metadata = json.loads(metadata_bytes)

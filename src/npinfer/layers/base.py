@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,15 +14,44 @@ Shape = tuple  # (None, 4, 3): batch first; None marks a size known only at pred
 REQUIRED = object()  # marks an option without a default
 
 
+@dataclass
+class CallContext:
+    """What a layer's call sees besides its input arrays.
+
+    masks: one boolean (batch, time) mask or None per input, as Keras propagates them.
+    kwargs: tensor keyword arguments of the call (e.g. `initial_state`), as lists of arrays.
+    options: plain call options (e.g. `use_causal_mask`), defaults filled in.
+    state: where recurrent layers keep their states between calls (stateful models and
+        streaming), or None: then every call starts from zero states.
+    """
+
+    masks: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    state: dict | None = None
+
+    def mask(self, index: int = 0):
+        return self.masks[index] if index < len(self.masks) else None
+
+
 class Layer:
     """Base of every NumPy layer.
 
     Subclasses declare ``OPTIONS`` (canonical option name -> default, or ``REQUIRED``),
     ``weight_names(config)`` (in the framework's saving order), ``build`` (validates weights
-    against the input shapes and returns the output shapes) and ``call``.
+    against the input shapes and returns the output shapes) and ``call``. Layers called with
+    tensor keyword arguments or call options declare them in ``CALL_KWARGS`` / ``CALL_OPTIONS``
+    and override ``build_call``. ``MASKING`` says what happens to an incoming mask, as Keras
+    does it: "propagate" passes the first input's mask on, "drop" ends it; layers with other
+    rules override ``compute_masks``.
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {}
+    CALL_KWARGS: ClassVar[frozenset] = frozenset()
+    CALL_OPTIONS: ClassVar[dict[str, Any]] = {}
+    MASKING: ClassVar[str] = "propagate"
+    ACCEPTS_INTEGERS: ClassVar[bool] = False  # else integer inputs arrive cast to the model's float dtype
+    TIME_LOCAL: ClassVar[bool] = False  # each time step's output depends only on that step (streamable)
 
     def __init__(self, name: str, class_name: str, config: dict, weights: dict[str, np.ndarray], dtype):
         self.name = name
@@ -46,16 +76,43 @@ class Layer:
         """Check the weights against the input shapes; return the output shapes."""
         raise NotImplementedError
 
-    def call(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def build_call(self, input_shapes: list[Shape], kwarg_shapes: dict[str, list[Shape]], options: dict) -> list[Shape]:
+        """Like `build`, for layers whose calls take tensor keyword arguments or options."""
+        return self.build(input_shapes)
+
+    def call(self, inputs: list[np.ndarray], ctx: CallContext) -> list[np.ndarray]:
         """Compute the outputs for a list of input arrays (batch first)."""
         raise NotImplementedError
 
+    def compute_masks(self, inputs: list[np.ndarray], ctx: CallContext, outputs: list[np.ndarray]) -> list:
+        """The mask of each output (None for no mask), following Keras's compute_mask."""
+        if self.MASKING == "propagate":
+            return [ctx.mask(0)] * len(outputs)
+        return [None] * len(outputs)
+
+    def creates_masks(self) -> bool:
+        """True if this layer can produce a mask from unmasked inputs (Masking, Embedding)."""
+        return False
+
     # -- helpers for subclasses ---------------------------------------------------------
 
-    def setup(self, input_shapes: list[Shape]) -> list[Shape]:
-        """Run `build` once and remember the shapes (the model calls this)."""
+    def setup(self, input_shapes: list[Shape], kwarg_shapes: dict | None = None, options: dict | None = None) -> list[Shape]:
+        """Check the call's arguments, run `build_call`, remember the shapes (the model calls this).
+
+        Returns the output shapes; `options` comes back with the defaults filled in."""
+        kwarg_shapes = kwarg_shapes or {}
+        options = options if options is not None else {}
+        unknown = sorted(set(kwarg_shapes) - self.CALL_KWARGS) + sorted(set(options) - set(self.CALL_OPTIONS))
+        if unknown:
+            accepted = sorted(self.CALL_KWARGS) + sorted(self.CALL_OPTIONS)
+            raise UnsupportedOptionError(
+                f"layer '{self.name}' ({self.class_name}) is called with {', '.join(unknown)}, which npinfer does not "
+                f"support for this layer; supported call arguments: {', '.join(accepted) or 'none'}"
+            )
+        for key, default in self.CALL_OPTIONS.items():
+            options.setdefault(key, default)
         self.input_shapes = [tuple(s) for s in input_shapes]
-        self.output_shapes = [tuple(s) for s in self.build(self.input_shapes)]
+        self.output_shapes = [tuple(s) for s in self.build_call(self.input_shapes, kwarg_shapes, options)]
         return self.output_shapes
 
     @property

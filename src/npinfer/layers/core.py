@@ -25,7 +25,7 @@ class InputLayer(Layer):
             raise ModelFormatError(f"input '{self.name}' has shape {shape!r}; expected [batch, size, ...]")
         return [(None,) + tuple(shape[1:])]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         return inputs
 
 
@@ -53,7 +53,7 @@ class Dense(Layer):
         activations.check_axes(self.config["activation"], len(out), f"layer '{self.name}'")
         return [activations.output_shape(self.config["activation"], out)]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         y = inputs[0] @ self.weights["kernel"]  # (..., units)
         if self.config["use_bias"]:
             y += self.weights["bias"]
@@ -71,7 +71,7 @@ class Activation(Layer):
         activations.check_axes(self.config["activation"], len(input_shapes[0]), f"layer '{self.name}'")
         return [activations.output_shape(self.config["activation"], input_shapes[0])]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         return [self.activation(inputs[0])]
 
 
@@ -82,7 +82,7 @@ class Identity(Layer):
         self.expect_inputs(input_shapes)
         return [input_shapes[0]]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         return inputs
 
 
@@ -99,7 +99,7 @@ class Flatten(Layer):
         size = None if any(d is None for d in dims) else math.prod(dims)
         return [(None, size)]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         x = inputs[0]
         if self.config["data_format"] == "channels_first" and x.ndim > 2:
             x = np.moveaxis(x, 1, -1)
@@ -127,6 +127,6 @@ class Reshape(Layer):
             )
         return [(None,) + tuple(size // known if t == -1 else t for t in target)]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         x = inputs[0]
         return [x.reshape((x.shape[0],) + tuple(self.config["target_shape"]))]

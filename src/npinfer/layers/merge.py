@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from .base import REQUIRED, Layer, Shape, format_shape
+from .base import Layer, Shape, format_shape
 
 
 def broadcast_shapes(layer: Layer, shapes: list[Shape]) -> Shape:
@@ -32,7 +32,7 @@ class Add(Layer):
             raise ModelFormatError(f"layer '{self.name}' (Add) needs at least 2 inputs, got {len(input_shapes)}")
         return [broadcast_shapes(self, input_shapes)]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         total = inputs[0] + inputs[1]
         for x in inputs[2:]:
             total += x
@@ -71,5 +71,5 @@ class Concatenate(Layer):
         out[0] = None
         return [tuple(out)]
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         return [np.concatenate(inputs, axis=self.axis)]

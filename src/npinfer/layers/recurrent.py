@@ -75,7 +75,7 @@ class Recurrent(Layer):
 
     EXTRA_BOOLS: tuple = ()
 
-    def call(self, inputs):
+    def call(self, inputs, ctx):
         output, states = run_over_time(
             self.cell,
             inputs[0],
