@@ -60,28 +60,84 @@ def import_keras(flavor: str):
     return keras
 
 
-def example_inputs(model, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
+def example_inputs(model, batch: int, rng: np.random.Generator, data: str = "normal") -> list[np.ndarray]:
+    """Random inputs for every model input: normal floats, zero-padded sequences, or token ids."""
     arrays = []
+    fixed_batch = model.inputs[0].shape[0]
+    batch = fixed_batch or batch
     for tensor in model.inputs:
         shape = [batch] + [zoo.VARIABLE_TIME.get(batch, 6) if d is None else int(d) for d in tuple(tensor.shape)[1:]]
-        arrays.append(rng.normal(size=shape).astype(np.float32))
+        if "int" in str(tensor.dtype):
+            ids = rng.integers(1, 20, size=shape)
+            lengths = rng.integers(1, shape[1] + 1, size=batch)
+            ids[np.arange(shape[1])[None, :] >= lengths[:, None]] = 0  # right padding with id 0
+            arrays.append(ids.astype(np.int32))
+            continue
+        x = rng.normal(size=shape).astype(np.float32)
+        if data in ("right_padded", "left_padded") and len(shape) == 3:
+            lengths = rng.integers(1, shape[1] + 1, size=batch)
+            steps = np.arange(shape[1])[None, :]
+            padded = steps >= lengths[:, None] if data == "right_padded" else steps < shape[1] - lengths[:, None]
+            x[padded] = 0.0
+        arrays.append(x)
     return arrays
 
 
 def outputs_of(result) -> list[np.ndarray]:
-    items = result if isinstance(result, (list, tuple)) else [result]
-    return [np.asarray(item) for item in items]
+    """Model outputs as a flat list (tf-keras nests stacked-cell states)."""
+    if isinstance(result, (list, tuple)):
+        return [leaf for item in result for leaf in outputs_of(item)]
+    return [np.asarray(result)]
 
 
-def briefly_train(k, model, rng: np.random.Generator) -> None:
+def perturbed(weight, name: str, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(0.0, 0.3, weight.shape).astype(weight.dtype)
+    if "variance" in name:  # keep variances positive
+        return np.abs(weight + noise) + 0.1
+    if name.endswith("count"):
+        return weight
+    return weight + noise
+
+
+def outputs_of_tensors(output) -> list:
+    if isinstance(output, (list, tuple)):
+        return [leaf for item in output for leaf in outputs_of_tensors(item)]
+    return [output]
+
+
+def briefly_train(k, model, case: zoo.Case, rng: np.random.Generator) -> None:
     """Random non-zero weights (biases too), then a few Adam steps, so no gate is symmetric."""
-    model.set_weights([w + rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])
+    if case.adapt:
+        for layer in model.layers:
+            if type(layer).__name__ == "Normalization":
+                sample = example_inputs(model, 32, rng, case.data)[0]
+                layer.adapt((sample * 2.0 + 0.5).astype(np.float32))
+    names = [getattr(w, "path", None) or w.name for w in model.weights]
+    model.set_weights([perturbed(w, n, rng) for w, n in zip(model.get_weights(), names)])
+    for layer in model.layers:  # Normalization computes its statistics from its weights only here
+        if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
+            layer.finalize_state()
     if not model.trainable_weights:
         return
-    x = example_inputs(model, 16, rng)
+    x = example_inputs(model, 8, rng, case.data)
     y = [rng.normal(size=o.shape).astype(np.float32) for o in outputs_of(model(x if len(x) > 1 else x[0]))]
+    if case.stateful:
+        reset_states(model)
     model.compile(optimizer=k.optimizers.Adam(0.01), loss="mse", run_eagerly=True)
-    model.fit(x if len(x) > 1 else x[0], y if len(y) > 1 else y[0], epochs=2, batch_size=8, verbose=0)
+    model.fit(x if len(x) > 1 else x[0], y if len(y) > 1 else y[0], epochs=2, batch_size=x[0].shape[0] if case.stateful else 4,
+              shuffle=not case.stateful, verbose=0)
+
+
+def reset_states(model) -> None:
+    if hasattr(model, "reset_states"):
+        model.reset_states()
+    else:  # Keras 3 keeps reset_states on the layers
+        for layer in model.layers:
+            if hasattr(layer, "reset_states"):
+                layer.reset_states()
+
+
+STATEFUL_CALLS = ("call", "call", "call", "reset", "call")
 
 
 def run_keras(model, inputs):
@@ -92,8 +148,7 @@ def layer_outputs(k, model, inputs) -> dict[str, np.ndarray]:
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     tensors, names = [], []
     for layer in layers:
-        outs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
-        for j, t in enumerate(outs):
+        for j, t in enumerate(outputs_of_tensors(layer.output)):
             tensors.append(t)
             names.append(f"mid/{layer.name}/{j}")
     probe = k.Model(model.inputs, tensors)
@@ -109,7 +164,7 @@ def generate_case(case: zoo.Case, k, flavor: str, out: str) -> dict:
     model = case.build(k, flavor)
     meta = {"case": case.name, "flavor": flavor, "keras_version": k.__version__, "saved": []}
     if not case.refuse:
-        briefly_train(k, model, rng)
+        briefly_train(k, model, case, rng)
     for ext in ("keras", "h5"):
         try:
             model.save(os.path.join(folder, f"model.{ext}"))
@@ -119,32 +174,67 @@ def generate_case(case: zoo.Case, k, flavor: str, out: str) -> dict:
     if case.refuse:
         return meta
     data = {}
-    for batch in zoo.BATCH_SIZES:
-        inputs = example_inputs(model, batch, rng)
-        for i, array in enumerate(inputs):
-            data[f"x/{batch}/{i}"] = array
-        for j, array in enumerate(run_keras(model, inputs)):
-            data[f"keras/{batch}/{j}"] = array
-    if case.intermediates:
-        data.update(layer_outputs(k, model, [data[f"x/7/{i}"] for i in range(len(model.inputs))]))
-    try:
-        converted = npinfer.from_keras(model)
+    if case.stateful:
+        record_stateful(k, model, case, rng, data, meta)
+    else:
         for batch in zoo.BATCH_SIZES:
-            inputs = [data[f"x/{batch}/{i}"] for i in range(len(model.inputs))]
-            result = converted.predict(inputs if len(inputs) > 1 else inputs[0])
-            for j, array in enumerate(result if isinstance(result, list) else [result]):
-                data[f"from_keras/{batch}/{j}"] = array
-    except Exception as err:
-        meta["from_keras_error"] = f"{type(err).__name__}: {err}"
+            inputs = example_inputs(model, batch, rng, case.data)
+            for i, array in enumerate(inputs):
+                data[f"x/{batch}/{i}"] = array
+            for j, array in enumerate(run_keras(model, inputs)):
+                data[f"keras/{batch}/{j}"] = array
+        if case.intermediates:
+            data.update(layer_outputs(k, model, [data[f"x/7/{i}"] for i in range(len(model.inputs))]))
+        try:
+            converted = npinfer.from_keras(model)
+            for batch in zoo.BATCH_SIZES:
+                inputs = [data[f"x/{batch}/{i}"] for i in range(len(model.inputs))]
+                result = converted.predict(inputs if len(inputs) > 1 else inputs[0])
+                for j, array in enumerate(result if isinstance(result, list) else [result]):
+                    data[f"from_keras/{batch}/{j}"] = array
+        except Exception as err:
+            meta["from_keras_error"] = f"{type(err).__name__}: {err}"
     meta["n_inputs"] = len(model.inputs)
     meta["n_outputs"] = len(model.outputs)
     meta["param_count"] = int(model.count_params())
     meta["output_shapes"] = {
-        layer.name: [list(t.shape) for t in (layer.output if isinstance(layer.output, (list, tuple)) else [layer.output])]
-        for layer in model.layers if type(layer).__name__ != "InputLayer"
+        layer.name: [list(t.shape) for t in outputs_of_tensors(layer.output)]
+        for layer in model.layers if type(layer).__name__ not in ("InputLayer", "Sequential", "Functional")
     }
     np.savez(os.path.join(folder, "data.npz"), **data)
     return meta
+
+
+def record_stateful(k, model, case: zoo.Case, rng, data: dict, meta: dict) -> None:
+    """Consecutive calls of a stateful model (state carried over), a reset, and one more call."""
+    import npinfer
+
+    reset_states(model)
+    calls = []
+    for step, action in enumerate(STATEFUL_CALLS):
+        if action == "reset":
+            reset_states(model)
+            calls.append("reset")
+            continue
+        inputs = example_inputs(model, 4, rng, case.data)
+        if model.inputs[0].shape[1] is None:  # a free time axis: vary the chunk length
+            inputs = [rng.normal(size=(4, 2 + step, x.shape[2])).astype(np.float32) for x in inputs]
+        data[f"stateful/{step}/x"] = inputs[0]
+        for j, array in enumerate(run_keras(model, inputs)):
+            data[f"stateful/{step}/keras/{j}"] = array
+        calls.append("call")
+    meta["stateful_calls"] = calls
+    reset_states(model)
+    try:
+        converted = npinfer.from_keras(model)
+        for step, action in enumerate(STATEFUL_CALLS):
+            if action == "reset":
+                converted.reset_states()
+                continue
+            for j, array in enumerate(outputs_of(converted.predict(data[f"stateful/{step}/x"]))):
+                data[f"stateful/{step}/from_keras/{j}"] = array
+    except Exception as err:
+        meta["from_keras_error"] = f"{type(err).__name__}: {err}"
 
 
 def activation_references(k, flavor: str, out: str) -> None:

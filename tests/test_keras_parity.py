@@ -12,7 +12,8 @@ import npinfer
 import zoo
 from parity import as_list, assert_close
 
-PARITY = [(flavor, c.name) for c in zoo.CASES.values() if not c.refuse for flavor in c.flavors]
+PARITY = [(flavor, c.name) for c in zoo.CASES.values() if not c.refuse and not c.stateful for flavor in c.flavors]
+STATEFUL = [(flavor, c.name) for c in zoo.CASES.values() if c.stateful for flavor in c.flavors]
 REFUSALS = [(flavor, c.name) for c in zoo.CASES.values() if c.refuse for flavor in c.flavors]
 INTERMEDIATES = [(flavor, c.name) for c in zoo.CASES.values() if c.intermediates for flavor in c.flavors]
 
@@ -94,7 +95,7 @@ def test_shapes_and_parameter_counts_match_keras(keras_fixtures, flavor, case):
     for ext in ("keras", "h5"):
         model = loaded(str(fx.path(case, ext)))
         assert model.param_count == meta["param_count"]
-        for name, shapes in meta["output_shapes"].items():
+        for name, shapes in meta["output_shapes"].items():  # nested models are flattened: not listed
             assert [list(s) for s in model.node_output_shapes(name)] == shapes, name
 
 
@@ -163,3 +164,26 @@ def test_keras_2_2_files_get_keras_2_2_defaults(keras_fixtures, tmp_path, case):
     for batch in zoo.BATCH_SIZES:
         for got, expected in zip(_predict(model, fx.inputs(case, batch)), fx.outputs(case, batch)):
             assert_close(got, expected)
+
+
+@pytest.mark.parametrize("route", ["keras", "h5", "from_keras", "npz"])
+@pytest.mark.parametrize("flavor,case", STATEFUL, ids=[f"{f}-{c}" for f, c in STATEFUL])
+def test_stateful_models_match_keras_call_for_call(keras_fixtures, npz_dir, flavor, case, route):
+    """Consecutive predict calls carry the state over; reset_states() clears it, as in Keras."""
+    fx = keras_fixtures[flavor]
+    meta, data = fx.meta(case), fx.data(case)
+    if route == "from_keras":
+        assert meta.get("from_keras_error") is None, meta.get("from_keras_error")
+    model = None if route == "from_keras" else (
+        round_tripped(str(fx.path(case, "keras")), npz_dir) if route == "npz" else npinfer.load(fx.path(case, route)))
+    if model is not None:
+        assert model.stateful
+        model.reset_states()
+    for step, action in enumerate(meta["stateful_calls"]):
+        if action == "reset":
+            if model is not None:
+                model.reset_states()
+            continue
+        expected = data[f"stateful/{step}/keras/0"]
+        got = data[f"stateful/{step}/from_keras/0"] if model is None else model.predict(data[f"stateful/{step}/x"])
+        assert_close(got, expected, what=f"call {step}")

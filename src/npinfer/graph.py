@@ -108,13 +108,18 @@ class Graph:
                 continue
             call = node.call
             inputs = [self._typed(tensors[r], node.layer, float_dtype) for r in call.inputs]
+            given = call.tensor_kwargs.get("mask")  # an explicit mask argument (Keras 3 records them)
             ctx = CallContext(
-                masks=[masks.get(r) for r in call.inputs],
-                kwargs={k: [self._typed(tensors[r], node.layer, float_dtype) for r in refs] for k, refs in call.tensor_kwargs.items()},
+                masks=[tensors[r].astype(bool) for r in given] if given else [masks.get(r) for r in call.inputs],
+                kwargs={k: [self._typed(tensors[r], node.layer, float_dtype) for r in refs]
+                        for k, refs in call.tensor_kwargs.items() if k != "mask"},
                 options=node.options,
                 state=state,
             )
             outputs = node.layer.call(inputs, ctx)
+            if node.layer.clears_input_masks():
+                for ref in call.inputs:
+                    masks.pop(ref, None)
             out_masks = node.layer.compute_masks(inputs, ctx, outputs) if self.may_mask else [None] * len(outputs)
             for i, (value, mask) in enumerate(zip(outputs, out_masks)):
                 tensors[(node.layer.name, node.index, i)] = value

@@ -11,6 +11,7 @@ from .errors import InputError, InputShapeError, ModelFormatError, NpinferError,
 from .graph import Graph
 from .layers import create_layer
 from .layers.base import Layer, format_shape
+from .layers.recurrent import StateStore
 from .spec import ModelSpec
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -48,8 +49,8 @@ class Model:
                 raise ModelFormatError(f"model input '{ref[0]}' is not an InputLayer")
         self.inputs = [TensorInfo(r[0], self._shapes[r], self._layers[r[0]].config["dtype"]) for r in spec.inputs]
         self.outputs = [TensorInfo(r[0], self._shapes[r], self.dtype.name) for r in spec.outputs]
-        self._stateful = [layer.name for layer in self._layers.values() if layer.config.get("stateful")]
-        self._state: dict | None = {} if self._stateful else None
+        self._stateful = [layer.name for layer in self._layers.values() if layer.stateful]
+        self._state = StateStore() if self._stateful else None
 
     # -- public API -----------------------------------------------------------------------
 
@@ -155,6 +156,15 @@ class Model:
         """True if some layer keeps its state from one predict call to the next (Keras's stateful=True)."""
         return bool(self._stateful)
 
+    def stream(self):
+        """A Stream: feed a sequence chunk by chunk (even one step at a time); states carry over.
+
+        Chunks give exactly what the whole sequence gives. Refused, naming the layers, when a
+        layer needs the whole sequence (Bidirectional, go_backwards, Conv1D, pooling, attention...)."""
+        from .stream import Stream
+
+        return Stream(self)
+
     def reset_states(self) -> None:
         """Clear the states of stateful layers (as Keras's model.reset_states())."""
         if self._state is not None:
@@ -179,7 +189,7 @@ class Model:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def _prepare_inputs(self, x: Any) -> list[np.ndarray]:
+    def _prepare_inputs(self, x: Any, free_time: bool = False) -> list[np.ndarray]:
         if isinstance(x, dict):
             missing = [n for n in self.input_names if n not in x]
             unknown = [k for k in x if k not in self.input_names]
@@ -193,13 +203,13 @@ class Model:
             values = list(x)
         else:
             values = [x]
-        arrays = [self._as_array(v, info) for v, info in zip(values, self.inputs)]
+        arrays = [self._as_array(v, info, free_time) for v, info in zip(values, self.inputs)]
         batches = {a.shape[0] for a in arrays}
         if len(batches) > 1:
             raise InputShapeError(f"all inputs need the same batch size, got {[a.shape[0] for a in arrays]}")
         return arrays
 
-    def _as_array(self, value: Any, info: TensorInfo) -> np.ndarray:
+    def _as_array(self, value: Any, info: TensorInfo, free_time: bool = False) -> np.ndarray:
         try:
             array = np.asarray(value)
         except (ValueError, TypeError) as err:
@@ -208,6 +218,8 @@ class Model:
             what = "strings" if array.dtype.kind in "US" else "ragged or mixed data" if array.dtype.kind == "O" else str(array.dtype)
             raise InputError(f"input '{info.name}' must hold numbers, got {what}")
         expected = info.shape
+        if free_time and (len(expected) >= 3 or (len(expected) == 2 and "int" in info.dtype)):  # streaming: any chunk length
+            expected = (expected[0], None) + tuple(expected[2:])
         if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], array.shape[1:])):
             raise InputShapeError(
                 f"input '{info.name}' expects shape {format_shape(expected)} (batch first), got {array.shape}"

@@ -24,18 +24,39 @@ class H5WeightSource:
         self.group = weights_group
         self.path = path
 
-    def layer_weights(self, name: str, class_name: str, position: int) -> list[tuple[str | None, np.ndarray]]:
-        group = child(self.group, name)
+    def layer_weights(self, entry: dict, position: int, count: int) -> list[tuple[str | None, np.ndarray]]:
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
+        group = child(self.group, str(name))
         if group is None:
             return []
-        names = attr_texts(group, "weight_names") or []
         out = []
-        for weight_name in names:
+        for weight_name in attr_texts(group, "weight_names") or []:
             dataset = child(group, weight_name)
             if dataset is None:
                 raise ModelFormatError(f"weight '{weight_name}' of layer '{name}' is listed but missing", self.path)
             out.append((weight_name, read_array(dataset, f"weight '{weight_name}'")))
         return out
+
+    def nested(self, entry: dict, position: int) -> "SequenceWeightSource":
+        return SequenceWeightSource(self.layer_weights(entry, position, 0), str(entry.get("name")), self.path)
+
+
+class SequenceWeightSource:
+    """A nested model's weights in a `.h5` file: one list for all its layers, handed out in order."""
+
+    def __init__(self, weights: list, owner: str, path: str):
+        self.weights = list(weights)
+        self.owner = owner
+        self.path = path
+
+    def layer_weights(self, entry: dict, position: int, count: int):
+        if count > len(self.weights):
+            raise ModelFormatError(f"the nested model '{self.owner}' has too few saved weights", self.path)
+        taken, self.weights = self.weights[:count], self.weights[count:]
+        return taken
+
+    def nested(self, entry: dict, position: int) -> "SequenceWeightSource":
+        return self
 
 
 def load_keras_h5(path: str) -> ModelSpec:

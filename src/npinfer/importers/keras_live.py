@@ -33,10 +33,13 @@ class LiveWeightSource:
     def __init__(self, model):
         self.model = model
 
-    def layer_weights(self, name: str, class_name: str, position: int):
-        layer = self.model.get_layer(name)
+    def layer_weights(self, entry: dict, position: int, count: int):
+        layer = self.model.get_layer(entry.get("name") or (entry.get("config") or {}).get("name"))
         names = [getattr(v, "path", None) or getattr(v, "name", None) for v in layer.weights]
         return [(str(n) if n else None, np.asarray(a)) for n, a in zip(names, layer.get_weights())]
+
+    def nested(self, entry: dict, position: int) -> "LiveWeightSource":
+        return LiveWeightSource(self.model.get_layer(entry.get("name") or (entry.get("config") or {}).get("name")))
 
 
 def from_keras_model(model) -> ModelSpec:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, reading
 from ..spec import ModelSpec
-from .hdf5 import attr_text, child, is_group, open_hdf5, read_array
+from .hdf5 import attr_text, child, open_hdf5, read_array
 from .keras_config import parse_model
 from .keras_layers import KerasContext
 
@@ -29,6 +29,21 @@ def snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def unique_snake_names(class_names: list) -> list[str]:
+    """Keras's container naming: snake_case class names, "_1", "_2"... for repeats, in order."""
+    used: dict[str, int] = {}
+    names = []
+    for class_name in class_names:
+        base = snake_case(str(class_name))
+        if base in used:
+            used[base] += 1
+            names.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            names.append(base)
+    return names
+
+
 def layer_paths(config: dict) -> list[str]:
     """Weight-file path of each entry of `model.layers`, in order."""
     body = config.get("config") if isinstance(config, dict) else None
@@ -38,37 +53,63 @@ def layer_paths(config: dict) -> list[str]:
     classes = [e.get("class_name") if isinstance(e, dict) else None for e in entries]
     if config.get("class_name") == "Sequential" and classes and classes[0] == "InputLayer":
         classes = classes[1:]  # Sequential.layers leaves out its InputLayer
-    used: dict[str, int] = {}
-    paths = []
-    for class_name in classes:
-        base = snake_case(str(class_name))
-        if base in used:
-            used[base] += 1
-            paths.append(f"layers/{base}_{used[base]}")
-        else:
-            used[base] = 0
-            paths.append(f"layers/{base}")
-    return paths
+    return [f"layers/{name}" for name in unique_snake_names(classes)]
 
 
-def _attribute_order(key: str) -> str:
-    return f"~{key}" if key.startswith("_") else key  # Keras visits private attributes last
+def own_variables(group, where: str) -> list[tuple[None, np.ndarray]]:
+    """The variables saved directly on one object: its `vars/0..n`."""
+    own = child(group, "vars") if group is not None else None
+    if own is None:
+        return []
+    keys = list(own.keys())
+    if any(not k.isdigit() for k in keys):
+        raise ModelFormatError(f"{where}/vars has a member that is not a variable index")
+    return [(None, read_array(own[k], f"{where}/vars/{k}")) for k in sorted(keys, key=int)]
 
 
-def collect_variables(group, where: str) -> list[tuple[None, np.ndarray]]:
-    """All variables saved under one layer's group, in Keras's saving order."""
-    out = []
-    own = child(group, "vars")
-    if own is not None:
-        keys = sorted(own.keys(), key=lambda k: int(k) if k.isdigit() else -1)
-        if any(not k.isdigit() for k in keys):
-            raise ModelFormatError(f"{where}/vars has a member that is not a variable index")
-        out += [(None, read_array(own[k], f"{where}/vars/{k}")) for k in keys]
-    for key in sorted((k for k in group.keys() if k != "vars"), key=_attribute_order):
-        sub = group[key]
-        if is_group(sub):
-            out += collect_variables(sub, f"{where}/{key}")
+def _sub(group, *names):
+    for name in names:
+        found = child(group, name) if group is not None else None
+        if found is not None:
+            return found
+    return None
+
+
+def layer_variables(group, entry: dict, where: str) -> list[tuple[None, np.ndarray]]:
+    """All variables of one layer, in Keras's weight order, following the layer's structure."""
+    class_name = entry.get("class_name")
+    config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    out = own_variables(group, where)
+    if class_name in ("SimpleRNN", "LSTM", "GRU"):
+        out += own_variables(_sub(group, "cell"), f"{where}/cell")
+    elif class_name == "RNN":
+        out += cell_variables(_sub(group, "cell"), config.get("cell"), f"{where}/cell")
+    elif class_name == "Bidirectional":
+        forward = config.get("layer") if isinstance(config.get("layer"), dict) else {}
+        backward = config.get("backward_layer") if isinstance(config.get("backward_layer"), dict) else forward
+        out += layer_variables(_sub(group, "forward_layer"), forward, f"{where}/forward_layer")
+        out += layer_variables(_sub(group, "backward_layer"), backward, f"{where}/backward_layer")
+    elif class_name == "TimeDistributed":
+        inner = config.get("layer") if isinstance(config.get("layer"), dict) else {}
+        out += layer_variables(_sub(group, "layer"), inner, f"{where}/layer")
+    elif class_name == "MultiHeadAttention":  # Keras 3 names the sub-layers query_dense..., tf.keras _query_dense...
+        for part in ("query", "key", "value", "output"):
+            out += own_variables(_sub(group, f"{part}_dense", f"_{part}_dense"), f"{where}/{part}_dense")
     return out
+
+
+def cell_variables(group, cell, where: str) -> list[tuple[None, np.ndarray]]:
+    """Variables of an RNN's cell; stacked cells live under cell/cells/<snake class>[_k] in order."""
+    cells = None
+    if isinstance(cell, list):
+        cells = cell
+    elif isinstance(cell, dict) and cell.get("class_name") == "StackedRNNCells":
+        cells = (cell.get("config") or {}).get("cells") if isinstance(cell.get("config"), dict) else None
+    if cells is None:
+        return own_variables(group, where)
+    container = _sub(group, "cells")
+    names = unique_snake_names([c.get("class_name") if isinstance(c, dict) else None for c in cells])
+    return [v for name in names for v in own_variables(_sub(container, name), f"{where}/cells/{name}")]
 
 
 class KerasV3WeightSource:
@@ -79,21 +120,31 @@ class KerasV3WeightSource:
         self.paths = layer_paths(config)
         self.path = path
 
-    def layer_weights(self, name: str, class_name: str, position: int):
+    def _group(self, entry: dict, position: int):
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
         if position >= len(self.paths):
             raise ModelFormatError(f"layer '{name}' has no place in the weights file", self.path)
         layer_path = self.paths[position]
         group = self.root
         for part in layer_path.split("/"):
             group = child(group, part) if group is not None else None
+        if group is not None and child(group, "vars") is not None:
+            saved_name = attr_text(child(group, "vars"), "name")
+            if saved_name is not None and saved_name != name:
+                raise ModelFormatError(
+                    f"weights at '{layer_path}' belong to layer '{saved_name}', not '{name}'; the archive is inconsistent", self.path
+                )
+        return group, layer_path
+
+    def layer_weights(self, entry: dict, position: int, count: int):
+        group, layer_path = self._group(entry, position)
+        return layer_variables(group, entry, layer_path) if group is not None else []
+
+    def nested(self, entry: dict, position: int):
+        group, _ = self._group(entry, position)
         if group is None:
-            return []
-        saved_name = attr_text(child(group, "vars"), "name") if child(group, "vars") is not None else None
-        if saved_name is not None and saved_name != name:
-            raise ModelFormatError(
-                f"weights at '{layer_path}' belong to layer '{saved_name}', not '{name}'; the archive is inconsistent", self.path
-            )
-        return collect_variables(group, layer_path)
+            raise ModelFormatError(f"the nested model '{entry.get('name')}' has no weights in the archive", self.path)
+        return KerasV3WeightSource(group, entry, self.path)
 
 
 def read_archive(path: str) -> tuple[dict, dict, bytes]:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedLayerError
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .base import Layer
+from .conv import Conv1D, DepthwiseConv1D, SeparableConv1D
 from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
-from .merge import Add, Concatenate
-from .recurrent import GRU, LSTM, SimpleRNN
+from .embedding import Embedding, Masking
+from .merge import Concatenate, Dot, ElementwiseMerge
+from .ops import OPERATIONS
+from .normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
+from .pooling import GlobalPooling1D, Pooling1D
+from .recurrent import GRU, LSTM, RNN, SimpleRNN
+from .reshaping import Cropping1D, Permute, RepeatVector, UpSampling1D, ZeroPadding1D
+from .wrappers import Bidirectional, TimeDistributed
 
 LAYERS: dict[str, type[Layer]] = {
     "InputLayer": InputLayer,
@@ -25,17 +33,48 @@ LAYERS: dict[str, type[Layer]] = {
     "AlphaDropout": Identity,
     "Flatten": Flatten,
     "Reshape": Reshape,
+    "Add": ElementwiseMerge,
+    "Subtract": ElementwiseMerge,
+    "Multiply": ElementwiseMerge,
+    "Average": ElementwiseMerge,
+    "Maximum": ElementwiseMerge,
+    "Minimum": ElementwiseMerge,
     "Concatenate": Concatenate,
-    "Add": Add,
+    "Dot": Dot,
     "SimpleRNN": SimpleRNN,
     "LSTM": LSTM,
     "GRU": GRU,
+    "RNN": RNN,
+    "Bidirectional": Bidirectional,
+    "TimeDistributed": TimeDistributed,
+    "Embedding": Embedding,
+    "Masking": Masking,
+    "Conv1D": Conv1D,
+    "SeparableConv1D": SeparableConv1D,
+    "DepthwiseConv1D": DepthwiseConv1D,
+    "MaxPooling1D": Pooling1D,
+    "AveragePooling1D": Pooling1D,
+    "GlobalMaxPooling1D": GlobalPooling1D,
+    "GlobalAveragePooling1D": GlobalPooling1D,
+    "UpSampling1D": UpSampling1D,
+    "ZeroPadding1D": ZeroPadding1D,
+    "Cropping1D": Cropping1D,
+    "RepeatVector": RepeatVector,
+    "Permute": Permute,
+    "BatchNormalization": BatchNormalization,
+    "LayerNormalization": LayerNormalization,
+    "UnitNormalization": UnitNormalization,
+    "Normalization": Normalization,
+    "Attention": Attention,
+    "AdditiveAttention": AdditiveAttention,
+    "MultiHeadAttention": MultiHeadAttention,
+    **OPERATIONS,
 }
 
 
 def supported_layers() -> list[str]:
-    """Class names of every layer npinfer can run."""
-    return sorted(LAYERS)
+    """Class names of every layer npinfer can run (the mask operations Keras writes are not listed)."""
+    return sorted(name for name in LAYERS if not name.startswith("ops."))
 
 
 def unsupported_layer(name: str, class_name: str) -> UnsupportedLayerError:

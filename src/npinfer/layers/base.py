@@ -94,13 +94,26 @@ class Layer:
         """True if this layer can produce a mask from unmasked inputs (Masking, Embedding)."""
         return False
 
+    def stream_problem(self) -> str | None:
+        """Why this layer cannot run on a sequence chunk by chunk (None if it can)."""
+        return None if self.TIME_LOCAL else "its output at one time step depends on other time steps"
+
+    @property
+    def stateful(self) -> bool:
+        """True if this layer keeps states from one call to the next (Keras's stateful=True)."""
+        return bool(self.config.get("stateful", False))
+
+    def clears_input_masks(self) -> bool:
+        """True if, once run, its input tensors lose their masks (Keras 3's MultiHeadAttention)."""
+        return False
+
     # -- helpers for subclasses ---------------------------------------------------------
 
     def setup(self, input_shapes: list[Shape], kwarg_shapes: dict | None = None, options: dict | None = None) -> list[Shape]:
         """Check the call's arguments, run `build_call`, remember the shapes (the model calls this).
 
         Returns the output shapes; `options` comes back with the defaults filled in."""
-        kwarg_shapes = kwarg_shapes or {}
+        kwarg_shapes = {k: v for k, v in (kwarg_shapes or {}).items() if k != "mask"}  # masks reach ctx.masks
         options = options if options is not None else {}
         unknown = sorted(set(kwarg_shapes) - self.CALL_KWARGS) + sorted(set(options) - set(self.CALL_OPTIONS))
         if unknown:

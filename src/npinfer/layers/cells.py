@@ -4,14 +4,18 @@ Canonical weight layout (the importers convert every framework to it):
 - kernel (features, G*units), recurrent_kernel (units, G*units), gates in Keras order:
   SimpleRNN G=1; LSTM G=4 (i, f, c, o); GRU G=3 (z, r, h).
 - bias (G*units,); GRU with reset_after: (2, 3*units) = [input bias; recurrent bias].
+A cell is described by a canonical config {"class_name": "LSTMCell", "config": {...}}.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from . import activations
-from .base import Layer
+from .base import REQUIRED
+
+CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True}
 
 
 class Cell:
@@ -19,13 +23,47 @@ class Cell:
 
     GATES = 1
     STATES = ("h",)
+    OPTIONS = CELL_OPTIONS
 
-    def __init__(self, layer: Layer, units: int):
-        self.layer = layer
+    def __init__(self, owner: str, config: dict, weights: dict[str, np.ndarray], dtype):
+        self.owner = owner  # layer name, for messages
+        unknown = set(config) - set(self.OPTIONS)
+        if unknown:
+            raise UnsupportedOptionError(f"layer '{owner}': cell option(s) {sorted(unknown)} not supported; supported: {sorted(self.OPTIONS)}")
+        self.config = {k: config.get(k, d) for k, d in self.OPTIONS.items()}
+        if self.config["units"] is REQUIRED:
+            raise ModelFormatError(f"layer '{owner}': the cell has no 'units'")
+        units = self.config["units"]
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise UnsupportedOptionError(f"layer '{owner}': units={units!r} is not supported; supported: a positive integer")
+        for key in ("use_bias", "reset_after"):
+            if key in self.config and not isinstance(self.config[key], bool):
+                raise UnsupportedOptionError(f"layer '{owner}': {key}={self.config[key]!r} is not supported; supported: true or false")
         self.units = units
-        self.w = layer.weights
-        self.use_bias = layer.config["use_bias"]
-        self.activation = activations.get(layer.config["activation"])
+        self.dtype = np.dtype(dtype)
+        self.w = weights
+        self.use_bias = self.config["use_bias"]
+        self.activation = self._activation("activation")
+
+    def _activation(self, key):
+        spec = self.config[key]
+        activations.check_axes(spec, 2, f"layer '{self.owner}' {key}")
+        if activations.output_shape(spec, (None, self.units)) != (None, self.units):
+            raise UnsupportedOptionError(f"layer '{self.owner}': {key} '{activations.canonical(spec)['name']}' changes the shape")
+        return activations.get(spec)
+
+    @classmethod
+    def weight_names(cls, config: dict) -> list[str]:
+        names = ["kernel", "recurrent_kernel"]
+        return names + ["bias"] if config.get("use_bias", True) else names
+
+    @property
+    def state_sizes(self) -> list[int]:
+        return [self.units] * len(self.STATES)
+
+    @property
+    def output_size(self) -> int:
+        return self.units
 
     def bias_shape(self) -> tuple:
         return (self.GATES * self.units,)
@@ -33,10 +71,15 @@ class Cell:
     def check(self, features: int) -> None:
         """Refuse weights whose shapes do not fit `features` inputs and `units` units."""
         g = self.GATES * self.units
-        self.layer.expect_weight("kernel", (features, g))
-        self.layer.expect_weight("recurrent_kernel", (self.units, g))
+        self._expect("kernel", (features, g))
+        self._expect("recurrent_kernel", (self.units, g))
         if self.use_bias:
-            self.layer.expect_weight("bias", self.bias_shape())
+            self._expect("bias", self.bias_shape())
+
+    def _expect(self, key, shape):
+        got = self.w[key].shape
+        if got != tuple(shape):
+            raise ModelFormatError(f"layer '{self.owner}': weight '{key}' has shape {got}, expected {tuple(shape)}")
 
     def input_bias(self):
         return self.w["bias"] if self.use_bias else None
@@ -49,12 +92,21 @@ class Cell:
             xw += bias
         return xw
 
-    def zero_states(self, batch: int) -> list[np.ndarray]:
-        return [np.zeros((batch, self.units), self.layer.dtype) for _ in self.STATES]
+    def project_step(self, x_t: np.ndarray) -> np.ndarray:
+        """The same for one step: (batch, F) -> (batch, G*units)."""
+        xw = x_t @ self.w["kernel"]
+        bias = self.input_bias()
+        if bias is not None:
+            xw += bias
+        return xw
 
     def step(self, xw_t: np.ndarray, states: list[np.ndarray]) -> list[np.ndarray]:
         """New states from this step's projected input (batch, G*units) and the previous states."""
         raise NotImplementedError
+
+    def output(self, states: list[np.ndarray]) -> np.ndarray:
+        """The step's output: h."""
+        return states[0]
 
 
 class SimpleRNNCell(Cell):
@@ -70,10 +122,11 @@ class LSTMCell(Cell):
 
     GATES = 4
     STATES = ("h", "c")
+    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid"}
 
-    def __init__(self, layer, units):
-        super().__init__(layer, units)
-        self.recurrent_activation = activations.get(layer.config["recurrent_activation"])
+    def __init__(self, owner, config, weights, dtype):
+        super().__init__(owner, config, weights, dtype)
+        self.recurrent_activation = self._activation("recurrent_activation")
 
     def step(self, xw_t, states):
         h, c = states
@@ -91,11 +144,12 @@ class GRUCell(Cell):
     """z, r = rec_act(...); candidate from r (after or before the recurrent product); h = z h + (1 - z) candidate."""
 
     GATES = 3
+    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "reset_after": True}
 
-    def __init__(self, layer, units):
-        super().__init__(layer, units)
-        self.recurrent_activation = activations.get(layer.config["recurrent_activation"])
-        self.reset_after = layer.config["reset_after"]
+    def __init__(self, owner, config, weights, dtype):
+        super().__init__(owner, config, weights, dtype)
+        self.recurrent_activation = self._activation("recurrent_activation")
+        self.reset_after = self.config["reset_after"]
 
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -122,3 +176,77 @@ class GRUCell(Cell):
             r = self.recurrent_activation(xw_t[:, u : 2 * u] + inner[:, u:])
             candidate = self.activation(xw_t[:, 2 * u :] + (r * h) @ U[:, 2 * u :])
         return [z * h + (1 - z) * candidate]
+
+
+class StackedCells:
+    """Several cells in one time step: each cell's output is the next one's input (Keras's
+    StackedRNNCells). States are the cells' states in order; the output is the last cell's."""
+
+    def __init__(self, owner: str, cells: list[Cell]):
+        self.owner = owner
+        self.cells = cells
+        self.units = cells[-1].units
+        self.dtype = cells[0].dtype
+
+    @property
+    def state_sizes(self) -> list[int]:
+        return [size for cell in self.cells for size in cell.state_sizes]
+
+    @property
+    def output_size(self) -> int:
+        return self.cells[-1].output_size
+
+    def check(self, features: int) -> None:
+        for cell in self.cells:
+            cell.check(features)
+            features = cell.output_size
+
+    def project(self, x):
+        return self.cells[0].project(x)
+
+    def output(self, states: list[np.ndarray]) -> np.ndarray:
+        return states[len(self.state_sizes) - len(self.cells[-1].STATES)]
+
+    def step(self, xw_t, states):
+        new_states, at, out = [], 0, None
+        for i, cell in enumerate(self.cells):
+            count = len(cell.STATES)
+            projected = xw_t if i == 0 else cell.project_step(out)  # (batch, G*units) of this cell
+            updated = cell.step(projected, states[at : at + count])
+            new_states += updated
+            out = updated[0]
+            at += count
+        return new_states
+
+
+CELLS = {"SimpleRNNCell": SimpleRNNCell, "LSTMCell": LSTMCell, "GRUCell": GRUCell}
+
+
+def build_cell(owner: str, description: dict, weights: dict[str, np.ndarray], dtype):
+    """A cell (or stacked cells) from {"class_name", "config"} and its weights by canonical name."""
+    if not isinstance(description, dict) or not isinstance(description.get("config"), dict):
+        raise ModelFormatError(f"layer '{owner}': the cell description is malformed")
+    class_name = description.get("class_name")
+    if class_name == "StackedRNNCells":
+        parts = description["config"].get("cells")
+        if not isinstance(parts, list) or not parts:
+            raise ModelFormatError(f"layer '{owner}': StackedRNNCells has no cells")
+        cells = [build_cell(owner, part, {k.split("/", 2)[2]: v for k, v in weights.items() if k.startswith(f"cells/{i}/")}, dtype)
+                 for i, part in enumerate(parts)]
+        return StackedCells(owner, cells)
+    if class_name not in CELLS:
+        raise UnsupportedLayerError(
+            f"layer '{owner}': cell {class_name} is not supported; supported cells: {', '.join(sorted(CELLS))}, StackedRNNCells"
+        )
+    return CELLS[class_name](owner, description["config"], weights, dtype)
+
+
+def cell_weight_names(description: dict) -> list[str]:
+    """Canonical weight names of a cell description, in Keras's saving order."""
+    if not isinstance(description, dict) or not isinstance(description.get("config"), dict):
+        return []
+    if description.get("class_name") == "StackedRNNCells":
+        parts = description["config"].get("cells") or []
+        return [f"cells/{i}/{name}" for i, part in enumerate(parts) for name in cell_weight_names(part)]
+    cls = CELLS.get(description.get("class_name"))
+    return cls.weight_names(description["config"]) if cls else []

@@ -16,6 +16,7 @@ class InputLayer(Layer):
     """A model input: carries the shape (batch first) and dtype; computes nothing."""
 
     OPTIONS = {"shape": REQUIRED, "dtype": "float32"}
+    TIME_LOCAL = True
 
     def build(self, input_shapes: list[Shape]) -> list[Shape]:
         shape = self.config["shape"]
@@ -33,6 +34,7 @@ class Dense(Layer):
     """y = activation(x @ kernel + bias) on the last axis."""
 
     OPTIONS = {"units": REQUIRED, "activation": "linear", "use_bias": True}
+    TIME_LOCAL = True
 
     @classmethod
     def weight_names(cls, config):
@@ -68,7 +70,10 @@ class Activation(Layer):
     def build(self, input_shapes):
         self.expect_inputs(input_shapes)
         self.activation = activations.get(self.config["activation"])
-        activations.check_axes(self.config["activation"], len(input_shapes[0]), f"layer '{self.name}'")
+        rank = len(input_shapes[0])
+        activations.check_axes(self.config["activation"], rank, f"layer '{self.name}'")
+        axis = activations.canonical(self.config["activation"]).get("axis", -1)
+        self.TIME_LOCAL = rank < 3 or all(a % rank != 1 for a in (axis if isinstance(axis, list) else [axis]))
         return [activations.output_shape(self.config["activation"], input_shapes[0])]
 
     def call(self, inputs, ctx):
@@ -77,6 +82,8 @@ class Activation(Layer):
 
 class Identity(Layer):
     """Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference."""
+
+    TIME_LOCAL = True
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes)

@@ -1,8 +1,10 @@
-"""Recurrent layers (SimpleRNN, LSTM, GRU): one loop over time for every cell.
+"""Recurrent layers (SimpleRNN, LSTM, GRU, and RNN around cells): one loop over time for every cell.
 
-The cell (cells.py) does one step; `run_over_time` does the time loop, the direction and
-what is returned, exactly as Keras's RNN layer does: with `go_backwards` the sequence is
-read last step first and `return_sequences` gives the outputs in that processing order.
+The cell (cells.py) does one step; `run_over_time` does the time loop, the direction, masks
+and what is returned, exactly as Keras's rnn(): with `go_backwards` the sequence is read last
+step first and `return_sequences` gives the outputs in that processing order; at a masked
+step the states are held and the output repeats the previous one (zeros with
+`zero_output_for_mask`).
 """
 
 from __future__ import annotations
@@ -10,81 +12,152 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputShapeError, ModelFormatError
-from . import activations
-from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
-from .cells import Cell, GRUCell, LSTMCell, SimpleRNNCell
+from .base import REQUIRED, Layer, format_shape, require_bool
+from .cells import CELL_OPTIONS, GRUCell, LSTMCell, SimpleRNNCell, build_cell, cell_weight_names
 
 
-def run_over_time(cell: Cell, x: np.ndarray, *, go_backwards: bool, return_sequences: bool):
-    """Run `cell` over x (batch, time, features) from zero states.
+class StateStore(dict):
+    """States kept between calls: layer key -> list of (batch, size) arrays.
 
-    Returns (output, final states): output is (batch, time, units) with return_sequences,
-    else the last output (batch, units).
+    A model's own store carries only its stateful layers (Keras's stateful=True); a stream's
+    store (carry_all=True) carries every recurrent layer."""
+
+    def __init__(self, carry_all: bool = False):
+        super().__init__()
+        self.carry_all = carry_all
+
+
+def run_over_time(cell, x: np.ndarray, states: list[np.ndarray], *, mask=None, go_backwards=False,
+                  return_sequences=False, zero_output_for_mask=False, output=None):
+    """Run `cell` over x (batch, time, features) from `states`.
+
+    mask: (batch, time) booleans or None. output: the output before the first step (what a
+    masked step repeats; zeros unless a stream continues). Returns (last output (batch, units),
+    the sequence of outputs (batch, time, units) or None, final states).
     """
     batch, steps = x.shape[0], x.shape[1]
     if steps == 0:
-        raise InputShapeError(f"layer '{cell.layer.name}' needs at least one time step, got an input of shape {x.shape}")
+        raise InputShapeError(f"layer '{cell.owner}' needs at least one time step, got an input of shape {x.shape}")
     xw = cell.project(x)  # (time, batch, G*units)
-    states = cell.zero_states(batch)
-    sequence = np.empty((batch, steps, cell.units), x.dtype) if return_sequences else None
+    units = cell.output_size
+    sequence = np.empty((batch, steps, units), x.dtype) if return_sequences else None
+    keep = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]  # (time, batch, 1)
+    output = np.zeros((batch, units), x.dtype) if output is None else output
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
     for k, t in enumerate(order):
-        states = cell.step(xw[t], states)
+        new_states = cell.step(xw[t], states)
+        if keep is None:
+            states, output = new_states, cell.output(new_states)
+        else:
+            held = keep[t]  # (batch, 1)
+            states = [np.where(held, new, old) for new, old in zip(new_states, states)]
+            output = np.where(held, cell.output(new_states), 0 if zero_output_for_mask else output)
         if sequence is not None:
-            sequence[:, k] = states[0]
-    return (sequence if return_sequences else states[0]), states
+            sequence[:, k] = output
+    return output, sequence, states
+
+
+SEQUENCE_OPTIONS = {
+    "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False,
+    "zero_output_for_mask": False,
+}
 
 
 class Recurrent(Layer):
-    """Shared front of SimpleRNN, LSTM and GRU: options, shapes, outputs."""
+    """Shared by SimpleRNN, LSTM, GRU and RNN: options, shapes, initial states, masks, state carry."""
 
-    CELL: type[Cell] = Cell
-    OPTIONS = {
-        "units": REQUIRED,
-        "activation": "tanh",
-        "use_bias": True,
-        "return_sequences": False,
-        "return_state": False,
-        "go_backwards": False,
-    }
+    CELL = None  # SimpleRNN / LSTM / GRU: the cell class, options given flat; RNN: a "cell" option
+    OPTIONS = {**CELL_OPTIONS, **SEQUENCE_OPTIONS}
+    CALL_KWARGS = frozenset({"initial_state"})
 
     @classmethod
     def weight_names(cls, config):
-        names = ["kernel", "recurrent_kernel"]
-        return names + ["bias"] if config.get("use_bias", True) else names
+        return cls.CELL.weight_names(config)
 
-    def build(self, input_shapes):
+    def make_cell(self):
+        return self.CELL(self.name, {k: self.config[k] for k in self.CELL.OPTIONS}, self.weights, self.dtype)
+
+    def build_call(self, input_shapes, kwarg_shapes, options):
         self.expect_inputs(input_shapes, rank=3)
-        units = require_positive_int(self, "units")
-        for key in ("use_bias", "return_sequences", "return_state", "go_backwards") + self.EXTRA_BOOLS:
+        for key in SEQUENCE_OPTIONS:
             require_bool(self, key)
-        for key in ("activation", "recurrent_activation"):
-            if key in self.config:
-                activations.check_axes(self.config[key], 2, f"layer '{self.name}' {key}")
-                if activations.output_shape(self.config[key], (None, units)) != (None, units):
-                    raise self.refuse(key, self.config[key]["name"], "activations that keep the shape")
         features = input_shapes[0][2]
         if features is None:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a known feature size, got {format_shape(input_shapes[0])}")
-        self.cell = self.CELL(self, units)
+        self.cell = self.make_cell()
         self.cell.check(features)
         batch, steps = input_shapes[0][:2]
-        output = (batch, steps, units) if self.config["return_sequences"] else (batch, units)
-        states = [(batch, units)] * len(self.CELL.STATES) if self.config["return_state"] else []
+        sizes = self.cell.state_sizes
+        given = kwarg_shapes.get("initial_state")
+        if given is not None:
+            expected = [(None, s) for s in sizes]
+            if len(given) != len(sizes) or any(g[1:] != e[1:] for g, e in zip(given, expected)):
+                raise ModelFormatError(
+                    f"layer '{self.name}' ({self.class_name}): initial_state has shapes {', '.join(map(format_shape, given))}, "
+                    f"expected {', '.join(map(format_shape, expected))}"
+                )
+        output = (batch, steps, self.cell.output_size) if self.config["return_sequences"] else (batch, self.cell.output_size)
+        states = [(batch, s) for s in sizes] if self.config["return_state"] else []
         return [output] + states
 
-    EXTRA_BOOLS: tuple = ()
+    def run(self, x, ctx, key: str | None = None, initial: list | None = None):
+        """The recurrence on x with the call's mask and states: (output, final states).
+
+        output is the sequence with return_sequences, else the last output. States start from
+        `initial`, else (stateful layers, streams) the stored states, else zeros."""
+        key = key or self.name
+        mask = ctx.mask(0)
+        if mask is not None and mask.shape != x.shape[:2]:
+            raise InputShapeError(f"layer '{self.name}': mask has shape {mask.shape}, expected {x.shape[:2]} (batch, time)")
+        store = ctx.state
+        carry = store is not None and (store.carry_all or self.config["stateful"])
+        if initial is None and carry and key in store:
+            initial = store[key]
+            if initial[0].shape[0] != x.shape[0]:
+                raise InputShapeError(
+                    f"layer '{self.name}' keeps states for a batch of {initial[0].shape[0]}, got a batch of {x.shape[0]}; "
+                    "reset the states first or keep the batch size"
+                )
+        states = self._initial_states(x, initial)
+        previous = store.get(f"{key}/output") if carry else None  # what a masked step repeats
+        output, sequence, states = run_over_time(
+            self.cell, x, states, mask=mask, go_backwards=self.config["go_backwards"],
+            return_sequences=self.config["return_sequences"], zero_output_for_mask=self.config["zero_output_for_mask"],
+            output=None if previous is None else previous[0],
+        )
+        if carry:
+            store[key] = [s.copy() for s in states]
+            store[f"{key}/output"] = [output.copy()]
+        return (sequence if self.config["return_sequences"] else output), states
+
+    def _initial_states(self, x, initial):
+        batch = x.shape[0]
+        sizes = self.cell.state_sizes
+        if initial is None:
+            return [np.zeros((batch, s), x.dtype) for s in sizes]
+        if len(initial) != len(sizes):
+            raise InputShapeError(f"layer '{self.name}': {len(initial)} initial states given, expected {len(sizes)}")
+        states = []
+        for state, size in zip(initial, sizes):
+            state = np.asarray(state, x.dtype)
+            if state.shape != (batch, size):
+                raise InputShapeError(f"layer '{self.name}': an initial state has shape {state.shape}, expected {(batch, size)}")
+            states.append(state)
+        return states
 
     def call(self, inputs, ctx):
-        output, states = run_over_time(
-            self.cell,
-            inputs[0],
-            go_backwards=self.config["go_backwards"],
-            return_sequences=self.config["return_sequences"],
-        )
+        initial = ctx.kwargs.get("initial_state")
+        output, states = self.run(inputs[0], ctx, initial=initial)
         if not self.config["return_state"]:
             return [output]
         return [output] + [s.copy() for s in states]
+
+    def stream_problem(self):
+        return "it reads the sequence backwards" if self.config["go_backwards"] else None
+
+    def compute_masks(self, inputs, ctx, outputs):
+        first = ctx.mask(0) if self.config["return_sequences"] else None
+        return [first] + [None] * (len(outputs) - 1)
 
 
 class SimpleRNN(Recurrent):
@@ -93,10 +166,22 @@ class SimpleRNN(Recurrent):
 
 class LSTM(Recurrent):
     CELL = LSTMCell
-    OPTIONS = {**Recurrent.OPTIONS, "recurrent_activation": "sigmoid"}
+    OPTIONS = {**LSTMCell.OPTIONS, **SEQUENCE_OPTIONS}
 
 
 class GRU(Recurrent):
     CELL = GRUCell
-    OPTIONS = {**Recurrent.OPTIONS, "recurrent_activation": "sigmoid", "reset_after": True}
-    EXTRA_BOOLS = ("reset_after",)
+    OPTIONS = {**GRUCell.OPTIONS, **SEQUENCE_OPTIONS}
+
+
+class RNN(Recurrent):
+    """Keras's generic RNN layer around a SimpleRNNCell, LSTMCell, GRUCell or StackedRNNCells."""
+
+    OPTIONS = {"cell": REQUIRED, **SEQUENCE_OPTIONS}
+
+    @classmethod
+    def weight_names(cls, config):
+        return cell_weight_names(config.get("cell"))
+
+    def make_cell(self):
+        return build_cell(self.name, self.config["cell"], self.weights, self.dtype)

@@ -1,0 +1,201 @@
+"""1-D convolutions: Conv1D (padding valid / same / causal, strides, dilation, groups),
+SeparableConv1D and DepthwiseConv1D, channels_last or channels_first.
+
+Canonical kernels are Keras's: Conv1D (k, in/groups, filters); depthwise (k, in, multiplier),
+output channel c*multiplier + m; pointwise (1, in*multiplier, filters).
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from . import activations
+from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
+
+CONV_OPTIONS = {
+    "kernel_size": REQUIRED, "strides": 1, "padding": "valid", "data_format": "channels_last",
+    "dilation_rate": 1, "activation": "linear", "use_bias": True,
+}
+
+
+def _single(layer: Layer, key: str) -> int:
+    value = layer.config[key]
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise layer.refuse(key, layer.config[key], "a positive integer")
+    return value
+
+
+def output_length(steps, kernel, stride, dilation, padding):
+    """Output steps of a 1-D window op (None if steps is unknown), and the (left, right) padding."""
+    span = dilation * (kernel - 1) + 1
+    if steps is None:
+        return None, None
+    if padding == "same":
+        out = -(-steps // stride)
+        total = max((out - 1) * stride + span - steps, 0)
+        return out, (total // 2, total - total // 2)
+    if padding == "causal":
+        return (steps + span - 1 - span) // stride + 1, (span - 1, 0)
+    return max((steps - span) // stride + 1, 0), (0, 0)
+
+
+class WindowOp(Layer):
+    """Shared geometry of the 1-D convolutions and poolings: kernel, strides, dilation, padding."""
+
+    PADDINGS = ("valid", "same", "causal")
+
+    def geometry(self, input_shapes, kernel_key="kernel_size", stride_key="strides", dilation_key="dilation_rate"):
+        self.expect_inputs(input_shapes, rank=3)
+        if self.config["data_format"] not in ("channels_last", "channels_first"):
+            raise self.refuse("data_format", self.config["data_format"], "channels_last, channels_first")
+        if self.config["padding"] not in self.PADDINGS:
+            raise self.refuse("padding", self.config["padding"], ", ".join(self.PADDINGS))
+        self.kernel = _single(self, kernel_key)
+        self.stride = _single(self, stride_key) if self.config.get(stride_key) is not None else self.kernel
+        self.dilation = _single(self, dilation_key) if dilation_key in self.config else 1
+        if self.stride > 1 and self.dilation > 1:
+            raise self.refuse("strides", self.config[stride_key], "1 when dilation_rate > 1 (as Keras)")
+        shape = input_shapes[0]
+        channels_last = self.config["data_format"] == "channels_last"
+        steps, channels = (shape[1], shape[2]) if channels_last else (shape[2], shape[1])
+        if channels is None:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a known channel size, got {format_shape(shape)}")
+        out, _ = output_length(steps, self.kernel, self.stride, self.dilation, self.config["padding"])
+        return steps, channels, out
+
+    def out_shape(self, out, channels):
+        return (None, out, channels) if self.config["data_format"] == "channels_last" else (None, channels, out)
+
+    def to_channels_last(self, x):
+        return x if self.config["data_format"] == "channels_last" else x.transpose(0, 2, 1)
+
+    def from_channels_last(self, y):
+        return y if self.config["data_format"] == "channels_last" else np.ascontiguousarray(y.transpose(0, 2, 1))
+
+    def padded(self, x, fill=0.0):
+        """x (batch, steps, channels) padded on the time axis, and the output length."""
+        out, (left, right) = output_length(x.shape[1], self.kernel, self.stride, self.dilation, self.config["padding"])
+        if left or right:
+            x = np.pad(x, ((0, 0), (left, right), (0, 0)), constant_values=fill)
+        return x, out
+
+    def taps(self, x, out):
+        """For each kernel tap j, the (batch, out, channels) slice of padded x it multiplies."""
+        for j in range(self.kernel):
+            start = j * self.dilation
+            yield j, x[:, start : start + (out - 1) * self.stride + 1 : self.stride]
+
+
+class Conv1D(WindowOp):
+    """y[t] = activation(sum_j x[t*stride + j*dilation] @ kernel[j] + bias), per channel group."""
+
+    OPTIONS = {**CONV_OPTIONS, "filters": REQUIRED, "groups": 1}
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["kernel", "bias"] if config.get("use_bias", True) else ["kernel"]
+
+    def build(self, input_shapes):
+        steps, channels, out = self.geometry(input_shapes)
+        filters = require_positive_int(self, "filters")
+        groups = require_positive_int(self, "groups")
+        require_bool(self, "use_bias")
+        if channels % groups or filters % groups:
+            raise ModelFormatError(f"layer '{self.name}' (Conv1D): groups={groups} must divide {channels} channels and {filters} filters")
+        self.groups = groups
+        self.expect_weight("kernel", (self.kernel, channels // groups, filters))
+        if self.config["use_bias"]:
+            self.expect_weight("bias", (filters,))
+        self.activation = activations.get(self.config["activation"])
+        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
+        return [activations.output_shape(self.config["activation"], self.out_shape(out, filters))]
+
+    def call(self, inputs, ctx):
+        x, out = self.padded(self.to_channels_last(inputs[0]))
+        kernel = self.weights["kernel"]  # (k, in/groups, filters)
+        batch, groups = x.shape[0], self.groups
+        per_group_in, filters = kernel.shape[1], kernel.shape[2]
+        y = np.zeros((batch, out, filters), x.dtype)
+        if groups == 1:
+            for j, window in self.taps(x, out):
+                y += window @ kernel[j]  # (batch, out, filters)
+        else:
+            grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y
+            for j, window in self.taps(x, out):
+                w = kernel[j].reshape(per_group_in, groups, filters // groups)  # (in/groups, groups, filters/groups)
+                grouped += np.einsum("bogi,igf->bogf", window.reshape(batch, out, groups, per_group_in), w)
+        if self.config["use_bias"]:
+            y += self.weights["bias"]
+        return [self.from_channels_last(self.activation(y))]
+
+
+def depthwise(layer: WindowOp, x: np.ndarray, out: int, kernel: np.ndarray) -> np.ndarray:
+    """Each input channel c convolved with its own multiplier filters: (batch, out, c*multiplier)."""
+    batch, channels, multiplier = x.shape[0], kernel.shape[1], kernel.shape[2]
+    y = np.zeros((batch, out, channels, multiplier), x.dtype)
+    for j, window in layer.taps(x, out):
+        y += window[..., None] * kernel[j]  # (batch, out, channels, multiplier)
+    return y.reshape(batch, out, channels * multiplier)
+
+
+class DepthwiseConv1D(WindowOp):
+    """Per-channel convolution; output channel c*depth_multiplier + m."""
+
+    OPTIONS = {**CONV_OPTIONS, "depth_multiplier": 1}
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["depthwise_kernel", "bias"] if config.get("use_bias", True) else ["depthwise_kernel"]
+
+    def build(self, input_shapes):
+        steps, channels, out = self.geometry(input_shapes)
+        multiplier = require_positive_int(self, "depth_multiplier")
+        require_bool(self, "use_bias")
+        self.expect_weight("depthwise_kernel", (self.kernel, channels, multiplier))
+        if self.config["use_bias"]:
+            self.expect_weight("bias", (channels * multiplier,))
+        self.activation = activations.get(self.config["activation"])
+        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
+        return [activations.output_shape(self.config["activation"], self.out_shape(out, channels * multiplier))]
+
+    def call(self, inputs, ctx):
+        x, out = self.padded(self.to_channels_last(inputs[0]))
+        y = depthwise(self, x, out, self.weights["depthwise_kernel"])
+        if self.config["use_bias"]:
+            y += self.weights["bias"]
+        return [self.from_channels_last(self.activation(y))]
+
+
+class SeparableConv1D(WindowOp):
+    """Depthwise convolution, then a pointwise (1x1) convolution to `filters`, bias, activation."""
+
+    OPTIONS = {**CONV_OPTIONS, "filters": REQUIRED, "depth_multiplier": 1}
+
+    @classmethod
+    def weight_names(cls, config):
+        names = ["depthwise_kernel", "pointwise_kernel"]
+        return names + ["bias"] if config.get("use_bias", True) else names
+
+    def build(self, input_shapes):
+        steps, channels, out = self.geometry(input_shapes)
+        filters = require_positive_int(self, "filters")
+        multiplier = require_positive_int(self, "depth_multiplier")
+        require_bool(self, "use_bias")
+        self.expect_weight("depthwise_kernel", (self.kernel, channels, multiplier))
+        self.expect_weight("pointwise_kernel", (1, channels * multiplier, filters))
+        if self.config["use_bias"]:
+            self.expect_weight("bias", (filters,))
+        self.activation = activations.get(self.config["activation"])
+        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
+        return [activations.output_shape(self.config["activation"], self.out_shape(out, filters))]
+
+    def call(self, inputs, ctx):
+        x, out = self.padded(self.to_channels_last(inputs[0]))
+        y = depthwise(self, x, out, self.weights["depthwise_kernel"]) @ self.weights["pointwise_kernel"][0]
+        if self.config["use_bias"]:
+            y += self.weights["bias"]
+        return [self.from_channels_last(self.activation(y))]

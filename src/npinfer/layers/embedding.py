@@ -1,0 +1,73 @@
+"""Layers that start masks: Embedding (token ids -> vectors, mask_zero) and Masking."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .base import REQUIRED, Layer, require_bool, require_positive_int
+
+
+class Embedding(Layer):
+    """ids (batch, ...) -> embeddings[ids] (batch, ..., output_dim); with mask_zero, id 0 is masked."""
+
+    OPTIONS = {"input_dim": REQUIRED, "output_dim": REQUIRED, "mask_zero": False}
+    ACCEPTS_INTEGERS = True
+    TIME_LOCAL = True
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["embeddings"]
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes)
+        rows = require_positive_int(self, "input_dim")
+        width = require_positive_int(self, "output_dim")
+        require_bool(self, "mask_zero")
+        self.expect_weight("embeddings", (rows, width))
+        return [tuple(input_shapes[0]) + (width,)]
+
+    def call(self, inputs, ctx):
+        ids = inputs[0]
+        if ids.dtype.kind == "f":  # Keras casts float ids to int32 (truncating)
+            ids = ids.astype(np.int64)
+        rows = self.config["input_dim"]
+        if ids.size and (ids.min() < 0 or ids.max() >= rows):
+            bad = ids[(ids < 0) | (ids >= rows)].ravel()[0]
+            raise InputError(  # Keras raises too on CPU (Keras 3 would wrap negative ids; npinfer refuses them)
+                f"layer '{self.name}' (Embedding): index {int(bad)} is out of range: input_dim is {rows}, so ids must be 0..{rows - 1}"
+            )
+        return [self.weights["embeddings"][ids]]  # (batch, ..., output_dim)
+
+    def creates_masks(self):
+        return self.config["mask_zero"]
+
+    def compute_masks(self, inputs, ctx, outputs):
+        return [inputs[0] != 0] if self.config["mask_zero"] else [None]
+
+
+class Masking(Layer):
+    """Masks time steps whose features all equal mask_value, and zeroes them."""
+
+    OPTIONS = {"mask_value": 0.0}
+    TIME_LOCAL = True
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=3)
+        value = self.config["mask_value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.refuse("mask_value", value, "a number")
+        return [input_shapes[0]]
+
+    def _keep(self, x):
+        return np.any(x != self.config["mask_value"], axis=-1)  # (batch, time)
+
+    def call(self, inputs, ctx):
+        x = inputs[0]
+        return [x * self._keep(x)[..., None].astype(x.dtype)]
+
+    def creates_masks(self):
+        return True
+
+    def compute_masks(self, inputs, ctx, outputs):
+        return [self._keep(inputs[0])]

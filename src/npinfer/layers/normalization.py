@@ -1,0 +1,172 @@
+"""Normalization at inference: BatchNormalization (moving statistics), LayerNormalization
+(axes, center, scale, rms_scaling), UnitNormalization, and the preprocessing Normalization
+layer (stored mean and variance)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, require_bool
+from .merge import check_semantics, l2_normalize
+
+
+def _axes(layer: Layer, rank: int, key: str = "axis") -> list[int]:
+    """The option `key` as a sorted list of non-negative axes (never the batch axis)."""
+    value = layer.config[key]
+    axes = value if isinstance(value, list) else [value]
+    if not axes or not all(isinstance(a, int) and not isinstance(a, bool) and -rank <= a < rank for a in axes):
+        raise layer.refuse(key, value, f"axes of a rank-{rank} input")
+    axes = sorted(a % rank for a in axes)
+    if 0 in axes:
+        raise layer.refuse(key, value, "non-batch axes")
+    return axes
+
+
+def _broadcast(vector: np.ndarray, shape: tuple, axes: list[int], rank: int) -> np.ndarray:
+    """A weight over `axes` reshaped to broadcast against a rank-`rank` input."""
+    target = [1] * rank
+    for a in axes:
+        target[a] = shape[a]
+    return vector.reshape(target)
+
+
+def _known(layer: Layer, shape, axes) -> tuple:
+    sizes = tuple(shape[a] for a in axes)
+    if None in sizes:
+        raise layer.refuse("axis", layer.config["axis"], "axes of known size")
+    return sizes
+
+
+class BatchNormalization(Layer):
+    """(x - moving_mean) / sqrt(moving_variance + epsilon) * gamma + beta over `axis`."""
+
+    OPTIONS = {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True}
+    TIME_LOCAL = True
+
+    @classmethod
+    def weight_names(cls, config):
+        return (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else []) + [
+            "moving_mean", "moving_variance"]
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=2)
+        shape = input_shapes[0]
+        rank = len(shape)
+        self.axes = _axes(self, rank)
+        self.TIME_LOCAL = rank < 3 or 1 not in self.axes
+        center, scale = require_bool(self, "center"), require_bool(self, "scale")
+        sizes = _known(self, shape, self.axes)
+        for key in self.weight_names(self.config):
+            if self.weights[key].size != int(np.prod(sizes)):
+                self.expect_weight(key, sizes)
+        inverse = 1.0 / np.sqrt(self.weights["moving_variance"].astype(np.float64) + self.config["epsilon"])
+        scale_vec = inverse * (self.weights["gamma"] if scale else 1.0)
+        offset = (self.weights["beta"] if center else 0.0) - self.weights["moving_mean"] * scale_vec
+        self.scale = _broadcast(scale_vec.astype(self.dtype), shape, self.axes, rank)
+        self.offset = _broadcast(np.asarray(offset, self.dtype), shape, self.axes, rank)
+        return [shape]
+
+    def call(self, inputs, ctx):
+        return [inputs[0] * self.scale + self.offset]
+
+
+class LayerNormalization(Layer):
+    """Normalized over `axis` per sample: (x - mean) / sqrt(var + epsilon) * gamma + beta.
+    With rms_scaling (Keras 3): x / sqrt(var + epsilon) * gamma, no mean subtraction and no beta."""
+
+    OPTIONS = {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True, "rms_scaling": False}
+    TIME_LOCAL = True
+
+    @classmethod
+    def weight_names(cls, config):
+        if config.get("rms_scaling"):  # Keras 3 always makes gamma and never beta then
+            return ["gamma"]
+        return (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=2)
+        shape = input_shapes[0]
+        rank = len(shape)
+        self.axes = _axes(self, rank)
+        for key in ("center", "scale", "rms_scaling"):
+            require_bool(self, key)
+        self.TIME_LOCAL = rank < 3 or 1 not in self.axes
+        sizes = _known(self, shape, self.axes)
+        for key in self.weight_names(self.config):
+            if self.weights[key].size != int(np.prod(sizes)):
+                self.expect_weight(key, sizes)
+        self.gamma = _broadcast(self.weights["gamma"], shape, self.axes, rank) if "gamma" in self.weights else None
+        self.beta = _broadcast(self.weights["beta"], shape, self.axes, rank) if "beta" in self.weights else None
+        return [shape]
+
+    def call(self, inputs, ctx):
+        x = inputs[0]
+        axes = tuple(self.axes)
+        variance = np.var(x, axis=axes, keepdims=True)
+        inverse = 1.0 / np.sqrt(variance + np.asarray(self.config["epsilon"], x.dtype))
+        if self.config["rms_scaling"]:
+            y = x * inverse
+            return [y * self.gamma if self.gamma is not None else y]
+        if self.gamma is not None:
+            inverse = inverse * self.gamma
+        y = (x - np.mean(x, axis=axes, keepdims=True)) * inverse
+        return [y + self.beta if self.beta is not None else y]
+
+
+class UnitNormalization(Layer):
+    """x / ||x||_2 over `axis` (tiny norms handled as in the Keras version of the file)."""
+
+    OPTIONS = {"axis": -1, "semantics": "keras3"}
+    TIME_LOCAL = True
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=2)
+        self.axes = tuple(_axes(self, len(input_shapes[0])))
+        self.TIME_LOCAL = len(input_shapes[0]) < 3 or 1 not in self.axes
+        check_semantics(self)
+        return [input_shapes[0]]
+
+    def call(self, inputs, ctx):
+        return [l2_normalize(inputs[0], self.axes, self.config["semantics"], keras3_epsilon=1e-12)]
+
+
+class Normalization(Layer):
+    """(x - mean) / max(sqrt(variance), 1e-7) with stored statistics; `invert` undoes it.
+    Keras 3 passes a mask through; Keras 2 drops it."""
+
+    OPTIONS = {"axis": -1, "invert": False, "semantics": "keras3", "adapted": True}
+    TIME_LOCAL = True
+    EPSILON = 1e-7  # keras.backend.epsilon()
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["mean", "variance"]
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=2)
+        shape = input_shapes[0]
+        rank = len(shape)
+        axis = self.config["axis"]
+        self.axes = [] if axis is None or axis == [] else _axes(self, rank)
+        self.TIME_LOCAL = rank < 3 or 1 not in self.axes
+        require_bool(self, "invert")
+        if check_semantics(self) == "keras2":
+            self.MASKING = "drop"
+        sizes = _known(self, shape, self.axes) if self.axes else ()
+        for key in ("mean", "variance"):
+            if self.weights[key].size != int(np.prod(sizes)):
+                self.expect_weight(key, sizes)
+        self.mean = _broadcast(self.weights["mean"], shape, self.axes, rank)
+        self.std = np.maximum(np.sqrt(_broadcast(self.weights["variance"], shape, self.axes, rank)), np.asarray(self.EPSILON, self.dtype))
+        return [shape]
+
+    @property
+    def param_count(self) -> int:
+        # As Keras counts: adapted statistics are weights plus a sample count; given ones are config.
+        return super().param_count + 1 if self.config["adapted"] else 0
+
+    def call(self, inputs, ctx):
+        x = inputs[0]
+        if self.config["invert"]:
+            return [self.mean + x * self.std]
+        return [(x - self.mean) / self.std]

@@ -1,0 +1,144 @@
+"""The few Keras operations that Keras 3 writes into functional model configs to compute masks
+(`keras.src.ops.numpy` nodes: NotEqual, Any, All, LogicalOr, LogicalAnd, ExpandDims,
+ZerosLike, OnesLike, ConvertToTensor, Concatenate). Registered as "ops.<Name>"; any other
+operation is refused by name."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+
+
+class Operation(Layer):
+    """A Keras op node: tensors as inputs; scalar positional arguments arrive as `scalars`."""
+
+    CALL_OPTIONS = {"scalars": []}
+    ACCEPTS_INTEGERS = True
+    MASKING = "drop"
+    TIME_LOCAL = True  # element-wise, or over the feature axis, in the mask computations Keras writes
+    OPTIONS: dict = {}
+
+    def build_call(self, input_shapes, kwarg_shapes, options):
+        self.scalars = options["scalars"]
+        arity = self.ARITY
+        if len(input_shapes) + len(self.scalars) != arity and arity is not None:
+            raise self.refuse("arguments", f"{len(input_shapes)} tensors and {len(self.scalars)} scalars", f"{arity} arguments")
+        if not all(isinstance(s, (int, float, bool)) for s in self.scalars):
+            raise self.refuse("arguments", self.scalars, "numbers")
+        return [self.shape(input_shapes)]
+
+    ARITY: int | None = 1
+
+    def shape(self, shapes):
+        return shapes[0]
+
+    def operands(self, inputs):
+        return list(inputs) + [np.asarray(s) for s in self.scalars]
+
+
+class NotEqual(Operation):
+    ARITY = 2
+
+    def call(self, inputs, ctx):
+        a, b = self.operands(inputs)
+        return [np.not_equal(a, b)]
+
+
+class LogicalOr(Operation):
+    ARITY = 2
+
+    def shape(self, shapes):
+        return _broadcast(shapes)
+
+    def call(self, inputs, ctx):
+        a, b = self.operands(inputs)
+        return [np.logical_or(a, b)]
+
+
+class LogicalAnd(LogicalOr):
+    def call(self, inputs, ctx):
+        a, b = self.operands(inputs)
+        return [np.logical_and(a, b)]
+
+
+class Reduction(Operation):
+    """Any / All over `axis` (None: everything), with keepdims."""
+
+    OPTIONS = {"axis": None, "keepdims": False}
+
+    def shape(self, shapes):
+        shape, axis = list(shapes[0]), self.config["axis"]
+        axes = range(len(shape)) if axis is None else [a % len(shape) for a in (axis if isinstance(axis, list) else [axis])]
+        return tuple(1 if i in axes else d for i, d in enumerate(shape)) if self.config["keepdims"] else tuple(
+            d for i, d in enumerate(shape) if i not in axes)
+
+    def call(self, inputs, ctx):
+        axis = self.config["axis"]
+        axis = tuple(axis) if isinstance(axis, list) else axis
+        reduce = np.any if self.class_name == "ops.Any" else np.all
+        return [reduce(inputs[0], axis=axis, keepdims=self.config["keepdims"])]
+
+
+class ExpandDims(Operation):
+    OPTIONS = {"axis": -1}
+
+    def shape(self, shapes):
+        shape = list(shapes[0])
+        axis = self.config["axis"] % (len(shape) + 1)
+        return tuple(shape[:axis] + [1] + shape[axis:])
+
+    def call(self, inputs, ctx):
+        return [np.expand_dims(inputs[0], self.config["axis"])]
+
+
+class Fill(Operation):
+    """ZerosLike, OnesLike, ConvertToTensor (with an optional dtype)."""
+
+    OPTIONS = {"dtype": None}
+    DTYPES = {"bool": bool, "float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64, None: None}
+
+    def build_call(self, input_shapes, kwarg_shapes, options):
+        if self.config["dtype"] not in self.DTYPES:
+            raise self.refuse("dtype", self.config["dtype"], ", ".join(k for k in self.DTYPES if k))
+        return super().build_call(input_shapes, kwarg_shapes, options)
+
+    def call(self, inputs, ctx):
+        x = inputs[0]
+        dtype = self.DTYPES[self.config["dtype"]] or x.dtype
+        if self.class_name == "ops.ZerosLike":
+            return [np.zeros(x.shape, dtype)]
+        if self.class_name == "ops.OnesLike":
+            return [np.ones(x.shape, dtype)]
+        return [x.astype(dtype, copy=False)]
+
+
+class ConcatenateOp(Operation):
+    OPTIONS = {"axis": 0}
+    ARITY = None
+
+    def shape(self, shapes):
+        axis = self.config["axis"] % len(shapes[0])
+        out = list(shapes[0])
+        out[axis] = None if any(s[axis] is None for s in shapes) else sum(s[axis] for s in shapes)
+        return tuple(out)
+
+    def call(self, inputs, ctx):
+        return [np.concatenate(inputs, axis=self.config["axis"])]
+
+
+def _broadcast(shapes):
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        known = {d for d in dims if d not in (None, 1)}
+        out.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(out)
+
+
+OPERATIONS = {
+    "ops.NotEqual": NotEqual, "ops.LogicalOr": LogicalOr, "ops.LogicalAnd": LogicalAnd,
+    "ops.Any": Reduction, "ops.All": Reduction, "ops.ExpandDims": ExpandDims,
+    "ops.ZerosLike": Fill, "ops.OnesLike": Fill, "ops.ConvertToTensor": Fill, "ops.Concatenate": ConcatenateOp,
+}

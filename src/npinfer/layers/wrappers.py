@@ -1,0 +1,144 @@
+"""Wrappers around other layers: Bidirectional (a forward and a backward recurrent layer)
+and TimeDistributed (one layer applied to every time step).
+
+A wrapped layer is described in the canonical config as {"class_name", "config"}; its
+weights carry a prefix: "forward/kernel", "backward/kernel", "layer/kernel".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from .base import REQUIRED, CallContext, Layer
+from .recurrent import Recurrent
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def inner_layer(owner: Layer, key: str, prefix: str):
+    """Build the wrapped layer described by owner.config[key] with the weights under `prefix`/."""
+    from . import LAYERS, create_layer
+
+    description = owner.config[key]
+    if not isinstance(description, dict) or not isinstance(description.get("config"), dict):
+        raise ModelFormatError(f"layer '{owner.name}' ({owner.class_name}): '{key}' does not describe a layer")
+    class_name = description.get("class_name")
+    weights = {k[len(prefix) + 1 :]: v for k, v in owner.weights.items() if k.startswith(prefix + "/")}
+    layer = create_layer(f"{owner.name}/{prefix}", class_name, description["config"], weights, owner.dtype)
+    return layer, LAYERS[class_name]
+
+
+def inner_weight_names(description, prefix: str) -> list[str]:
+    from . import LAYERS
+
+    if not isinstance(description, dict) or description.get("class_name") not in LAYERS:
+        return []
+    return [f"{prefix}/{n}" for n in LAYERS[description["class_name"]].weight_names(description.get("config") or {})]
+
+
+class Bidirectional(Layer):
+    """A recurrent layer read forward and a twin read backward; outputs merged per time step.
+
+    With return_sequences the backward outputs are flipped back to forward time order (as
+    Keras does) before merging. return_state gives the forward states, then the backward ones."""
+
+    OPTIONS = {"layer": REQUIRED, "backward_layer": REQUIRED, "merge_mode": "concat"}
+    CALL_KWARGS = frozenset({"initial_state"})
+
+    @classmethod
+    def weight_names(cls, config):
+        return inner_weight_names(config.get("layer"), "forward") + inner_weight_names(config.get("backward_layer"), "backward")
+
+    @property
+    def stateful(self) -> bool:
+        return any(part["config"].get("stateful", False) for part in (self.config["layer"], self.config["backward_layer"])
+                   if isinstance(part, dict) and isinstance(part.get("config"), dict))
+
+    def stream_problem(self):
+        return "it reads the sequence backwards too, so it needs the whole sequence"
+
+    def build_call(self, input_shapes, kwarg_shapes, options):
+        self.forward, forward_class = inner_layer(self, "layer", "forward")
+        self.backward, backward_class = inner_layer(self, "backward_layer", "backward")
+        for part in (self.forward, self.backward):
+            if not isinstance(part, Recurrent):
+                raise self.refuse("layer", part.class_name, "SimpleRNN, LSTM, GRU, RNN")
+        if self.config["merge_mode"] not in MERGE_MODES:
+            raise self.refuse("merge_mode", self.config["merge_mode"], "concat, sum, mul, ave, None")
+        if self.forward.config["return_sequences"] != self.backward.config["return_sequences"]:
+            raise ModelFormatError(f"layer '{self.name}' (Bidirectional): forward and backward layers disagree on return_sequences")
+        initial = kwarg_shapes.get("initial_state")
+        half = None if initial is None else len(initial) // 2
+        forward_shapes = self.forward.setup(input_shapes, {} if initial is None else {"initial_state": initial[:half]})
+        backward_shapes = self.backward.setup(input_shapes, {} if initial is None else {"initial_state": initial[half:]})
+        self.return_state = self.forward.config["return_state"]
+        self.return_sequences = self.forward.config["return_sequences"]
+        a, b = forward_shapes[0], backward_shapes[0]
+        mode = self.config["merge_mode"]
+        if mode is None:
+            outputs = [a, b]
+        elif mode == "concat":
+            outputs = [a[:-1] + (a[-1] + b[-1],)]
+        else:
+            if a != b:
+                raise ModelFormatError(f"layer '{self.name}' (Bidirectional): merge_mode {mode} needs equal forward and backward sizes")
+            outputs = [a]
+        return outputs + (forward_shapes[1:] + backward_shapes[1:] if self.return_state else [])
+
+    def call(self, inputs, ctx):
+        x = inputs[0]
+        initial = ctx.kwargs.get("initial_state")
+        half = None if initial is None else len(initial) // 2
+        inner = CallContext(masks=ctx.masks, state=ctx.state)
+        y, forward_states = self.forward.run(x, inner, f"{self.name}/forward", None if initial is None else initial[:half])
+        y_back, backward_states = self.backward.run(x, inner, f"{self.name}/backward", None if initial is None else initial[half:])
+        if self.return_sequences:
+            y_back = y_back[:, ::-1]  # back to forward time order
+        mode = self.config["merge_mode"]
+        if mode is None:
+            outputs = [y, np.ascontiguousarray(y_back)]
+        elif mode == "concat":
+            outputs = [np.concatenate([y, y_back], axis=-1)]
+        elif mode == "sum":
+            outputs = [y + y_back]
+        elif mode == "mul":
+            outputs = [y * y_back]
+        else:
+            outputs = [(y + y_back) / 2]
+        if self.return_state:
+            outputs += [s.copy() for s in forward_states + backward_states]
+        return outputs
+
+    def compute_masks(self, inputs, ctx, outputs):
+        mask = ctx.mask(0)
+        count = 2 if self.config["merge_mode"] is None else 1
+        first = [mask if self.return_sequences else None] * count
+        return first + [None] * (len(outputs) - count)
+
+
+class TimeDistributed(Layer):
+    """The wrapped layer applied to each time step: (batch, time, ...) -> (batch*time, ...) -> back."""
+
+    OPTIONS = {"layer": REQUIRED}
+    TIME_LOCAL = True
+
+    @classmethod
+    def weight_names(cls, config):
+        return inner_weight_names(config.get("layer"), "layer")
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=3)
+        self.inner, _ = inner_layer(self, "layer", "layer")
+        shape = input_shapes[0]
+        inner_out = self.inner.setup([(None,) + tuple(shape[2:])])
+        if len(inner_out) != 1:
+            raise self.refuse("layer", self.inner.class_name, "layers with one output")
+        return [(None, shape[1]) + tuple(inner_out[0][1:])]
+
+    def call(self, inputs, ctx):
+        x = inputs[0]
+        batch, steps = x.shape[:2]
+        flat = x.reshape((batch * steps,) + x.shape[2:])
+        y = self.inner.call([flat], CallContext())[0]  # the mask is over time steps: not the inner layer's
+        return [y.reshape((batch, steps) + y.shape[1:])]

@@ -1,0 +1,452 @@
+"""Zoo cases for real-world sequence models: Bidirectional, TimeDistributed, masks, embeddings,
+Conv1D and pooling, normalization, merges, attention, RNN cells, initial states, nested
+models, shared layers, stateful layers. Registered into zoo.CASES."""
+
+from __future__ import annotations
+
+from zoo import _seq, case
+
+# -- Bidirectional -----------------------------------------------------------------------
+
+BIDI = {
+    "concat": {}, "sum": {"merge_mode": "sum"}, "mul_sequences": {"merge_mode": "mul", "sequences": True},
+    "ave_sequences": {"merge_mode": "ave", "sequences": True}, "none_sequences": {"merge_mode": None, "sequences": True},
+    "concat_sequences": {"sequences": True}, "none": {"merge_mode": None},
+}
+
+
+def _bidi(layer_name, variant, options):
+    def build(k, flavor):
+        opts = dict(options)
+        sequences = opts.pop("sequences", False)
+        x = k.Input((6, 4))
+        inner = getattr(k.layers, layer_name)(5, return_sequences=sequences)
+        out = k.layers.Bidirectional(inner, **opts)(x)
+        return k.Model(x, out if not isinstance(out, list) else list(out))
+    return build
+
+
+for _layer in ("LSTM", "GRU", "SimpleRNN"):
+    for _variant, _options in BIDI.items():
+        if _layer != "LSTM" and _variant not in ("concat", "sum", "none_sequences"):
+            continue
+        case(f"bidirectional_{_layer.lower()}_{_variant}")(_bidi(_layer, _variant, _options))
+
+
+@case("bidirectional_lstm_state")
+def _bidi_state(k, flavor):
+    x = k.Input((6, 4))
+    outs = k.layers.Bidirectional(k.layers.LSTM(5, return_state=True, return_sequences=True))(x)
+    return k.Model(x, list(outs))
+
+
+@case("bidirectional_gru_state_none")
+def _bidi_state_none(k, flavor):
+    x = k.Input((6, 4))
+    outs = k.layers.Bidirectional(k.layers.GRU(3, return_state=True), merge_mode=None)(x)
+    return k.Model(x, list(outs))
+
+
+@case("bidirectional_custom_backward")
+def _bidi_backward(k, flavor):
+    forward = k.layers.LSTM(4, return_sequences=True)
+    backward = k.layers.GRU(4, return_sequences=True, go_backwards=True)
+    return _seq(k, (6, 3), k.layers.Bidirectional(forward, backward_layer=backward), k.layers.Dense(2))
+
+
+@case("bidirectional_stacked_with_dense")
+def _bidi_stacked(k, flavor):
+    return _seq(k, (None, 3), k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True)),
+                k.layers.Bidirectional(k.layers.GRU(3), merge_mode="sum"), k.layers.Dense(1))
+
+
+# -- TimeDistributed, RepeatVector, encoder-decoder ---------------------------------------
+
+@case("time_distributed_dense")
+def _td(k, flavor):
+    return _seq(k, (5, 4), k.layers.LSTM(6, return_sequences=True), k.layers.TimeDistributed(k.layers.Dense(3, activation="relu")))
+
+
+@case("time_distributed_flatten")
+def _td_flatten(k, flavor):
+    return _seq(k, (5, 3, 2), k.layers.TimeDistributed(k.layers.Flatten()), k.layers.GRU(4))
+
+
+@case("repeat_vector_seq2seq")
+def _repeat(k, flavor):
+    return _seq(k, (6, 3), k.layers.LSTM(5), k.layers.RepeatVector(4), k.layers.LSTM(5, return_sequences=True),
+                k.layers.TimeDistributed(k.layers.Dense(2)))
+
+
+@case("encoder_decoder_initial_state", intermediates=True)
+def _enc_dec(k, flavor):
+    source = k.Input((7, 3), name="source")
+    target = k.Input((5, 2), name="target")
+    _, h, c = k.layers.LSTM(6, return_state=True, name="encoder")(source)
+    decoded = k.layers.LSTM(6, return_sequences=True, name="decoder")(target, initial_state=[h, c])
+    return k.Model([source, target], k.layers.Dense(2, name="head")(decoded))
+
+
+@case("gru_initial_state_from_dense")
+def _gru_initial(k, flavor):
+    x = k.Input((5, 3))
+    context = k.Input((4,))
+    h0 = k.layers.Dense(6, activation="tanh")(context)
+    return k.Model([x, context], k.layers.GRU(6)(x, initial_state=[h0]))
+
+
+@case("bidirectional_initial_state")
+def _bidi_initial(k, flavor):
+    x = k.Input((5, 3))
+    states = [k.Input((4,)) for _ in range(4)]
+    out = k.layers.Bidirectional(k.layers.LSTM(4))(x, initial_state=states)
+    return k.Model([x] + states, out)
+
+
+# -- masks -----------------------------------------------------------------------------------
+
+@case("mask_lstm_right_padded", data="right_padded")
+def _mask_right(k, flavor):
+    return _seq(k, (7, 3), k.layers.Masking(0.0), k.layers.LSTM(5, return_sequences=True), k.layers.LSTM(4), k.layers.Dense(2))
+
+
+@case("mask_gru_left_padded", data="left_padded")
+def _mask_left(k, flavor):
+    return _seq(k, (7, 3), k.layers.Masking(0.0), k.layers.GRU(5, return_sequences=True), k.layers.Dense(2))
+
+
+@case("mask_simple_rnn_backwards", data="right_padded")
+def _mask_back(k, flavor):
+    return _seq(k, (7, 3), k.layers.Masking(0.0), k.layers.SimpleRNN(4, go_backwards=True, return_sequences=True))
+
+
+@case("mask_zero_output", data="right_padded")
+def _mask_zero_out(k, flavor):
+    return _seq(k, (7, 3), k.layers.Masking(0.0), k.layers.LSTM(4, return_sequences=True, zero_output_for_mask=True))
+
+
+@case("mask_bidirectional_lstm", data="right_padded")
+def _mask_bidi(k, flavor):
+    return _seq(k, (7, 3), k.layers.Masking(0.0), k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True)),
+                k.layers.Bidirectional(k.layers.GRU(3), merge_mode="ave"), k.layers.Dense(2))
+
+
+@case("mask_bidirectional_left_padded_sequences", data="left_padded")
+def _mask_bidi_left(k, flavor):
+    x = k.Input((7, 3))
+    outs = k.layers.Bidirectional(k.layers.GRU(4, return_sequences=True), merge_mode=None)(k.layers.Masking(0.0)(x))
+    return k.Model(x, list(outs))
+
+
+@case("mask_pooling_and_dense", data="right_padded")
+def _mask_pool(k, flavor):
+    x = k.Input((7, 3))
+    masked = k.layers.Masking(0.0)(x)
+    h = k.layers.Dense(5, activation="tanh")(masked)
+    return k.Model(x, [k.layers.GlobalAveragePooling1D()(h), k.layers.GlobalMaxPooling1D()(h)])
+
+
+@case("mask_through_merges", data="right_padded")
+def _mask_merge(k, flavor):
+    x = k.Input((7, 3))
+    masked = k.layers.Masking(0.0)(x)
+    a = k.layers.LSTM(4, return_sequences=True)(masked)
+    b = k.layers.GRU(4, return_sequences=True)(masked)
+    joined = k.layers.Concatenate()([k.layers.Add()([a, b]), k.layers.Multiply()([a, b])])
+    return k.Model(x, k.layers.LSTM(3)(joined))
+
+
+@case("embedding_mask_zero_lstm", data="tokens")
+def _emb_mask(k, flavor):
+    x = k.Input((8,), dtype="int32")
+    h = k.layers.Embedding(20, 6, mask_zero=True)(x)
+    h = k.layers.LSTM(5, return_sequences=True)(h)
+    return k.Model(x, k.layers.GlobalAveragePooling1D()(h))
+
+
+@case("embedding_gru_classifier", data="tokens")
+def _emb(k, flavor):
+    x = k.Input((None,), dtype="int32")
+    h = k.layers.Embedding(20, 4)(x)
+    return k.Model(x, k.layers.Dense(3, activation="softmax")(k.layers.GRU(6)(h)))
+
+
+@case("embedding_mask_bidirectional", data="tokens")
+def _emb_bidi(k, flavor):
+    x = k.Input((8,), dtype="int32")
+    h = k.layers.Embedding(20, 5, mask_zero=True)(x)
+    h = k.layers.Bidirectional(k.layers.LSTM(4))(h)
+    return k.Model(x, k.layers.Dense(1)(h))
+
+
+# -- Conv1D and pooling ------------------------------------------------------------------------
+
+CONV = {
+    "valid": {}, "same_strided": {"padding": "same", "strides": 2}, "causal_dilated": {"padding": "causal", "dilation_rate": 2},
+    "valid_strided_relu": {"strides": 3, "activation": "relu"}, "same_dilated_no_bias": {"padding": "same", "dilation_rate": 3, "use_bias": False},
+    "groups": {"groups": 2, "padding": "same"},
+}
+
+
+def _conv(options):
+    def build(k, flavor):
+        return _seq(k, (11, 4), k.layers.Conv1D(6, 3, **options))
+    return build
+
+
+for _variant, _options in CONV.items():
+    case(f"conv1d_{_variant}")(_conv(_options))
+
+
+@case("separable_conv1d")
+def _sep(k, flavor):
+    return _seq(k, (11, 4), k.layers.SeparableConv1D(5, 3, depth_multiplier=2, padding="same", activation="tanh"))
+
+
+@case("separable_conv1d_strided")
+def _sep2(k, flavor):
+    return _seq(k, (11, 4), k.layers.SeparableConv1D(3, 2, strides=2, use_bias=False))
+
+
+@case("depthwise_conv1d")
+def _dw(k, flavor):
+    return _seq(k, (11, 4), k.layers.DepthwiseConv1D(3, depth_multiplier=2, strides=2))
+
+
+@case("depthwise_conv1d_same")
+def _dw2(k, flavor):
+    return _seq(k, (11, 4), k.layers.DepthwiseConv1D(4, padding="same", activation="relu"))
+
+
+POOL = {
+    "max_valid": ("MaxPooling1D", {"pool_size": 2}), "max_same_strided": ("MaxPooling1D", {"pool_size": 3, "strides": 2, "padding": "same"}),
+    "average_valid": ("AveragePooling1D", {"pool_size": 3}),
+    "average_same": ("AveragePooling1D", {"pool_size": 3, "strides": 2, "padding": "same"}),
+    "global_max": ("GlobalMaxPooling1D", {}), "global_average_keepdims": ("GlobalAveragePooling1D", {"keepdims": True}),
+    "global_average_channels_first": ("GlobalAveragePooling1D", {"data_format": "channels_first"}),
+    "max_channels_first": ("MaxPooling1D", {"pool_size": 2, "data_format": "channels_first"}),
+}
+
+
+def _pool(layer, options):
+    def build(k, flavor):
+        return _seq(k, (11, 4), k.layers.Dense(4), getattr(k.layers, layer)(**options))
+    return build
+
+
+for _variant, (_layer, _options) in POOL.items():
+    case(f"pooling_{_variant}")(_pool(_layer, _options))
+
+
+@case("shape_layers_chain")
+def _shapes(k, flavor):
+    return _seq(k, (6, 3), k.layers.UpSampling1D(2), k.layers.ZeroPadding1D((1, 2)), k.layers.Cropping1D((2, 1)),
+                k.layers.Permute((2, 1)), k.layers.Dense(4), k.layers.Permute((2, 1)), k.layers.LSTM(3))
+
+
+@case("conv_bidirectional_lstm_dense")
+def _conv_bilstm(k, flavor):
+    return _seq(k, (20, 4), k.layers.Conv1D(8, 3, padding="causal", activation="relu"), k.layers.MaxPooling1D(2),
+                k.layers.Bidirectional(k.layers.LSTM(6)), k.layers.Dense(1))
+
+
+# -- normalization ---------------------------------------------------------------------------
+
+@case("batch_normalization")
+def _bn(k, flavor):
+    return _seq(k, (6, 4), k.layers.Conv1D(5, 2), k.layers.BatchNormalization(), k.layers.LSTM(3), k.layers.BatchNormalization(center=False))
+
+
+@case("batch_normalization_time_axis")
+def _bn_axis(k, flavor):
+    return _seq(k, (6, 4), k.layers.BatchNormalization(axis=1, scale=False, epsilon=0.01), k.layers.GRU(3))
+
+
+@case("layer_normalization")
+def _ln(k, flavor):
+    return _seq(k, (6, 4), k.layers.Dense(5), k.layers.LayerNormalization(), k.layers.LSTM(3), k.layers.LayerNormalization(center=False, epsilon=1e-5))
+
+
+@case("layer_normalization_two_axes")
+def _ln_axes(k, flavor):
+    return _seq(k, (6, 4), k.layers.LayerNormalization(axis=[1, 2], scale=False))
+
+
+@case("layer_normalization_rms_scaling", flavors=("keras3",))
+def _ln_rms(k, flavor):
+    return _seq(k, (6, 4), k.layers.LayerNormalization(rms_scaling=True))
+
+
+@case("unit_normalization")
+def _unit(k, flavor):
+    return _seq(k, (6, 4), k.layers.Dense(5), k.layers.UnitNormalization(), k.layers.UnitNormalization(axis=[1, 2]))
+
+
+@case("normalization_adapted", adapt=True)
+def _norm(k, flavor):
+    return _seq(k, (6, 3), k.layers.Normalization(axis=-1), k.layers.LSTM(4))
+
+
+@case("normalization_given_statistics")
+def _norm_given(k, flavor):
+    return _seq(k, (6, 3), k.layers.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0]), k.layers.GRU(3))
+
+
+@case("normalization_invert", adapt=True)
+def _norm_invert(k, flavor):
+    return _seq(k, (6, 3), k.layers.Normalization(axis=-1, invert=True))
+
+
+# -- merges ----------------------------------------------------------------------------------
+
+@case("merge_layers")
+def _merges(k, flavor):
+    a = k.Input((5, 4), name="a")
+    b = k.Input((5, 4), name="b")
+    c = k.Input((5, 4), name="c")
+    outs = [
+        k.layers.Subtract()([a, b]), k.layers.Multiply()([a, b, c]), k.layers.Average()([a, b, c]),
+        k.layers.Maximum()([a, b]), k.layers.Minimum()([b, c]), k.layers.Concatenate(axis=1)([a, c]),
+        k.layers.Dot(axes=2)([a, b]), k.layers.Dot(axes=1, normalize=True)([b, c]),
+    ]
+    return k.Model([a, b, c], outs)
+
+
+@case("dot_vectors")
+def _dot(k, flavor):
+    a = k.Input((6,))
+    b = k.Input((6,))
+    return k.Model([a, b], k.layers.Dot(axes=-1)([k.layers.Dense(4)(a), k.layers.Dense(4)(b)]))
+
+
+# -- attention -------------------------------------------------------------------------------
+
+@case("attention_dot")
+def _att(k, flavor):
+    q = k.Input((5, 4), name="query")
+    v = k.Input((6, 4), name="value")
+    return k.Model([q, v], k.layers.Attention()([q, v]))
+
+
+@case("attention_scaled_with_key")
+def _att_key(k, flavor):
+    q, v, key = k.Input((5, 4)), k.Input((6, 4)), k.Input((6, 4))
+    return k.Model([q, v, key], k.layers.Attention(use_scale=True)([q, v, key]))
+
+
+@case("attention_concat_score_causal")
+def _att_concat(k, flavor):
+    x = k.Input((6, 4))
+    h = k.layers.Dense(4)(x)
+    return k.Model(x, k.layers.Attention(score_mode="concat", use_scale=True)([h, h], use_causal_mask=True))
+
+
+@case("additive_attention")
+def _add_att(k, flavor):
+    q, v = k.Input((5, 4)), k.Input((6, 4))
+    return k.Model([q, v], k.layers.AdditiveAttention()([q, v]))
+
+
+@case("attention_with_mask", data="tokens")
+def _att_mask(k, flavor):
+    x = k.Input((8,), dtype="int32")
+    h = k.layers.Embedding(20, 4, mask_zero=True)(x)
+    attended = k.layers.Attention()([h, h])
+    return k.Model(x, k.layers.GlobalAveragePooling1D()(attended))
+
+
+@case("multi_head_attention_self")
+def _mha(k, flavor):
+    x = k.Input((6, 8))
+    return k.Model(x, k.layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x))
+
+
+@case("multi_head_attention_cross_key_causal")
+def _mha_cross(k, flavor):
+    q, v, key = k.Input((5, 8)), k.Input((6, 6)), k.Input((6, 6))
+    return k.Model([q, v, key], k.layers.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=3)(q, v, key))
+
+
+@case("multi_head_attention_causal_no_bias")
+def _mha_causal(k, flavor):
+    x = k.Input((6, 8))
+    mha = k.layers.MultiHeadAttention(num_heads=2, key_dim=3, use_bias=False, output_shape=5)
+    return k.Model(x, mha(x, x, use_causal_mask=True))
+
+
+@case("transformer_block_masked", data="tokens")
+def _transformer(k, flavor):
+    x = k.Input((8,), dtype="int32")
+    h = k.layers.Embedding(20, 8, mask_zero=True)(x)
+    attended = k.layers.MultiHeadAttention(num_heads=2, key_dim=4)(h, h)
+    h = k.layers.LayerNormalization()(k.layers.Add()([h, attended]))
+    h = k.layers.LayerNormalization()(k.layers.Add()([h, k.layers.Dense(8)(k.layers.Dense(16, activation="gelu")(h))]))
+    return k.Model(x, k.layers.Dense(2)(k.layers.GlobalAveragePooling1D()(h)))
+
+
+# -- RNN around cells ----------------------------------------------------------------------------
+
+def _rnn_cell(cell_name, options):
+    def build(k, flavor):
+        return _seq(k, (6, 3), k.layers.RNN(getattr(k.layers, cell_name)(5), **options))
+    return build
+
+
+for _cell in ("SimpleRNNCell", "LSTMCell", "GRUCell"):
+    case(f"rnn_{_cell.lower()}")(_rnn_cell(_cell, {}))
+case("rnn_lstmcell_backwards_sequences")(_rnn_cell("LSTMCell", {"go_backwards": True, "return_sequences": True}))
+
+
+@case("rnn_stacked_cells_state")
+def _stacked_cells(k, flavor):
+    x = k.Input((6, 3))
+    cells = [k.layers.LSTMCell(5), k.layers.GRUCell(4, reset_after=False), k.layers.SimpleRNNCell(3)]
+    outs = k.layers.RNN(cells, return_state=True, return_sequences=True)(x)
+    return k.Model(x, _flatten(outs))
+
+
+def _flatten(items):
+    """Keras returns stacked-cell states nested: [y, [h0, c0], [h1], ...] -> flat."""
+    if isinstance(items, (list, tuple)):
+        return [leaf for item in items for leaf in _flatten(item)]
+    return [items]
+
+
+# -- nested models and shared layers -----------------------------------------------------------
+
+@case("nested_sequential_shared")
+def _nested(k, flavor):
+    encoder = k.Sequential([k.Input((5, 3)), k.layers.LSTM(4), k.layers.Dense(3)], name="encoder")
+    a, b = k.Input((5, 3), name="a"), k.Input((5, 3), name="b")
+    return k.Model([a, b], k.layers.Subtract()([encoder(a), encoder(b)]))
+
+
+@case("nested_functional")
+def _nested_functional(k, flavor):
+    x = k.Input((5, 3))
+    inner_out = k.layers.GRU(4, return_sequences=True)(x)
+    inner = k.Model(x, k.layers.Dense(2)(inner_out), name="inner")
+    y = k.Input((5, 3))
+    return k.Model(y, k.layers.LSTM(3)(inner(y)))
+
+
+@case("shared_layers")
+def _shared(k, flavor):
+    a, b = k.Input((5, 3), name="a"), k.Input((5, 3), name="b")
+    lstm = k.layers.LSTM(4, name="shared_lstm")
+    dense = k.layers.Dense(2, name="shared_dense")
+    return k.Model([a, b], [dense(lstm(a)), dense(lstm(b)), k.layers.Concatenate()([lstm(a), lstm(b)])])
+
+
+# -- stateful ----------------------------------------------------------------------------------
+
+@case("stateful_lstm", stateful=True)
+def _stateful_lstm(k, flavor):
+    return k.Sequential([k.Input(batch_shape=(4, 3, 2)), k.layers.LSTM(5, stateful=True, return_sequences=True),
+                         k.layers.GRU(3, stateful=True), k.layers.Dense(1)])
+
+
+@case("stateful_simple_rnn_free_time", stateful=True)
+def _stateful_free(k, flavor):
+    return k.Sequential([k.Input(batch_shape=(4, None, 2)), k.layers.SimpleRNN(4, stateful=True, return_sequences=True),
+                         k.layers.Dense(2)])
