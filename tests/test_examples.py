@@ -31,3 +31,10 @@ def test_the_article_loop_by_hand_matches_keras_and_npinfer():
 def test_article_by_hand_script_runs():
     done = subprocess.run([sys.executable, str(EXAMPLES / "article_by_hand.py")], capture_output=True, text=True)
     assert done.returncode == 0 and "largest difference" in done.stdout
+
+
+def test_streaming_example_matches_whole_prediction():
+    done = subprocess.run([sys.executable, str(EXAMPLES / "streaming_sensor.py")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    difference = float(done.stdout.strip().splitlines()[-1].split("difference")[1].strip(" )"))
+    assert difference <= 1e-6
