@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ModelFormatError
-from .layers.base import CallContext, Layer
+from .layers.base import CallContext, Layer  # noqa: F401
 from .spec import Call, ModelSpec
 
 
@@ -20,6 +20,19 @@ class Node:
     index: int
     call: Call
     options: dict  # call options with the layer's defaults filled in
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node in a precomputed plan: what it reads, and which tensors die after it."""
+
+    node: Node
+    inputs: tuple
+    kwargs: tuple  # ((name, refs), ...) tensor keyword arguments except masks
+    explicit_mask: tuple  # refs of an explicit mask argument, if any
+    frees: tuple
+    casts: bool  # integer inputs are cast to the float dtype for this layer
+    clears: bool  # the layer removes its inputs' masks (Keras 3 MultiHeadAttention)
 
 
 class Graph:
@@ -43,9 +56,23 @@ class Graph:
                 self.shapes[(layer.name, index, i)] = shape
             nodes.append(Node(layer, index, call, options))
         self.nodes = nodes
-        self.may_mask = any(n.layer.creates_masks() for n in nodes)
+        self.may_mask = any(n.layer.creates_masks() for n in nodes) or any("mask" in n.call.tensor_kwargs for n in nodes)
+        self.has_integers = any(n.layer.ACCEPTS_INTEGERS for n in nodes) or any(
+            "int" in str(n.layer.config.get("dtype", "")) for n in nodes if n.layer.class_name == "InputLayer")
+        self.input_refs = [tuple(r) for r in spec.inputs]
+        self._plans: dict[tuple, list[Step]] = {}
+        self._recurrent_weights: int | None = None
         for ref in list(spec.inputs) + list(spec.outputs):
             self.shape_of(ref)
+
+    def work_per_row(self, arrays: list[np.ndarray]) -> float:
+        """Rough multiply-adds per sample in the recurrent layers (to decide on threads)."""
+        steps = max((a.shape[1] for a in arrays if a.ndim >= 3), default=1)
+        if self._recurrent_weights is None:
+            self._recurrent_weights = sum(
+                sum(w.size for w in node.layer.weights.values()) for node in self.nodes
+                if any(k.split("/")[-1] == "recurrent_kernel" for k in node.layer.weights))
+        return float(steps * self._recurrent_weights)
 
     def shape_of(self, ref) -> tuple:
         ref = tuple(ref)
@@ -93,50 +120,72 @@ class Graph:
             pending = [p for p in pending if (p[0].name, p[1]) not in done]
         return ordered
 
-    def run(self, arrays: list[np.ndarray], wanted: list, float_dtype, state: dict | None = None) -> list[np.ndarray]:
-        """Evaluate the nodes needed for the `wanted` refs; free tensors once no longer read."""
-        needed = self._needed_nodes(wanted)
-        reads: dict[tuple, int] = {}
-        for node in needed:
+    def plan(self, wanted: list) -> list[Step]:
+        """The steps that compute `wanted` refs, with what each frees afterwards (cached)."""
+        key = tuple(map(tuple, wanted))
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
+        needed = [n for n in self._needed_nodes(wanted) if n.layer.class_name != "InputLayer"]
+        last_read: dict[tuple, int] = {}
+        for i, node in enumerate(needed):
             for ref in node.call.refs():
-                reads[ref] = reads.get(ref, 0) + 1
-        keep = set(map(tuple, wanted))
-        tensors: dict[tuple, np.ndarray] = {tuple(ref): a for ref, a in zip(self.spec.inputs, arrays)}
-        masks: dict[tuple, np.ndarray | None] = {}
-        for node in needed:
-            if node.layer.class_name == "InputLayer":
-                continue
+                last_read[ref] = i
+        keep = set(key)
+        steps = []
+        for i, node in enumerate(needed):
             call = node.call
-            inputs = [self._typed(tensors[r], node.layer, float_dtype) for r in call.inputs]
-            given = call.tensor_kwargs.get("mask")  # an explicit mask argument (Keras 3 records them)
-            ctx = CallContext(
-                masks=[tensors[r].astype(bool) for r in given] if given else [masks.get(r) for r in call.inputs],
-                kwargs={k: [self._typed(tensors[r], node.layer, float_dtype) for r in refs]
-                        for k, refs in call.tensor_kwargs.items() if k != "mask"},
-                options=node.options,
-                state=state,
-            )
-            outputs = node.layer.call(inputs, ctx)
-            if node.layer.clears_input_masks():
-                for ref in call.inputs:
+            steps.append(Step(
+                node=node,
+                inputs=tuple(call.inputs),
+                kwargs=tuple((k, tuple(refs)) for k, refs in call.tensor_kwargs.items() if k != "mask"),
+                explicit_mask=tuple(call.tensor_kwargs.get("mask", ())),
+                frees=tuple(r for r, last in last_read.items() if last == i and r not in keep),
+                casts=not node.layer.ACCEPTS_INTEGERS,
+                clears=node.layer.clears_input_masks(),
+            ))
+        self._plans[key] = steps
+        return steps
+
+    def run(self, arrays: list[np.ndarray], wanted: list, float_dtype, state: dict | None = None) -> list[np.ndarray]:
+        """Evaluate the steps needed for the `wanted` refs; free tensors once no longer read."""
+        tensors: dict[tuple, np.ndarray] = dict(zip(self.input_refs, arrays))
+        masks: dict[tuple, np.ndarray] = {}
+        typed = self._typed
+        for step in self.plan(wanted):
+            layer = step.node.layer
+            if step.casts and self.has_integers:
+                inputs = [typed(tensors[r], float_dtype) for r in step.inputs]
+                kwargs = {k: [typed(tensors[r], float_dtype) for r in refs] for k, refs in step.kwargs}
+            else:
+                inputs = [tensors[r] for r in step.inputs]
+                kwargs = {k: [tensors[r] for r in refs] for k, refs in step.kwargs} if step.kwargs else {}
+            if step.explicit_mask:  # an explicit mask argument (Keras 3 records them)
+                call_masks = [tensors[r].astype(bool) for r in step.explicit_mask]
+            else:
+                call_masks = [masks.get(r) for r in step.inputs] if masks else []
+            ctx = CallContext(masks=call_masks, kwargs=kwargs, options=step.node.options, state=state)
+            outputs = layer.call(inputs, ctx)
+            if step.clears:
+                for ref in step.inputs:
                     masks.pop(ref, None)
-            out_masks = node.layer.compute_masks(inputs, ctx, outputs) if self.may_mask else [None] * len(outputs)
-            for i, (value, mask) in enumerate(zip(outputs, out_masks)):
-                tensors[(node.layer.name, node.index, i)] = value
-                if mask is not None:
-                    masks[(node.layer.name, node.index, i)] = mask
-            for ref in call.refs():
-                reads[ref] -= 1
-                if reads[ref] == 0 and ref not in keep:
-                    tensors.pop(ref, None)
-                    masks.pop(ref, None)
+            name, index = layer.name, step.node.index
+            if self.may_mask:
+                for i, (value, mask) in enumerate(zip(outputs, layer.compute_masks(inputs, ctx, outputs))):
+                    tensors[(name, index, i)] = value
+                    if mask is not None:
+                        masks[(name, index, i)] = mask
+            else:
+                for i, value in enumerate(outputs):
+                    tensors[(name, index, i)] = value
+            for ref in step.frees:
+                tensors.pop(ref, None)
+                masks.pop(ref, None)
         return [tensors[tuple(ref)] for ref in wanted]
 
     @staticmethod
-    def _typed(array: np.ndarray, layer: Layer, float_dtype) -> np.ndarray:
-        if array.dtype.kind in "iub" and not layer.ACCEPTS_INTEGERS:
-            return array.astype(float_dtype)
-        return array
+    def _typed(array: np.ndarray, float_dtype) -> np.ndarray:
+        return array.astype(float_dtype) if array.dtype.kind in "iub" else array
 
     def _needed_nodes(self, wanted: list) -> list[Node]:
         needed = {(r[0], r[1]) for r in wanted}

@@ -12,6 +12,7 @@ from .graph import Graph
 from .layers import create_layer
 from .layers.base import Layer, format_shape
 from .layers.recurrent import StateStore
+from .parallel import MIN_ROWS_PER_THREAD, split_batch
 from .spec import ModelSpec
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -176,15 +177,21 @@ class Model:
     # -- running ----------------------------------------------------------------------------
 
     def _run_batched(self, arrays: list[np.ndarray], wanted: list, batch_size: int | None) -> list[np.ndarray]:
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         total = arrays[0].shape[0]
         if batch_size is None or total <= batch_size:
             return self._run(arrays, wanted)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         chunks = [self._run([a[s : s + batch_size] for a in arrays], wanted) for s in range(0, total, batch_size)]
         return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
+        rows = arrays[0].shape[0]
+        if self._state is None and rows >= 2 * MIN_ROWS_PER_THREAD:  # split a large batch over the cores
+            split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),
+                                rows, self._graph.work_per_row(arrays))
+            if split is not None:
+                return split
         return self._graph.run(arrays, wanted, self.dtype, self._state)
 
     # -- inputs ---------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
-from . import activations
+from . import activations, workspace
 from .base import REQUIRED
+from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel
 
 CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True}
 
@@ -24,6 +25,8 @@ class Cell:
     GATES = 1
     STATES = ("h",)
     OPTIONS = CELL_OPTIONS
+    FAST_KERNEL = None  # kernels.py: the in-place step used with default activations and no mask
+    SIGMOID_GATES = 0  # leading gates (in fast order) that use recurrent_activation
 
     def __init__(self, owner: str, config: dict, weights: dict[str, np.ndarray], dtype):
         self.owner = owner  # layer name, for messages
@@ -44,6 +47,7 @@ class Cell:
         self.w = weights
         self.use_bias = self.config["use_bias"]
         self.activation = self._activation("activation")
+        self._fast_ok = None
 
     def _activation(self, key):
         spec = self.config[key]
@@ -108,9 +112,75 @@ class Cell:
         """The step's output: h."""
         return states[0]
 
+    # -- the fast path (kernels.py) -------------------------------------------------------
+
+    def can_run_fast(self) -> bool:
+        """True when the fast kernel computes exactly this cell: tanh activation, sigmoid gates."""
+        if self._fast_ok is None:
+            names = {key: activations.canonical(self.config[key])["name"] for key in ("activation", "recurrent_activation")
+                     if key in self.config}
+            self._fast_ok = self.FAST_KERNEL is not None and names.get("activation") == "tanh" and \
+                names.get("recurrent_activation", "sigmoid") == "sigmoid"
+        return self._fast_ok
+
+    def fast_kernel(self, states):
+        """The fast kernel for this batch size (made once per thread), started from `states`."""
+        batch = states[0].shape[0]
+        return workspace.cached(self, ("kernel", batch, states[0].dtype), lambda: self.FAST_KERNEL(self, states)).start(states)
+
+    def fast_order(self) -> np.ndarray:
+        """Column order of the fast kernel's gates (Keras order by default)."""
+        return np.arange(self.GATES * self.units)
+
+    def fast_weights(self) -> dict:
+        """Weights for the fast kernel, made once: columns reordered, sigmoid columns halved,
+        the input bias as the last row of the input kernel."""
+        cached = getattr(self, "_fast", None)
+        if cached is None:
+            u, order = self.units, self.fast_order()
+            scale = np.ones(self.GATES * u, self.dtype)
+            scale[: self.SIGMOID_GATES * u] = 0.5
+            bias = self.fast_input_bias()
+            kernel = self.w["kernel"][:, order] * scale
+            cached = {
+                "kernel_with_bias": np.ascontiguousarray(np.vstack([kernel, (bias[order] * scale)[None, :]]), self.dtype),
+                "kernel": np.ascontiguousarray(kernel, self.dtype),
+                "bias": np.ascontiguousarray(bias[order] * scale, self.dtype),
+                "recurrent_kernel": np.ascontiguousarray(self.w["recurrent_kernel"][:, order] * scale, self.dtype),
+            }
+            cached.update(self.fast_extras(cached))
+            self._fast = cached
+        return cached
+
+    def fast_input_bias(self) -> np.ndarray:
+        bias = self.input_bias()
+        return np.zeros(self.GATES * self.units, self.dtype) if bias is None else bias
+
+    def fast_extras(self, weights: dict) -> dict:
+        return {}
+
+    def fast_projection(self, x: np.ndarray) -> np.ndarray:
+        """x @ kernel + bias for all steps in ONE matrix product, into a reused buffer:
+        (batch, time, F) -> (time, batch, G*units). The bias rides on a column of ones.
+        Small outputs (under 256K values, where fresh memory is cheap) skip the copy: a
+        product and a bias addition."""
+        batch, steps, features = x.shape
+        weights = self.fast_weights()
+        if batch * steps * weights["bias"].shape[0] <= 1 << 18:
+            return np.matmul(x.transpose(1, 0, 2), weights["kernel"]) + weights["bias"]
+        kernel = weights["kernel_with_bias"]  # (F + 1, G*units)
+        x_ones = workspace.buffer(self, "x_ones", (steps, batch, features + 1), self.dtype)
+        x_ones[:, :, :features] = x.transpose(1, 0, 2)
+        x_ones[:, :, features] = 1
+        xw = workspace.buffer(self, "xw", (steps, batch, kernel.shape[1]), self.dtype)
+        np.matmul(x_ones.reshape(steps * batch, features + 1), kernel, out=xw.reshape(steps * batch, kernel.shape[1]))
+        return xw
+
 
 class SimpleRNNCell(Cell):
     """h = activation(x W + b + h U)."""
+
+    FAST_KERNEL = SimpleRNNKernel
 
     def step(self, xw_t, states):
         z = xw_t + states[0] @ self.w["recurrent_kernel"]  # (batch, units)
@@ -123,6 +193,12 @@ class LSTMCell(Cell):
     GATES = 4
     STATES = ("h", "c")
     OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid"}
+    FAST_KERNEL = LSTMKernel
+    SIGMOID_GATES = 3
+
+    def fast_order(self):
+        u = self.units  # Keras (i, f, c, o) -> (i, f, o, c): the three sigmoid gates first
+        return np.concatenate([np.arange(0, 2 * u), np.arange(3 * u, 4 * u), np.arange(2 * u, 3 * u)])
 
     def __init__(self, owner, config, weights, dtype):
         super().__init__(owner, config, weights, dtype)
@@ -145,6 +221,21 @@ class GRUCell(Cell):
 
     GATES = 3
     OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "reset_after": True}
+    FAST_KERNEL = GRUKernel
+    SIGMOID_GATES = 2
+
+    def fast_input_bias(self):
+        bias = super().fast_input_bias().copy()
+        if self.reset_after and self.use_bias:  # z and r simply add the recurrent bias
+            bias[: 2 * self.units] += self.w["bias"][1][: 2 * self.units]
+        return bias
+
+    def fast_extras(self, weights):
+        u = self.units
+        if self.reset_after:
+            return {"recurrent_bias_h": np.ascontiguousarray(self.w["bias"][1][2 * u :])} if self.use_bias else {}
+        full = weights["recurrent_kernel"]
+        return {"recurrent_kernel": np.ascontiguousarray(full[:, : 2 * u]), "recurrent_kernel_h": np.ascontiguousarray(full[:, 2 * u :])}
 
     def __init__(self, owner, config, weights, dtype):
         super().__init__(owner, config, weights, dtype)
@@ -195,6 +286,9 @@ class StackedCells:
     @property
     def output_size(self) -> int:
         return self.cells[-1].output_size
+
+    def can_run_fast(self) -> bool:
+        return False  # each cell's step runs as written
 
     def check(self, features: int) -> None:
         for cell in self.cells:

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape, require_bool
 from .cells import CELL_OPTIONS, GRUCell, LSTMCell, SimpleRNNCell, build_cell, cell_weight_names
+from .kernels import GenericKernel
 
 
 class StateStore(dict):
@@ -27,34 +28,47 @@ class StateStore(dict):
         self.carry_all = carry_all
 
 
-def run_over_time(cell, x: np.ndarray, states: list[np.ndarray], *, mask=None, go_backwards=False,
-                  return_sequences=False, zero_output_for_mask=False, output=None):
+def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=None, go_backwards=False,
+                  return_sequences=False, zero_output_for_mask=False, output=None, want_states=True):
     """Run `cell` over x (batch, time, features) from `states`.
 
-    mask: (batch, time) booleans or None. output: the output before the first step (what a
-    masked step repeats; zeros unless a stream continues). Returns (last output (batch, units),
-    the sequence of outputs (batch, time, units) or None, final states).
+    states: None starts from zeros. mask: (batch, time) booleans or None. output: the output
+    before the first step (what a masked step repeats; zeros unless a stream continues).
+    Returns (last output (batch, units), the sequence of outputs (batch, time, units) or None,
+    final states or None when not `want_states`), all fresh arrays.
     """
     batch, steps = x.shape[0], x.shape[1]
     if steps == 0:
         raise InputShapeError(f"layer '{cell.owner}' needs at least one time step, got an input of shape {x.shape}")
-    xw = cell.project(x)  # (time, batch, G*units)
     units = cell.output_size
-    sequence = np.empty((batch, steps, units), x.dtype) if return_sequences else None
-    keep = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]  # (time, batch, 1)
-    output = np.zeros((batch, units), x.dtype) if output is None else output
+    if states is None:
+        states = [np.zeros((batch, size), x.dtype) for size in cell.state_sizes]
+    sequence = np.empty((steps, batch, units), x.dtype) if return_sequences else None  # time-major: rows contiguous
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
-    for k, t in enumerate(order):
-        new_states = cell.step(xw[t], states)
-        if keep is None:
-            states, output = new_states, cell.output(new_states)
-        else:
+    if mask is None:
+        fast = cell.can_run_fast()
+        xw = cell.fast_projection(x) if fast else cell.project(x)  # (time, batch, G*units)
+        kernel = cell.fast_kernel(states) if fast else GenericKernel(cell, states)
+        rows = sequence
+        if fast and batch == 1:  # the fast kernels work on vectors for a batch of one
+            xw = xw[:, 0]
+            rows = None if sequence is None else sequence[:, 0]
+        for k, t in enumerate(order):
+            output = kernel.step(xw[t], None if rows is None else rows[k])
+        states = [s.copy() for s in kernel.states] if want_states else None
+        output = output.reshape(batch, units).copy()
+    else:
+        xw = cell.project(x)
+        keep = np.ascontiguousarray(mask.T)[:, :, None]  # (time, batch, 1)
+        output = np.zeros((batch, units), x.dtype) if output is None else output
+        for k, t in enumerate(order):
+            new_states = cell.step(xw[t], states)
             held = keep[t]  # (batch, 1)
             states = [np.where(held, new, old) for new, old in zip(new_states, states)]
             output = np.where(held, cell.output(new_states), 0 if zero_output_for_mask else output)
-        if sequence is not None:
-            sequence[:, k] = output
-    return output, sequence, states
+            if sequence is not None:
+                sequence[k] = output
+    return output, (None if sequence is None else sequence.transpose(1, 0, 2)), states
 
 
 SEQUENCE_OPTIONS = {
@@ -100,7 +114,7 @@ class Recurrent(Layer):
         states = [(batch, s) for s in sizes] if self.config["return_state"] else []
         return [output] + states
 
-    def run(self, x, ctx, key: str | None = None, initial: list | None = None):
+    def run(self, x, ctx, key: str | None = None, initial: list | None = None, want_states: bool = True):
         """The recurrence on x with the call's mask and states: (output, final states).
 
         output is the sequence with return_sequences, else the last output. States start from
@@ -118,12 +132,12 @@ class Recurrent(Layer):
                     f"layer '{self.name}' keeps states for a batch of {initial[0].shape[0]}, got a batch of {x.shape[0]}; "
                     "reset the states first or keep the batch size"
                 )
-        states = self._initial_states(x, initial)
+        states = None if initial is None else self._initial_states(x, initial)
         previous = store.get(f"{key}/output") if carry else None  # what a masked step repeats
         output, sequence, states = run_over_time(
             self.cell, x, states, mask=mask, go_backwards=self.config["go_backwards"],
             return_sequences=self.config["return_sequences"], zero_output_for_mask=self.config["zero_output_for_mask"],
-            output=None if previous is None else previous[0],
+            output=None if previous is None else previous[0], want_states=want_states or carry,
         )
         if carry:
             store[key] = [s.copy() for s in states]
@@ -146,11 +160,10 @@ class Recurrent(Layer):
         return states
 
     def call(self, inputs, ctx):
-        initial = ctx.kwargs.get("initial_state")
-        output, states = self.run(inputs[0], ctx, initial=initial)
+        output, states = self.run(inputs[0], ctx, initial=ctx.kwargs.get("initial_state"), want_states=self.config["return_state"])
         if not self.config["return_state"]:
             return [output]
-        return [output] + [s.copy() for s in states]
+        return [output] + states
 
     def stream_problem(self):
         return "it reads the sequence backwards" if self.config["go_backwards"] else None
