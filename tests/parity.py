@@ -7,11 +7,15 @@ import numpy as np
 TOLERANCE = 1e-5
 
 
-def assert_close(actual, expected, tolerance: float = TOLERANCE, what: str = "output") -> float:
-    """Assert |actual - expected| <= tolerance * max(1, |expected|) everywhere; return the worst ratio."""
+def assert_close(actual, expected, tolerance: float = TOLERANCE, what: str = "output", same_dtype: bool = True) -> float:
+    """Assert |actual - expected| <= tolerance * max(1, |expected|) everywhere; return the worst ratio.
+
+    same_dtype: float32 results must stay float32 (no float64 leaking in)."""
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, Keras gives {expected.shape}"
+    if same_dtype and expected.dtype.kind == "f":
+        assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, Keras gives {expected.dtype}"
     assert np.array_equal(np.isfinite(actual), np.isfinite(expected)), f"{what}: non-finite values differ"
     finite = np.isfinite(expected)
     error = np.zeros(expected.shape)

@@ -1,0 +1,64 @@
+"""Large batches split over threads give the numbers one thread gives; one Model serves many threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from npinfer import Model, parallel
+from npinfer.spec import Call, LayerSpec, ModelSpec
+from parity import assert_close
+
+
+def _recurrent_model(kind: str, units=32, steps=40, features=8) -> Model:
+    rng = np.random.default_rng(1)
+    gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
+    weights = {
+        "kernel": rng.normal(0, 0.3, (features, gates * units)).astype(np.float32),
+        "recurrent_kernel": rng.normal(0, 0.3, (units, gates * units)).astype(np.float32),
+        "bias": rng.normal(0, 0.3, (2, gates * units) if kind == "GRU" else (gates * units,)).astype(np.float32),
+    }
+    layers = [LayerSpec("x", "InputLayer", {"shape": [None, steps, features], "dtype": "float32"}),
+              LayerSpec("r", kind, {"units": units, "return_sequences": True}, weights, [Call([("x", 0, 0)])])]
+    return Model(ModelSpec("m", layers, [("x", 0, 0)], [("r", 0, 0)]))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_split_batch_equals_one_thread(kind, monkeypatch):
+    model = _recurrent_model(kind)
+    x = np.random.default_rng(2).normal(size=(600, 40, 8)).astype(np.float32)
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)  # split even this small model
+    split = model.predict(x)
+    monkeypatch.setenv("NPINFER_THREADS", "1")
+    whole = model.predict(x)
+    assert_close(split, whole, tolerance=1e-6)
+    assert split.flags.c_contiguous or split.shape[0] == 600
+
+
+def test_one_model_from_eight_threads_matches_serial_calls():
+    model = _recurrent_model("LSTM")
+    rng = np.random.default_rng(3)
+    inputs = [rng.normal(size=(batch, 40, 8)).astype(np.float32) for batch in (1, 3, 17, 64)]
+    expected = [model.predict(x) for x in inputs]
+    failures = []
+
+    def worker(seed: int) -> None:
+        for call in range(100):
+            k = (seed + call) % len(inputs)
+            if not np.array_equal(model.predict(inputs[k]), expected[k]):
+                failures.append((seed, call))
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_workers_is_at_least_one(monkeypatch):
+    assert parallel.workers() >= 1
+    monkeypatch.setenv("NPINFER_THREADS", "1")
+    assert parallel.workers() == 1
