@@ -23,6 +23,7 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
+import custom_layers  # noqa: E402,F401  (registers the NumPy side of the custom layer case)
 import zoo  # noqa: E402
 
 GENERATOR = TESTS / "generate_fixtures.py"

@@ -25,6 +25,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import custom_layers  # noqa: E402,F401  (registers the NumPy side of the custom layer case)
 import zoo  # noqa: E402
 
 # (name, parameters in npinfer's spelling): evaluated by each flavor's keras.activations.

@@ -24,13 +24,16 @@ def _copy(tmp_path, source: Path, name: str) -> Path:
 
 
 def _rezip(source: Path, target: Path, replace: dict[str, bytes | None]) -> Path:
-    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as new:
         for name in old.namelist():
             if name in replace:
                 if replace[name] is not None:
                     new.writestr(name, replace[name])
             else:
                 new.writestr(name, old.read(name))
+        for name, content in replace.items():
+            if name not in old.namelist() and content is not None:
+                new.writestr(name, content)
     return target
 
 
@@ -188,4 +191,65 @@ def test_zip_member_names_with_npinfer_config_but_bad_bytes(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("npinfer_config.npy", buffer.getvalue())
     with pytest.raises(ModelFormatError):
+        npinfer.load(path)
+
+
+def _edited_npz(tmp_path, edit) -> Path:
+    path = _saved_npz(tmp_path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    config = json.loads(arrays["npinfer_config"].tobytes())
+    edit(config)
+    arrays["npinfer_config"] = np.frombuffer(json.dumps(config).encode(), np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_regression_fuzz_model_without_inputs(tmp_path):
+    # found by tests/fuzz.py (seed 2): a config listing no inputs loaded, then predict failed with IndexError
+    path = _edited_npz(tmp_path, lambda c: c.update(inputs=[]))
+    with pytest.raises(ModelFormatError, match="no inputs"):
+        npinfer.load(path)
+
+
+def test_regression_fuzz_layer_reading_an_unlisted_input(tmp_path):
+    # found by tests/fuzz.py (seed 2): a layer read an InputLayer missing from the model's inputs (KeyError)
+    def edit(config):
+        config["layers"].insert(0, {"name": "other", "class_name": "InputLayer", "config": {"shape": [None, 4, 3], "dtype": "float32"},
+                                    "inbound": [], "weights": {}})
+        config["layers"][-2]["inbound"][0]["inputs"] = [["other", 0, 0]]
+    path = _edited_npz(tmp_path, edit)
+    with pytest.raises(ModelFormatError, match="not one of the model's inputs"):
+        npinfer.load(path)
+
+
+def test_huge_declared_weight_is_refused_before_allocating(tmp_path):
+    import h5py
+
+    path = _copy(tmp_path, ARTICLE / "model.h5", "huge.h5")
+    with h5py.File(path, "r+") as handle:
+        group = handle["model_weights"]["dense"]
+        name = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]][0]
+        del group[name]
+        group.create_dataset(name, shape=(1 << 20, 1 << 20), dtype="float32", chunks=(1, 1024))
+    with pytest.raises(ModelFormatError, match="over the limit"):
+        npinfer.load(path)
+    with pytest.raises(ModelFormatError, match="over the limit of 20 bytes"):  # the SimpleRNN kernel has 36
+        npinfer.load(ARTICLE / "model.keras", limits=npinfer.Limits(max_weight_bytes=20))
+
+
+def test_zip_bomb_and_deep_config_are_refused(tmp_path):
+    bomb = _rezip(ARTICLE / "model.keras", tmp_path / "bomb.keras", {"padding.bin": b"\0" * (50 << 20)})
+    with zipfile.ZipFile(bomb) as archive:
+        info = archive.getinfo("padding.bin")
+    if info.compress_size * 1000 < info.file_size:  # stored compressed
+        with pytest.raises(ModelFormatError, match="zip bomb"):
+            npinfer.load(bomb)
+    deep = {"class_name": "Sequential", "config": {"layers": []}}
+    node = deep
+    for _ in range(500):
+        node["x"] = {}
+        node = node["x"]
+    path = _rezip(ARTICLE / "model.keras", tmp_path / "deep.keras", {"config.json": json.dumps(deep).encode()})
+    with pytest.raises(ModelFormatError, match="levels deep"):
         npinfer.load(path)

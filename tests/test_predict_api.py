@@ -153,3 +153,52 @@ def test_calling_the_model_is_predict():
     x = _data("article_simple_rnn")["x/1/0"]
     assert np.array_equal(ARTICLE(x), ARTICLE.predict(x))
     assert "25 params" in repr(ARTICLE)
+
+
+def _embedding_model():
+    from npinfer.spec import Call, LayerSpec, ModelSpec
+
+    table = np.arange(20, dtype=np.float32).reshape(10, 2)
+    layers = [LayerSpec("ids", "InputLayer", {"shape": [None, 4], "dtype": "int32"}),
+              LayerSpec("emb", "Embedding", {"input_dim": 10, "output_dim": 2}, {"embeddings": table}, [Call([("ids", 0, 0)])])]
+    return npinfer.Model(ModelSpec("m", layers, [("ids", 0, 0)], [("emb", 0, 0)]))
+
+
+def test_embedding_ids_out_of_range_are_an_error():
+    model = _embedding_model()
+    assert model.predict([[1, 2, 3, 9]])[0, 3].tolist() == [18.0, 19.0]
+    with pytest.raises(InputError, match="index 10 is out of range: input_dim is 10, so ids must be 0..9"):
+        model.predict([[1, 2, 3, 10]])
+    with pytest.raises(InputError, match="index -1 is out of range"):
+        model.predict([[1, -1, 3, 4]])
+    with pytest.raises(InputError, match="takes integers"):
+        model.predict([[1.5, 2, 3, 4]])
+
+
+def test_nan_and_inf_propagate_without_errors():
+    x = np.ones((3, 4, 3), np.float32)
+    x[0, 1, 2] = np.nan
+    x[1, 0, 0] = np.inf
+    y = ARTICLE.predict(x)
+    assert np.isnan(y[0, 0])  # NaN flows through tanh and the products, as in Keras
+    assert np.isfinite(y[2, 0])  # other samples are untouched
+
+
+def test_register_layer_validates_what_it_registers():
+    class Twice(npinfer.Layer):
+        def build(self, input_shapes):
+            return [input_shapes[0]]
+
+        def call(self, inputs, ctx):
+            return [inputs[0] * 2]
+
+    with pytest.raises(TypeError, match="subclass of npinfer.Layer"):
+        npinfer.register_layer("Twice", object)
+    with pytest.raises(ValueError, match="built-in"):
+        npinfer.register_layer("Dense", Twice)
+    npinfer.register_layer("my>Twice", Twice)
+    try:
+        assert "my>Twice" in npinfer.supported_layers()
+    finally:
+        npinfer.unregister_layer("my>Twice")
+    assert "my>Twice" not in npinfer.supported_layers()

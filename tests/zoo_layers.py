@@ -450,3 +450,35 @@ def _stateful_lstm(k, flavor):
 def _stateful_free(k, flavor):
     return k.Sequential([k.Input(batch_shape=(4, None, 2)), k.layers.SimpleRNN(4, stateful=True, return_sequences=True),
                          k.layers.Dense(2)])
+
+
+# -- a custom layer with a registered NumPy implementation (tests/custom_layers.py) ------------
+
+_CUSTOM_CLASSES: dict = {}
+
+
+def scale_shift_layer(k):
+    """The Keras custom layer (registered as zoo>ScaleShift), made once per Keras module."""
+    if id(k) not in _CUSTOM_CLASSES:
+        @k.saving.register_keras_serializable(package="zoo")
+        class ScaleShift(k.layers.Layer):
+            def __init__(self, factor=2.0, **kwargs):
+                super().__init__(**kwargs)
+                self.factor = factor
+
+            def build(self, input_shape):
+                self.shift = self.add_weight(name="shift", shape=(input_shape[-1],), initializer="zeros")
+
+            def call(self, x):
+                return x * self.factor + self.shift
+
+            def get_config(self):
+                return {**super().get_config(), "factor": self.factor}
+
+        _CUSTOM_CLASSES[id(k)] = ScaleShift
+    return _CUSTOM_CLASSES[id(k)]
+
+
+@case("custom_layer_registered")
+def _custom_registered(k, flavor):
+    return _seq(k, (5, 3), k.layers.LSTM(4, return_sequences=True), scale_shift_layer(k)(factor=-1.5), k.layers.Dense(2))

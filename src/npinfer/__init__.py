@@ -18,7 +18,9 @@ from .errors import (
     UnsupportedLayerError,
     UnsupportedOptionError,
 )
-from .layers import supported_layers
+from .limits import Limits
+from .layers import register_layer, supported_layers, unregister_layer
+from .layers.base import CallContext, Layer
 from .layers.activations import supported_activations
 from .model import Model
 
@@ -26,19 +28,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load", "save", "from_keras", "Model", "supported_layers", "supported_activations",
+    "register_layer", "unregister_layer", "Layer", "CallContext",
     "NpinferError", "ModelFormatError", "UnsupportedLayerError", "UnsupportedOptionError",
-    "InputError", "InputShapeError", "__version__",
+    "InputError", "InputShapeError", "Limits", "__version__",
 ]
 
 
-def load(path: str | os.PathLike, dtype: str = "float32") -> Model:
+def load(path: str | os.PathLike, dtype: str = "float32", limits: Limits | None = None) -> Model:
     """Load a model file: Keras 3 `.keras`, Keras `.h5` (tf.keras / Keras 2 or Keras 3), or npinfer `.npz`.
 
-    Never imports TensorFlow, Keras, torch or h5py. `dtype="float64"` computes in double precision.
+    Never imports TensorFlow, Keras, torch or h5py, and never runs code from the file.
+    `dtype="float64"` computes in double precision. `limits` bounds what the file may ask
+    for (sizes, nesting); the default is `npinfer.limits.DEFAULT`.
     """
     from .importers import load_spec
 
-    return Model(load_spec(path), dtype=dtype)
+    return Model(load_spec(path, limits), dtype=dtype)
 
 
 def from_keras(model, dtype: str = "float32") -> Model:

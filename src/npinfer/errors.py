@@ -42,7 +42,7 @@ def reading(path: str, what: str = "file") -> Iterator[None]:
     and npz readers raise many kinds of exceptions on corrupt input."""
     try:
         yield
-    except NpinferError:
+    except (NpinferError, NameError, ImportError):  # ours, or a bug in npinfer: never blamed on the file
         raise
     except MemoryError:
         raise ModelFormatError(f"{what} asks for more memory than is available; it is corrupt or not a model", path) from None

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
 from .atomic import atomic_write
 from .errors import ModelFormatError, reading
+from .limits import Limits, WeightBudget, check_config_size, check_depth, check_member, current
 from .spec import Call, LayerSpec, ModelSpec, as_ref
 
 FORMAT_NAME = "npinfer"
@@ -64,13 +66,22 @@ def is_native(names: set[str]) -> bool:
     return f"{CONFIG_KEY}.npy" in names
 
 
-def load_spec_npz(path: str) -> ModelSpec:
-    """Read an npinfer `.npz` into a ModelSpec (no pickle, every field checked)."""
+def load_spec_npz(path: str, limits: Limits | None = None) -> ModelSpec:
+    """Read an npinfer `.npz` into a ModelSpec (no pickle, every field and size checked first)."""
+    limits = current(limits)
+    with reading(path, "the .npz file"):
+        declared = _declared_arrays(path, limits)
     with reading(path, "the .npz file"), np.load(path, allow_pickle=False) as npz:  # no pickle: object arrays raise
         if CONFIG_KEY not in npz.files:
             raise ModelFormatError("this .npz is not an npinfer model (no npinfer_config)", path)
+        check_config_size(declared.get(CONFIG_KEY, 0), limits, path, "npinfer_config")
         config = json.loads(npz[CONFIG_KEY].tobytes().decode("utf-8"))
+        check_depth(config, limits, path, "npinfer_config")
         _check_header(config, path)
+        budget = WeightBudget(limits, path)
+        for key, size in declared.items():
+            if key != CONFIG_KEY:
+                budget.admit((size,), 1, f"array '{key}'")
         layers = [_layer(entry, npz, path) for entry in _list(config, "layers", path)]
         return ModelSpec(
             name=str(config.get("name", "model")),
@@ -79,6 +90,27 @@ def load_spec_npz(path: str) -> ModelSpec:
             outputs=[_ref(r, path) for r in _list(config, "outputs", path)],
             source=config.get("source") if isinstance(config.get("source"), dict) else {},
         )
+
+
+def _declared_arrays(path: str, limits: Limits) -> dict[str, int]:
+    """Bytes each array of the .npz declares in its header, read before any array is."""
+    sizes = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            check_member(info.filename, info.file_size, info.compress_size, limits, path)
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = reader(member)
+                if dtype.hasobject:
+                    raise ModelFormatError(f"array '{info.filename}' holds Python objects; npinfer never unpickles", path)
+                count = 1
+                for dim in shape:
+                    count *= int(dim)
+                sizes[info.filename[:-4]] = count * dtype.itemsize
+    return sizes
 
 
 def _check_header(config, path):

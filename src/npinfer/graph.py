@@ -62,8 +62,17 @@ class Graph:
         self.input_refs = [tuple(r) for r in spec.inputs]
         self._plans: dict[tuple, list[Step]] = {}
         self._recurrent_weights: int | None = None
+        if not spec.inputs or not spec.outputs:
+            raise ModelFormatError("the model has no inputs" if not spec.inputs else "the model has no outputs")
         for ref in list(spec.inputs) + list(spec.outputs):
             self.shape_of(ref)
+        fed = {tuple(r) for r in spec.inputs}
+        if len(fed) != len(spec.inputs):
+            raise ModelFormatError("the model lists one input twice")
+        for node in nodes:
+            for ref in node.call.refs():
+                if self.layers[ref[0]].class_name == "InputLayer" and tuple(ref) not in fed:
+                    raise ModelFormatError(f"layer '{node.layer.name}' reads '{ref[0]}', which is not one of the model's inputs")
 
     def work_per_row(self, arrays: list[np.ndarray]) -> float:
         """Rough multiply-adds per sample in the recurrent layers (to decide on threads)."""
@@ -148,7 +157,12 @@ class Graph:
         return steps
 
     def run(self, arrays: list[np.ndarray], wanted: list, float_dtype, state: dict | None = None) -> list[np.ndarray]:
-        """Evaluate the steps needed for the `wanted` refs; free tensors once no longer read."""
+        """Evaluate the steps needed for the `wanted` refs; free tensors once no longer read.
+        NaN and inf propagate as in Keras, without NumPy's warnings."""
+        with np.errstate(all="ignore"):
+            return self._run(arrays, wanted, float_dtype, state)
+
+    def _run(self, arrays, wanted, float_dtype, state):
         tensors: dict[tuple, np.ndarray] = dict(zip(self.input_refs, arrays))
         masks: dict[tuple, np.ndarray] = {}
         typed = self._typed

@@ -7,6 +7,7 @@ import zipfile
 
 from ..errors import ModelFormatError, reading
 from ..format import is_native, load_spec_npz
+from ..limits import Limits
 from ..spec import ModelSpec
 from .hdf5 import HDF5_SIGNATURE
 from .keras_h5 import load_keras_h5
@@ -15,8 +16,8 @@ from .keras_v3 import load_keras_v3
 ZIP_SIGNATURE = b"PK\x03\x04"
 
 
-def load_spec(path: str | os.PathLike) -> ModelSpec:
-    """Read a `.keras`, Keras `.h5` or npinfer `.npz` file into a ModelSpec."""
+def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpec:
+    """Read a `.keras`, Keras `.h5` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ModelFormatError(
@@ -31,13 +32,13 @@ def load_spec(path: str | os.PathLike) -> ModelSpec:
         raise ModelFormatError(f"cannot be read ({err.strerror or err})", path) from None
     try:
         if head.startswith(HDF5_SIGNATURE):
-            return load_keras_h5(path)
+            return load_keras_h5(path, limits)
         if head.startswith(ZIP_SIGNATURE):
             with reading(path, "the zip archive"), zipfile.ZipFile(path) as archive:
                 names = set(archive.namelist())
             if is_native(names):
-                return load_spec_npz(path)
-            return load_keras_v3(path)
+                return load_spec_npz(path, limits)
+            return load_keras_v3(path, limits)
     except ModelFormatError as err:
         if err.path is None:
             raise ModelFormatError(str(err), path) from None

@@ -75,10 +75,15 @@ def attr_texts(obj, key: str) -> list[str] | None:
     return out
 
 
-def read_array(dataset, where: str) -> np.ndarray:
-    """The values of a numeric dataset."""
+def read_array(dataset, where: str, budget=None) -> np.ndarray:
+    """The values of a numeric dataset; its declared size is checked against `budget` first."""
     if is_group(dataset):
         raise ModelFormatError(f"{where} is a group where a weight array belongs")
+    if budget is not None:
+        dtype = np.dtype(dataset.dtype)
+        if dtype.kind not in "fiu":
+            raise ModelFormatError(f"{where} holds {dtype} values, not numbers")
+        budget.admit(tuple(int(d) for d in dataset.shape), dtype.itemsize, where)
     array = np.asarray(dataset[()])
     if array.dtype.kind not in "fiu":
         raise ModelFormatError(f"{where} holds {array.dtype} values, not numbers")

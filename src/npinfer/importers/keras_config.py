@@ -14,10 +14,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
+from ..limits import Limits, current
 from ..layers import LAYERS
 from ..spec import Call, LayerSpec, ModelSpec, as_ref
 from .keras_layers import (
-    OPERATION_RULES, KerasContext, check_dtype_policy, normalization_statistics, rule_for, translate_layer,
+    OPERATION_RULES, KerasContext, KerasLayerRule, check_dtype_policy, normalization_statistics, rule_for, translate_layer,
     translate_operation,
 )
 
@@ -40,7 +41,7 @@ class WeightSource(Protocol):
         """The weight source of a nested model's own layers."""
 
 
-def parse_model(config: Any, ctx: KerasContext, weights: WeightSource, source: dict) -> ModelSpec:
+def parse_model(config: Any, ctx: KerasContext, weights: WeightSource, source: dict, limits: Limits | None = None) -> ModelSpec:
     """Build a ModelSpec from a Keras model config (the JSON of `config.json` or `model_config`)."""
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise ModelFormatError("the model config has no class_name; this is not a Keras model config")
@@ -52,6 +53,8 @@ def parse_model(config: Any, ctx: KerasContext, weights: WeightSource, source: d
     graph = _Graph(ctx)
     name, inputs, outputs = graph.add_model(config, weights, prefix="")
     layers = [graph.layers[n] for n in graph.order]
+    if len(layers) > current(limits).max_layers:
+        raise ModelFormatError(f"the model has {len(layers):,} layers, over the limit of {current(limits).max_layers:,}")
     for layer in layers:
         layer.inbound = [Call([graph.resolve(r) for r in c.inputs],
                               {k: [graph.resolve(r) for r in refs] for k, refs in c.tensor_kwargs.items()}, c.options)
@@ -132,7 +135,7 @@ class _Graph:
         if _class(entry) in MODEL_CLASSES:
             return self._add_nested(entry, position, calls, weights, name)
         check_layer_class(entry, name)
-        class_name = _class(entry)
+        class_name = registered_key(entry) or _class(entry)
         keras_config = _get(entry, "config", dict, f"layer '{name}'")
         if _is_operation(entry, keras_config):
             spec = LayerSpec(name, f"ops.{class_name}", translate_operation(class_name, name, keras_config), {}, calls)
@@ -145,7 +148,7 @@ class _Graph:
     def _layer(self, entry, name, class_name, keras_config, position, weights) -> LayerSpec:
         config = translate_layer(class_name, name, keras_config, self.ctx)
         expected = LAYERS[class_name].weight_names(config)
-        rule = rule_for(class_name)
+        rule = rule_for(class_name) or KerasLayerRule()
         if class_name == "Normalization":
             statistics = normalization_statistics(keras_config)
             if statistics is not None:
@@ -223,7 +226,8 @@ def _check_supported(entry: dict, name: str) -> None:
     check_layer_class(entry, name)
     class_name = _class(entry)
     config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-    if class_name not in MODEL_CLASSES and not _is_operation(entry, config) and rule_for(class_name) is None:
+    if class_name not in MODEL_CLASSES and not _is_operation(entry, config) and rule_for(class_name) is None \
+            and not registered_key(entry):
         raise unsupported_layer(name, class_name)
 
 
@@ -236,18 +240,37 @@ def _is_operation(entry: dict, keras_config: dict) -> bool:
     return not module and _class(entry) in OPERATION_RULES and "trainable" not in keras_config
 
 
+def registered_key(entry: dict) -> str | None:
+    """The npinfer.register_layer key of a custom class in the file, if one was registered."""
+    from ..layers import CUSTOM
+
+    for key in (entry.get("registered_name"), entry.get("class_name")):
+        if isinstance(key, str) and key in CUSTOM:
+            return key
+    return None
+
+
+REGISTER_HINT = "write it as a NumPy layer and register it: npinfer.register_layer({key!r}, MyLayer) (README: Custom layers)"
+
+
 def check_layer_class(entry: dict, name: str) -> None:
-    """Refuse custom classes (a registered name or a foreign module) by name."""
+    """Refuse custom classes (a registered name or a foreign module) by name, unless registered."""
     class_name = _class(entry)
     module = str(entry.get("module") or "")
     registered = entry.get("registered_name")
-    if module.startswith(OPERATION_MODULES):
+    if module.startswith(OPERATION_MODULES) or registered_key(entry):
         return
     custom = ">" in class_name or (registered not in (None, class_name, "Functional", "Sequential"))  # "package>Class"
     if custom or (module and not module.startswith(KERAS_MODULES)):
+        key = registered or class_name
         raise UnsupportedLayerError(
-            f"layer '{name}' is the custom class {registered or class_name} ({module or 'unknown module'}), "
-            f"which npinfer cannot run; supported layers: {', '.join(sorted(LAYERS))}"
+            f"layer '{name}' is the custom class {key} ({module or 'unknown module'}), which npinfer cannot run; "
+            + REGISTER_HINT.format(key=key) + f"; supported layers: {', '.join(sorted(LAYERS))}"
+        )
+    if class_name == "Lambda":
+        raise UnsupportedLayerError(
+            f"layer '{name}' is a Lambda: it holds Python code, which npinfer never runs; "
+            + REGISTER_HINT.format(key="Lambda") + f"; supported layers: {', '.join(sorted(LAYERS))}"
         )
 
 

@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from ..errors import ModelFormatError, reading
+from ..limits import Limits, WeightBudget, check_config_size, check_depth, current
 from ..spec import ModelSpec
 from .hdf5 import attr_text, attr_texts, child, open_hdf5, read_array
 from .keras_config import parse_model
@@ -20,9 +21,10 @@ from .keras_layers import KerasContext
 class H5WeightSource:
     """Weights of each layer, found by layer name under `model_weights`."""
 
-    def __init__(self, weights_group, path: str):
+    def __init__(self, weights_group, path: str, budget: WeightBudget):
         self.group = weights_group
         self.path = path
+        self.budget = budget
 
     def layer_weights(self, entry: dict, position: int, count: int) -> list[tuple[str | None, np.ndarray]]:
         name = entry.get("name") or (entry.get("config") or {}).get("name")
@@ -34,7 +36,7 @@ class H5WeightSource:
             dataset = child(group, weight_name)
             if dataset is None:
                 raise ModelFormatError(f"weight '{weight_name}' of layer '{name}' is listed but missing", self.path)
-            out.append((weight_name, read_array(dataset, f"weight '{weight_name}'")))
+            out.append((weight_name, read_array(dataset, f"weight '{weight_name}'", self.budget)))
         return out
 
     def nested(self, entry: dict, position: int) -> "SequenceWeightSource":
@@ -59,8 +61,9 @@ class SequenceWeightSource:
         return self
 
 
-def load_keras_h5(path: str) -> ModelSpec:
+def load_keras_h5(path: str, limits: Limits | None = None) -> ModelSpec:
     """Read a Keras `.h5` model file into a ModelSpec."""
+    limits = current(limits)
     root = open_hdf5(path, path)
     with reading(path, "the .h5 file"):
         text = attr_text(root, "model_config")
@@ -70,13 +73,16 @@ def load_keras_h5(path: str) -> ModelSpec:
                     "this .h5 file holds weights only (model.save_weights); npinfer needs the whole model: "
                     "save it with model.save('model.keras') or model.save('model.h5')", path)
             raise ModelFormatError("this HDF5 file is not a Keras model (it has no model_config)", path)
+        check_config_size(len(text), limits, path, "model_config")
         try:
             config = json.loads(text)
         except json.JSONDecodeError as err:
             raise ModelFormatError(f"the model_config is not valid JSON ({err})", path) from None
+        check_depth(config, limits, path, "model_config")
         version = attr_text(root, "keras_version") or "2"
         weights_group = child(root, "model_weights")
         if weights_group is None:
             raise ModelFormatError("the .h5 file has a model config but no model_weights group", path)
         source = {"framework": "keras", "version": version, "format": ".h5"}
-        return parse_model(config, KerasContext(version), H5WeightSource(weights_group, path), source)
+        return parse_model(config, KerasContext(version), H5WeightSource(weights_group, path, WeightBudget(limits, path)),
+                           source, limits)

@@ -304,8 +304,11 @@ _NOT_SET = object()
 
 def translate_layer(class_name: str, name: str, keras_config: dict, ctx: KerasContext) -> dict:
     """Return the canonical npinfer config for one Keras layer config (refusing what is unknown)."""
-    from ..layers import LAYERS, unsupported_layer  # the registry decides what is supported
+    from ..layers import CUSTOM, LAYERS, unsupported_layer  # the registry decides what is supported
 
+    if class_name in CUSTOM:  # registered by the user: its OPTIONS say which keys it reads
+        check_dtype_policy(keras_config.get("dtype"), f"layer '{name}' ({class_name})")
+        return {k: v for k, v in keras_config.items() if k in CUSTOM[class_name].OPTIONS}
     rule = RULES.get(class_name)
     if rule is None or class_name not in LAYERS:
         raise unsupported_layer(name, class_name)

@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 
 from ..errors import ModelFormatError, reading
+from ..limits import Limits, WeightBudget, check_config_size, check_depth, check_member, current
 from ..spec import ModelSpec
 from .hdf5 import attr_text, child, open_hdf5, read_array
 from .keras_config import parse_model
@@ -56,7 +57,7 @@ def layer_paths(config: dict) -> list[str]:
     return [f"layers/{name}" for name in unique_snake_names(classes)]
 
 
-def own_variables(group, where: str) -> list[tuple[None, np.ndarray]]:
+def own_variables(group, where: str, budget=None) -> list[tuple[None, np.ndarray]]:
     """The variables saved directly on one object: its `vars/0..n`."""
     own = child(group, "vars") if group is not None else None
     if own is None:
@@ -64,7 +65,7 @@ def own_variables(group, where: str) -> list[tuple[None, np.ndarray]]:
     keys = list(own.keys())
     if any(not k.isdigit() for k in keys):
         raise ModelFormatError(f"{where}/vars has a member that is not a variable index")
-    return [(None, read_array(own[k], f"{where}/vars/{k}")) for k in sorted(keys, key=int)]
+    return [(None, read_array(own[k], f"{where}/vars/{k}", budget)) for k in sorted(keys, key=int)]
 
 
 def _sub(group, *names):
@@ -75,30 +76,30 @@ def _sub(group, *names):
     return None
 
 
-def layer_variables(group, entry: dict, where: str) -> list[tuple[None, np.ndarray]]:
+def layer_variables(group, entry: dict, where: str, budget=None) -> list[tuple[None, np.ndarray]]:
     """All variables of one layer, in Keras's weight order, following the layer's structure."""
     class_name = entry.get("class_name")
     config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-    out = own_variables(group, where)
+    out = own_variables(group, where, budget)
     if class_name in ("SimpleRNN", "LSTM", "GRU"):
-        out += own_variables(_sub(group, "cell"), f"{where}/cell")
+        out += own_variables(_sub(group, "cell"), f"{where}/cell", budget)
     elif class_name == "RNN":
-        out += cell_variables(_sub(group, "cell"), config.get("cell"), f"{where}/cell")
+        out += cell_variables(_sub(group, "cell"), config.get("cell"), f"{where}/cell", budget)
     elif class_name == "Bidirectional":
         forward = config.get("layer") if isinstance(config.get("layer"), dict) else {}
         backward = config.get("backward_layer") if isinstance(config.get("backward_layer"), dict) else forward
-        out += layer_variables(_sub(group, "forward_layer"), forward, f"{where}/forward_layer")
-        out += layer_variables(_sub(group, "backward_layer"), backward, f"{where}/backward_layer")
+        out += layer_variables(_sub(group, "forward_layer"), forward, f"{where}/forward_layer", budget)
+        out += layer_variables(_sub(group, "backward_layer"), backward, f"{where}/backward_layer", budget)
     elif class_name == "TimeDistributed":
         inner = config.get("layer") if isinstance(config.get("layer"), dict) else {}
-        out += layer_variables(_sub(group, "layer"), inner, f"{where}/layer")
+        out += layer_variables(_sub(group, "layer"), inner, f"{where}/layer", budget)
     elif class_name == "MultiHeadAttention":  # Keras 3 names the sub-layers query_dense..., tf.keras _query_dense...
         for part in ("query", "key", "value", "output"):
-            out += own_variables(_sub(group, f"{part}_dense", f"_{part}_dense"), f"{where}/{part}_dense")
+            out += own_variables(_sub(group, f"{part}_dense", f"_{part}_dense"), f"{where}/{part}_dense", budget)
     return out
 
 
-def cell_variables(group, cell, where: str) -> list[tuple[None, np.ndarray]]:
+def cell_variables(group, cell, where: str, budget=None) -> list[tuple[None, np.ndarray]]:
     """Variables of an RNN's cell; stacked cells live under cell/cells/<snake class>[_k] in order."""
     cells = None
     if isinstance(cell, list):
@@ -106,19 +107,20 @@ def cell_variables(group, cell, where: str) -> list[tuple[None, np.ndarray]]:
     elif isinstance(cell, dict) and cell.get("class_name") == "StackedRNNCells":
         cells = (cell.get("config") or {}).get("cells") if isinstance(cell.get("config"), dict) else None
     if cells is None:
-        return own_variables(group, where)
+        return own_variables(group, where, budget)
     container = _sub(group, "cells")
     names = unique_snake_names([c.get("class_name") if isinstance(c, dict) else None for c in cells])
-    return [v for name in names for v in own_variables(_sub(container, name), f"{where}/cells/{name}")]
+    return [v for name in names for v in own_variables(_sub(container, name), f"{where}/cells/{name}", budget)]
 
 
 class KerasV3WeightSource:
     """Weights of each layer, found by its position and class in `model.layers`."""
 
-    def __init__(self, root, config: dict, path: str):
+    def __init__(self, root, config: dict, path: str, budget: WeightBudget):
         self.root = root
         self.paths = layer_paths(config)
         self.path = path
+        self.budget = budget
 
     def _group(self, entry: dict, position: int):
         name = entry.get("name") or (entry.get("config") or {}).get("name")
@@ -138,19 +140,25 @@ class KerasV3WeightSource:
 
     def layer_weights(self, entry: dict, position: int, count: int):
         group, layer_path = self._group(entry, position)
-        return layer_variables(group, entry, layer_path) if group is not None else []
+        return layer_variables(group, entry, layer_path, self.budget) if group is not None else []
 
     def nested(self, entry: dict, position: int):
         group, _ = self._group(entry, position)
         if group is None:
             raise ModelFormatError(f"the nested model '{entry.get('name')}' has no weights in the archive", self.path)
-        return KerasV3WeightSource(group, entry, self.path)
+        return KerasV3WeightSource(group, entry, self.path, self.budget)
 
 
-def read_archive(path: str) -> tuple[dict, dict, bytes]:
-    """(config, metadata, weights file bytes) from a `.keras` zip."""
+def read_archive(path: str, limits: Limits) -> tuple[dict, dict, bytes]:
+    """(config, metadata, weights file bytes) from a `.keras` zip; sizes checked before reading."""
     with reading(path, "the .keras archive"), zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
+        infos = {info.filename: info for info in archive.infolist()}
+        for info in infos.values():
+            check_member(info.filename, info.file_size, info.compress_size, limits, path)
+        for name in ("config.json", "metadata.json"):
+            if name in infos:
+                check_config_size(infos[name].file_size, limits, path, name)
+        names = set(infos)
         if "config.json" not in names:
             raise ModelFormatError("this zip file is not a Keras model (no config.json)", path)
         if "model.weights.h5" not in names:
@@ -164,16 +172,21 @@ def read_archive(path: str) -> tuple[dict, dict, bytes]:
         metadata = json.loads(metadata_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelFormatError(f"config.json or metadata.json is not valid JSON ({err})", path) from None
+    except RecursionError:
+        raise ModelFormatError(f"config.json is nested more than {limits.max_config_depth} levels deep", path) from None
+    check_depth(config, limits, path, "config.json")
     if not isinstance(metadata, dict):
         metadata = {}
     return config, metadata, weights
 
 
-def load_keras_v3(path: str) -> ModelSpec:
+def load_keras_v3(path: str, limits: Limits | None = None) -> ModelSpec:
     """Read a `.keras` archive into a ModelSpec."""
-    config, metadata, weights = read_archive(path)
+    limits = current(limits)
+    config, metadata, weights = read_archive(path, limits)
     version = str(metadata.get("keras_version", "3"))
     root = open_hdf5(weights, path)
     with reading(path, "the .keras archive"):
         source = {"framework": "keras", "version": version, "format": ".keras"}
-        return parse_model(config, KerasContext(version), KerasV3WeightSource(root, config, path), source)
+        return parse_model(config, KerasContext(version), KerasV3WeightSource(root, config, path, WeightBudget(limits, path)),
+                           source, limits)

@@ -1,0 +1,312 @@
+"""Fuzzing npinfer's loaders with mutated real model files.
+
+Each case takes a real fixture (a Keras 3 or tf-keras `.keras` / `.h5`, or an npinfer
+`.npz`), mutates it (truncation, bit flips, shuffled or deleted zip members, config JSON
+with wrong types, missing / extra / mis-shaped / huge / NaN weights, non-UTF-8 names),
+loads it and, if it loads, predicts on a small input. The only acceptable outcomes are
+success or an NpinferError: any other exception, a hang (each case is time-bounded) or a
+memory blow-up (the address space is limited) is a finding.
+
+    python tests/fuzz.py --cases 20000 --seed 1          # a longer campaign (see SECURITY.md)
+    python tests/fuzz.py --replay 1:4711                  # one case again: seed:case
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SOURCES = [
+    ("keras3", "article_simple_rnn"), ("keras3", "functional_two_inputs_two_outputs"), ("tf_keras", "lstm_default"),
+    ("tf_keras", "gru_reset_before"), ("keras3", "lstm_variable_time"), ("tf_keras", "functional_two_inputs_two_outputs"),
+]
+CASE_SECONDS = 10
+MEMORY_LIMIT = 3 << 30
+WEIRD_VALUES = [None, True, -1, 0, 2**63, 1e308, float("nan"), "", "x" * 10, "\udcff", [], {}, [None], {"a": 1}, [[[]]]]
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang(f"a case ran longer than {CASE_SECONDS} s")
+
+
+# -- mutations --------------------------------------------------------------------------------
+
+
+def truncate(data: bytes, rng: random.Random) -> bytes:
+    return data[: rng.randrange(len(data))]
+
+
+def flip_bits(data: bytes, rng: random.Random) -> bytes:
+    mutated = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        mutated[rng.randrange(len(mutated))] ^= 1 << rng.randrange(8)
+    return bytes(mutated)
+
+
+def mutate_json_value(value, rng: random.Random, depth: int = 0):
+    """Replace one randomly chosen value somewhere in a JSON document."""
+    if isinstance(value, dict) and value and (depth < 2 or rng.random() < 0.8):
+        key = rng.choice(list(value))
+        choice = rng.random()
+        copy = dict(value)
+        if choice < 0.1:
+            del copy[key]
+        elif choice < 0.15:
+            copy["unexpected_option"] = rng.choice(WEIRD_VALUES)
+        else:
+            copy[key] = mutate_json_value(value[key], rng, depth + 1)
+        return copy
+    if isinstance(value, list) and value and (depth < 2 or rng.random() < 0.8):
+        copy = list(value)
+        index = rng.randrange(len(copy))
+        if rng.random() < 0.15:
+            del copy[index]
+        else:
+            copy[index] = mutate_json_value(copy[index], rng, depth + 1)
+        return copy
+    if isinstance(value, int) and not isinstance(value, bool) and rng.random() < 0.5:
+        return rng.choice([value * 1000003, -value, 10**12, 0])
+    return rng.choice(WEIRD_VALUES)
+
+
+def rezip(data: bytes, rng: random.Random, edit) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    members = edit(members, rng)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])) as archive:
+        for name, content in members:
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def shuffle_members(members, rng):
+    rng.shuffle(members)
+    return members
+
+
+def delete_member(members, rng):
+    if members:
+        members.pop(rng.randrange(len(members)))
+    return members
+
+
+def rename_member(members, rng):
+    if members:
+        i = rng.randrange(len(members))
+        members[i] = (members[i][0].encode("utf-8", "surrogateescape")[:-1].decode("latin-1") + "\u00ff", members[i][1])
+    return members
+
+
+def json_member(name_suffix: str):
+    def edit(members, rng):
+        out = []
+        for name, content in members:
+            if name.endswith(name_suffix):
+                try:
+                    document = json.loads(content)
+                    content = json.dumps(mutate_json_value(document, rng)).encode()
+                except (ValueError, RecursionError):
+                    content = flip_bits(content, rng)
+            out.append((name, content))
+        return out
+    return edit
+
+
+def npz_config(members, rng):
+    """Mutate the JSON config inside an npinfer .npz."""
+    out = []
+    for name, content in members:
+        if name == "npinfer_config.npy":
+            array = np.load(io.BytesIO(content), allow_pickle=False)
+            document = mutate_json_value(json.loads(array.tobytes()), rng)
+            buffer = io.BytesIO()
+            np.save(buffer, np.frombuffer(json.dumps(document).encode(), np.uint8))
+            content = buffer.getvalue()
+        out.append((name, content))
+    return out
+
+
+def npz_weight(members, rng):
+    """Replace one weight array: NaN, wrong shape, wrong dtype, huge declared shape, objects."""
+    out = []
+    weights = [n for n, _ in members if n.startswith("w")]
+    target = rng.choice(weights) if weights else None
+    for name, content in members:
+        if name == target:
+            array = np.load(io.BytesIO(content), allow_pickle=False)
+            kind = rng.randrange(5)
+            buffer = io.BytesIO()
+            if kind == 0:
+                np.save(buffer, np.full_like(array, np.nan))
+            elif kind == 1:
+                np.save(buffer, np.zeros(array.size + 1, array.dtype))
+            elif kind == 2:
+                np.save(buffer, array.astype(np.int8))
+            elif kind == 3:  # a header declaring 10^12 floats over a tiny payload
+                header = {"descr": "<f4", "fortran_order": False, "shape": (10**12,)}
+                np.lib.format.write_array_header_1_0(buffer, header)
+                buffer.write(b"\0" * 16)
+            else:
+                np.save(buffer, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+            content = buffer.getvalue()
+        out.append((name, content))
+    return out
+
+
+def h5_edit(path: Path, rng: random.Random) -> None:
+    """Edit a legacy .h5 in place with h5py (test-only): config, weight names, shapes, NaN, huge."""
+    import h5py
+
+    with h5py.File(path, "r+") as handle:
+        kind = rng.randrange(5)
+        if kind == 0:
+            config = json.loads(handle.attrs["model_config"])
+            handle.attrs["model_config"] = json.dumps(mutate_json_value(config, rng))
+            return
+        groups = [g for g in handle["model_weights"].values() if len(g.attrs.get("weight_names", [])) > 0]
+        if not groups:
+            return
+        group = rng.choice(groups)
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        name = rng.choice(names)
+        if kind == 1:
+            group.attrs["weight_names"] = np.array([n.encode() for n in names[:-1] + ["missing/kernel:0"]])
+        elif kind == 2:
+            data = group[name][()]
+            del group[name]
+            group[name] = np.full(data.shape, np.nan, data.dtype) if rng.random() < 0.5 else np.zeros(data.size + 3, data.dtype)
+        elif kind == 3:  # a dataset declaring a huge shape (chunked, nothing written: the file stays small)
+            del group[name]
+            group.create_dataset(name, shape=(1 << 20, 1 << 20), dtype="float32", chunks=(1, 1024))
+        else:
+            group.attrs["weight_names"] = np.array([b"\xff\xfe" + n.encode() for n in names])
+
+
+def mutate(kind: str, data: bytes, rng: random.Random, workdir: Path) -> tuple[bytes, str]:
+    """One mutated file of `kind` (keras, h5, npz) and a label of what was done."""
+    generic = [("truncate", truncate), ("bit flips", flip_bits)]
+    if kind == "keras":
+        ops = generic + [
+            ("shuffled members", lambda d, r: rezip(d, r, shuffle_members)),
+            ("deleted member", lambda d, r: rezip(d, r, delete_member)),
+            ("renamed member", lambda d, r: rezip(d, r, rename_member)),
+            ("config json", lambda d, r: rezip(d, r, json_member("config.json"))),
+            ("config json", lambda d, r: rezip(d, r, json_member("config.json"))),
+            ("metadata json", lambda d, r: rezip(d, r, json_member("metadata.json"))),
+            ("weights bit flips", lambda d, r: rezip(d, r, lambda m, rr: [(n, flip_bits(c, rr) if n.endswith(".h5") else c) for n, c in m])),
+        ]
+    elif kind == "npz":
+        ops = generic + [
+            ("shuffled members", lambda d, r: rezip(d, r, shuffle_members)),
+            ("deleted member", lambda d, r: rezip(d, r, delete_member)),
+            ("config json", lambda d, r: rezip(d, r, npz_config)),
+            ("config json", lambda d, r: rezip(d, r, npz_config)),
+            ("weight", lambda d, r: rezip(d, r, npz_weight)),
+            ("weight", lambda d, r: rezip(d, r, npz_weight)),
+        ]
+    else:
+        ops = generic + [("h5 edit", None)] * 3
+    label, op = rng.choice(ops)
+    if op is None:
+        path = workdir / "edit.h5"
+        path.write_bytes(data)
+        h5_edit(path, rng)
+        return path.read_bytes(), label
+    return op(data, rng), label
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def sources(workdir: Path) -> list[tuple[str, str, bytes]]:
+    """(label, kind, bytes) of every seed file: .keras, .h5, and an .npz made from the .keras."""
+    import npinfer
+
+    out = []
+    for flavor, case in SOURCES:
+        for ext in ("keras", "h5"):
+            out.append((f"{flavor}/{case}.{ext}", ext, (FIXTURES / flavor / case / f"model.{ext}").read_bytes()))
+        npz = workdir / "seed.npz"
+        npinfer.load(FIXTURES / flavor / case / "model.keras").save(npz)
+        out.append((f"{flavor}/{case}.npz", "npz", npz.read_bytes()))
+    return out
+
+
+def example_inputs(model) -> list[np.ndarray]:
+    arrays = []
+    for info in model.inputs:
+        shape = [2] + [3 if d is None else min(d, 64) for d in info.shape[1:]]
+        arrays.append(np.ones(shape, np.int64) if "int" in info.dtype else np.random.default_rng(0).normal(size=shape))
+    return arrays
+
+
+def run_case(seed: int, index: int, seeds, workdir: Path) -> dict | None:
+    """Run one case; return a finding (dict) or None if it behaved."""
+    import npinfer
+
+    rng = random.Random(seed * 1_000_003 + index)
+    label, kind, data = seeds[rng.randrange(len(seeds))]
+    mutated, what = mutate(kind, data, rng, workdir)
+    path = workdir / f"case.{kind}"
+    path.write_bytes(mutated)
+    signal.alarm(CASE_SECONDS)
+    try:
+        model = npinfer.load(path)
+        inputs = example_inputs(model)
+        model.predict(inputs if len(inputs) > 1 else inputs[0])
+        return None
+    except npinfer.NpinferError:
+        return None
+    except BaseException as err:  # noqa: BLE001 - every other exception is a finding
+        return {"case": f"{seed}:{index}", "seed_file": label, "mutation": what, "error": f"{type(err).__name__}: {err}"[:500],
+                "traceback": traceback.format_exc()[-1500:]}
+    finally:
+        signal.alarm(0)
+
+
+def campaign(cases: int, seed: int, replay: tuple[int, int] | None = None) -> dict:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    signal.signal(signal.SIGALRM, _alarm)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        seeds = sources(workdir)
+        start = time.time()
+        indices = [replay[1]] if replay else range(cases)
+        seed = replay[0] if replay else seed
+        findings = [f for f in (run_case(seed, i, seeds, workdir) for i in indices) if f]
+    return {"cases": len(indices), "seconds": round(time.time() - start, 1), "findings": findings}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replay", help="seed:case of one case to run again")
+    args = parser.parse_args(argv)
+    replay = tuple(int(v) for v in args.replay.split(":")) if args.replay else None
+    report = campaign(args.cases, args.seed, replay)
+    print(json.dumps(report, indent=1 if report["findings"] else None))
+    return 1 if report["findings"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
