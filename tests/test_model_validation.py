@@ -99,3 +99,24 @@ def test_merge_shape_checks():
     add = LayerSpec("s", "Add", {}, {}, [Call([("x", 0, 0), ("y", 0, 0)])])
     with pytest.raises(ModelFormatError, match="cannot combine"):
         Model(ModelSpec("m", [_input((4, 5)), y, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
+
+
+def test_mask_and_initial_state_of_the_wrong_size_say_expected_and_got():
+    from npinfer import InputShapeError
+
+    weights = {"kernel": np.ones((3, 12), np.float32), "recurrent_kernel": np.ones((3, 12), np.float32), "bias": np.ones(12, np.float32)}
+    layers = [
+        LayerSpec("x", "InputLayer", {"shape": [None, None, 3], "dtype": "float32"}),
+        LayerSpec("m", "InputLayer", {"shape": [None, None], "dtype": "float32"}),
+        LayerSpec("h", "InputLayer", {"shape": [None, 3], "dtype": "float32"}),
+        LayerSpec("c", "InputLayer", {"shape": [None, 3], "dtype": "float32"}),
+        LayerSpec("lstm", "LSTM", {"units": 3}, weights,
+                  [Call([("x", 0, 0)], {"mask": [("m", 0, 0)], "initial_state": [("h", 0, 0), ("c", 0, 0)]})]),
+    ]
+    model = Model(ModelSpec("m", layers, [("x", 0, 0), ("m", 0, 0), ("h", 0, 0), ("c", 0, 0)], [("lstm", 0, 0)]))
+    x, h = np.ones((2, 5, 3)), np.zeros((2, 3))
+    assert model.predict([x, np.ones((2, 5)), h, h]).shape == (2, 3)
+    with pytest.raises(InputShapeError, match=r"mask has shape \(2, 4\), expected \(2, 5\)"):
+        model.predict([x, np.ones((2, 4)), h, h])
+    with pytest.raises(InputShapeError, match=r"expects shape \(None, 3\).*got \(2, 4\)"):
+        model.predict([x, np.ones((2, 5)), np.zeros((2, 4)), h])
