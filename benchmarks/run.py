@@ -87,8 +87,11 @@ def bench_model(keras, name: str, quick: bool, budget: float) -> list[dict]:
         row["max_diff"].update(measured["max_diff"])
         row["memory"] = measured["memory"]
         for runtime, diff in row["max_diff"].items():
-            if diff > 1e-4:
+            if diff > 1e-4 and runtime in ("npinfer", "ort_1_thread", "ort_2_threads"):
                 raise SystemExit(f"{runtime} disagrees with Keras on {name} batch {batch}: {diff}")
+            if diff > 1e-4:  # e.g. the ONNX reference evaluator on tf2onnx's Loop graphs: reported, not timed
+                print(f"  note: {runtime} disagrees with Keras by {diff:.3g}; its time is not reported", flush=True)
+                row["us"].pop(runtime, None)
         best_ort = min(row["us"]["ort_1_thread"], row["us"]["ort_2_threads"])
         row["ratio_vs_ort"] = row["us"]["npinfer"] / best_ort
         row["ratio_vs_keras_predict"] = row["us"]["npinfer"] / row["us"]["keras_predict"]
@@ -181,7 +184,7 @@ def write_results(rows, cold, sizes, quick: bool) -> None:
         us = r["us"]
         lines.append(
             f"| {r['model']} | {r['batch']} | {us['npinfer']:.1f} | {us['ort_1_thread']:.1f} | {us['ort_2_threads']:.1f} | "
-            f"{us['keras_predict']:.0f} | {us['keras_call']:.0f} | {us.get('onnx_reference', float('nan')):.0f} | "
+            f"{us['keras_predict']:.0f} | {us['keras_call']:.0f} | {_reference(r)} | "
             f"**{r['ratio_vs_ort']:.2f}** | {r['ratio_vs_keras_predict']:.5f} | {r['samples_per_s']:,.0f} |")
     lines += ["", "npinfer memory during one predict (tracemalloc peak of NumPy allocations, steady state) against the "
               "largest activation of that batch:", "", "| model | batch | peak MB | largest activation MB | ratio |", "|---|---:|---:|---:|---:|"]
@@ -197,6 +200,14 @@ def write_results(rows, cold, sizes, quick: bool) -> None:
                                                      "cold_start": cold, "installed_mb": sizes}, indent=1))
     plot(rows)
     print("\n".join(lines))
+
+
+def _reference(row) -> str:
+    if "onnx_reference" in row["us"]:
+        return f"{row['us']['onnx_reference']:.0f}"
+    if "onnx_reference" in row["max_diff"]:
+        return f"wrong ({row['max_diff']['onnx_reference']:.2g})"
+    return "-"
 
 
 def plot(rows) -> None:

@@ -11,6 +11,8 @@ import os
 import sys
 import traceback
 
+import numpy as np
+
 from . import __version__
 from .errors import InputError, ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 
@@ -78,7 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert a .keras or .h5 model to npinfer's .npz")
     convert.add_argument("model", help=".keras or .h5 file")
     convert.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    convert.add_argument("--with-reference", action="store_true",
+                         help="also store random inputs and Keras's outputs for them (needs Keras), for `verify` without Keras")
+    convert.add_argument("--reference-samples", type=_positive_int, default=16, metavar="N")
     convert.set_defaults(run=run_convert)
+
+    verify = commands.add_parser("verify", help="compare npinfer with Keras (or with the references stored in an .npz)")
+    verify.add_argument("model", help=".keras, .h5, or .npz made with convert --with-reference")
+    source = verify.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="FILE", help=".npy, .npz or .csv inputs")
+    source.add_argument("--random", type=_positive_int, metavar="N", help="N random samples")
+    verify.add_argument("--tolerance", type=float, default=1e-5, help="largest |difference| / max(1, |reference|) (default 1e-5)")
+    verify.add_argument("--plot", metavar="FILE", help="scatter (reference vs npinfer) and histogram of differences, as PNG")
+    verify.add_argument("--look-back", type=_positive_int, metavar="N", help="CSV: sliding windows of N rows")
+    verify.add_argument("--target", metavar="COLUMN", help="CSV: a column to leave out")
+    verify.set_defaults(run=run_verify)
+
+    trace = commands.add_parser("trace", help="show the computation inside for one sample, step by step")
+    trace.add_argument("model", help=".keras, .h5 or .npz file")
+    trace.add_argument("--input", required=True, metavar="FILE", help=".npy, .npz or .csv inputs")
+    trace.add_argument("--sample", type=int, default=0, metavar="I", help="which sample (row) to trace (default 0)")
+    trace.add_argument("--format", choices=["text", "json"], default="text")
+    trace.add_argument("--plot", metavar="FILE", help="heatmaps of the recurrent states over time, as PNG")
+    trace.add_argument("--look-back", type=_positive_int, metavar="N", help="CSV: sliding windows of N rows")
+    trace.add_argument("--target", metavar="COLUMN", help="CSV: a column to leave out")
+    trace.set_defaults(run=run_trace)
 
     predict = commands.add_parser("predict", help="predict from a .npy, .npz or .csv input")
     predict.add_argument("model", help=".keras, .h5 or .npz file")
@@ -131,8 +157,87 @@ def run_convert(args) -> int:
 
     _refuse_overwriting_input(args.model, args.output)
     model = load(args.model)
+    note = ""
+    if args.with_reference:
+        from .verify import keras_available, keras_outputs, random_inputs
+
+        if not keras_available():
+            raise NpinferError("--with-reference runs the model in Keras, which is not installed here")
+        inputs = random_inputs(model, args.reference_samples)
+        model.spec.references = {"inputs": inputs, "outputs": keras_outputs(args.model, model.spec.source.get("version", "3"), inputs)}
+        note = f", and {args.reference_samples} reference samples from Keras"
     model.save(args.output)
-    print(f"wrote {args.output}: {len(model.layers)} layers, {model.param_count:,} parameters")
+    print(f"wrote {args.output}: {len(model.layers)} layers, {model.param_count:,} parameters{note}")
+    return 0
+
+
+def _model_inputs(args, model):
+    """Inputs from --input (with CSV windows), as a list of arrays, checked like predict's."""
+    from .datafiles import read_input
+
+    data = read_input(args.input, look_back=args.look_back, target=args.target)
+    return model._prepare_inputs(data)
+
+
+def run_verify(args) -> int:
+    from . import load
+    from .verify import compare, keras_available, keras_outputs, plot, random_inputs
+
+    model = load(args.model)
+    stored = model.spec.references
+    if args.input:
+        inputs = _model_inputs(args, model)
+    elif args.random:
+        inputs = random_inputs(model, args.random)
+    else:
+        inputs = [np.asarray(a) for a in stored["inputs"]] if stored else random_inputs(model, 16)
+    from .importers import file_kind
+
+    is_keras_file = file_kind(args.model) in ("keras", "h5")
+    if keras_available() and is_keras_file:
+        expected = keras_outputs(args.model, model.spec.source.get("version", "3"), inputs)
+        where = f"Keras {model.spec.source.get('version', '?')}"
+    elif stored:
+        if args.input or args.random:
+            raise NpinferError("the stored references cover the stored inputs only: leave out --input and --random "
+                               "(or verify the .keras / .h5 file where Keras is installed)")
+        expected = [np.asarray(a) for a in stored["outputs"]]
+        where = "the references stored in the file"
+    elif is_keras_file:
+        raise NpinferError(f"{args.model}: Keras is not installed here, so there is nothing to compare with; "
+                           "where Keras is installed, run: npinfer convert MODEL -o model.npz --with-reference")
+    else:
+        raise NpinferError(f"{args.model} holds no stored references; make it with: npinfer convert MODEL -o model.npz --with-reference")
+    result = model.predict(inputs if len(inputs) > 1 else inputs[0])
+    got = result if isinstance(result, list) else [result]
+    reports = compare(model.output_names, got, expected, args.tolerance)
+    print(f"npinfer against {where} on {len(inputs[0])} sample(s), tolerance {args.tolerance:g}:")
+    for report in reports:
+        print("  " + report.line())
+    if args.plot:
+        plot(reports, got, expected, args.plot)
+        print(f"plot written to {args.plot}")
+    passed = all(r.passed for r in reports)
+    print("verified: npinfer matches" if passed else "MISMATCH: npinfer differs beyond the tolerance")
+    return 0 if passed else 1
+
+
+def run_trace(args) -> int:
+    import json
+
+    from . import load
+    from .trace import plot, text_lines, to_json
+
+    model = load(args.model)
+    inputs = _model_inputs(args, model)
+    record = model.trace(inputs if len(inputs) > 1 else inputs[0], sample=args.sample)
+    if args.format == "json":
+        print(json.dumps(to_json(record)))
+    else:
+        print("\n".join(text_lines(record)))
+    if args.plot:
+        plot(record, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
 
 

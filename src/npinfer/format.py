@@ -45,6 +45,15 @@ def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
             "inbound": [call.to_json() for call in layer.inbound],
             "weights": keys,
         })
+    references = None
+    if spec.references:
+        references = {}
+        for part in ("inputs", "outputs"):
+            references[part] = []
+            for i, array in enumerate(spec.references[part]):
+                key = f"reference_{part}_{i}"
+                arrays[key] = np.asarray(array)
+                references[part].append(key)
     config = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -54,6 +63,7 @@ def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
         "inputs": [list(r) for r in spec.inputs],
         "outputs": [list(r) for r in spec.outputs],
         "layers": layers,
+        "references": references,
     }
     text = json.dumps(config, allow_nan=True).encode("utf-8")
     arrays[CONFIG_KEY] = np.frombuffer(text, dtype=np.uint8)
@@ -89,6 +99,7 @@ def load_spec_npz(path: str, limits: Limits | None = None) -> ModelSpec:
             inputs=[_ref(r, path) for r in _list(config, "inputs", path)],
             outputs=[_ref(r, path) for r in _list(config, "outputs", path)],
             source=config.get("source") if isinstance(config.get("source"), dict) else {},
+            references=_references(config.get("references"), npz, path),
         )
 
 
@@ -111,6 +122,25 @@ def _declared_arrays(path: str, limits: Limits) -> dict[str, int]:
                     count *= int(dim)
                 sizes[info.filename[:-4]] = count * dtype.itemsize
     return sizes
+
+
+def _references(value, npz, path) -> dict | None:
+    """Stored reference inputs and outputs (written by `convert --with-reference`), checked."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(value.get(p), list) for p in ("inputs", "outputs")):
+        raise ModelFormatError("the stored references are malformed", path)
+    out = {}
+    for part in ("inputs", "outputs"):
+        out[part] = []
+        for key in value[part]:
+            if not isinstance(key, str) or key == CONFIG_KEY or key not in npz.files:
+                raise ModelFormatError(f"stored reference {key!r} is missing from the file", path)
+            array = npz[key]
+            if array.dtype.kind not in "fiub":
+                raise ModelFormatError(f"stored reference {key!r} is {array.dtype}, not numbers", path)
+            out[part].append(array)
+    return out
 
 
 def _check_header(config, path):

@@ -157,6 +157,13 @@ class Model:
         """True if some layer keeps its state from one predict call to the next (Keras's stateful=True)."""
         return bool(self._stateful)
 
+    def trace(self, x: Any, sample: int = 0) -> dict:
+        """The computation inside for one sample: every layer's output and, for recurrent layers,
+        every step's gates, candidate and states (arrays), with the equation each step applies."""
+        from .trace import trace
+
+        return trace(self, x, sample)
+
     def stream(self):
         """A Stream: feed a sequence chunk by chunk (even one step at a time); states carry over.
 

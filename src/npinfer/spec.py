@@ -84,3 +84,4 @@ class ModelSpec:
     inputs: list[TensorRef]
     outputs: list[TensorRef]
     source: dict = field(default_factory=dict)  # e.g. {"framework": "keras", "version": "3.15.1", "format": ".keras"}
+    references: dict | None = None  # {"inputs": [arrays], "outputs": [arrays]} from the framework, for verify

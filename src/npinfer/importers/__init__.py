@@ -16,6 +16,21 @@ from .keras_v3 import load_keras_v3
 ZIP_SIGNATURE = b"PK\x03\x04"
 
 
+def file_kind(path: str | os.PathLike) -> str:
+    """"keras", "h5", "npz" (npinfer's), or "unknown", from the file's content."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head.startswith(HDF5_SIGNATURE):
+            return "h5"
+        if head.startswith(ZIP_SIGNATURE):
+            with zipfile.ZipFile(path) as archive:
+                return "npz" if is_native(set(archive.namelist())) else "keras"
+    except (OSError, zipfile.BadZipFile):
+        pass
+    return "unknown"
+
+
 def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpec:
     """Read a `.keras`, Keras `.h5` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`)."""
     path = os.fspath(path)

@@ -104,9 +104,17 @@ class Cell:
             xw += bias
         return xw
 
+    EQUATION = ""  # what one step computes, for traces
+
+    def gates(self, xw_t: np.ndarray, states: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Every quantity of one step (gates, candidate, new states), from this step's projected
+        input (batch, G*units) and the previous states."""
+        raise NotImplementedError
+
     def step(self, xw_t: np.ndarray, states: list[np.ndarray]) -> list[np.ndarray]:
         """New states from this step's projected input (batch, G*units) and the previous states."""
-        raise NotImplementedError
+        values = self.gates(xw_t, states)
+        return [values[name] for name in self.STATES]
 
     def output(self, states: list[np.ndarray]) -> np.ndarray:
         """The step's output: h."""
@@ -181,10 +189,11 @@ class SimpleRNNCell(Cell):
     """h = activation(x W + b + h U)."""
 
     FAST_KERNEL = SimpleRNNKernel
+    EQUATION = "h_t = activation(x_t W + h_(t-1) U + b)"
 
-    def step(self, xw_t, states):
+    def gates(self, xw_t, states):
         z = xw_t + states[0] @ self.w["recurrent_kernel"]  # (batch, units)
-        return [self.activation(z)]
+        return {"h": self.activation(z)}
 
 
 class LSTMCell(Cell):
@@ -204,7 +213,10 @@ class LSTMCell(Cell):
         super().__init__(owner, config, weights, dtype)
         self.recurrent_activation = self._activation("recurrent_activation")
 
-    def step(self, xw_t, states):
+    EQUATION = ("z = x_t W + h_(t-1) U + b; i, f, o = recurrent_activation(z_i, z_f, z_o); "
+                "candidate = activation(z_c); c_t = f c_(t-1) + i candidate; h_t = o activation(c_t)")
+
+    def gates(self, xw_t, states):
         h, c = states
         u = self.units
         z = xw_t + h @ self.w["recurrent_kernel"]  # (batch, 4*units)
@@ -213,7 +225,7 @@ class LSTMCell(Cell):
         g = self.activation(z[:, 2 * u : 3 * u])
         o = self.recurrent_activation(z[:, 3 * u :])
         c = f * c + i * g
-        return [o * self.activation(c), c]
+        return {"i": i, "f": f, "o": o, "candidate": g, "c": c, "h": o * self.activation(c)}
 
 
 class GRUCell(Cell):
@@ -250,7 +262,11 @@ class GRUCell(Cell):
             return None
         return self.w["bias"][0] if self.reset_after else self.w["bias"]
 
-    def step(self, xw_t, states):
+    EQUATION = ("z, r = recurrent_activation(x_t W_zr + h_(t-1) U_zr + b_zr); candidate = activation(x_t W_h + "
+                "r (h_(t-1) U_h + b_h)) with reset_after, else activation(x_t W_h + (r h_(t-1)) U_h + b_h); "
+                "h_t = z h_(t-1) + (1 - z) candidate")
+
+    def gates(self, xw_t, states):
         (h,) = states
         u = self.units
         U = self.w["recurrent_kernel"]  # (units, 3*units)
@@ -266,7 +282,7 @@ class GRUCell(Cell):
             z = self.recurrent_activation(xw_t[:, :u] + inner[:, :u])
             r = self.recurrent_activation(xw_t[:, u : 2 * u] + inner[:, u:])
             candidate = self.activation(xw_t[:, 2 * u :] + (r * h) @ U[:, 2 * u :])
-        return [z * h + (1 - z) * candidate]
+        return {"z": z, "r": r, "candidate": candidate, "h": z * h + (1 - z) * candidate}
 
 
 class StackedCells:
