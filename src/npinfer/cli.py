@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--target", metavar="COLUMN", help="CSV: a column to leave out")
     verify.set_defaults(run=run_verify)
 
+    export = commands.add_parser("export", help="write one standalone Python file that predicts with NumPy alone")
+    export.add_argument("model", help=".keras, .h5 or .npz file")
+    export.add_argument("-o", "--output", default="predict_model.py", metavar="FILE.py")
+    export.add_argument("--weights", choices=["embedded", "sidecar"], default="embedded",
+                        help="embedded in the file (compressed, base64), or a sidecar .npz beside it")
+    export.set_defaults(run=run_export)
+
     trace = commands.add_parser("trace", help="show the computation inside for one sample, step by step")
     trace.add_argument("model", help=".keras, .h5 or .npz file")
     trace.add_argument("--input", required=True, metavar="FILE", help=".npy, .npz or .csv inputs")
@@ -220,6 +227,16 @@ def run_verify(args) -> int:
     passed = all(r.passed for r in reports)
     print("verified: npinfer matches" if passed else "MISMATCH: npinfer differs beyond the tolerance")
     return 0 if passed else 1
+
+
+def run_export(args) -> int:
+    from . import load
+    from .export import export_script
+
+    _refuse_overwriting_input(args.model, args.output)
+    written = export_script(load(args.model), args.output, weights=args.weights, source_name=os.path.basename(args.model))
+    print("wrote " + " and ".join(written))
+    return 0
 
 
 def run_trace(args) -> int:

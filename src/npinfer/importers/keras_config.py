@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from ..limits import Limits, current
-from ..layers import LAYERS
+from ..layers import LAYERS, supported_layers
 from ..spec import Call, LayerSpec, ModelSpec, as_ref
 from .keras_layers import (
     OPERATION_RULES, KerasContext, KerasLayerRule, check_dtype_policy, normalization_statistics, rule_for, translate_layer,
@@ -265,12 +265,12 @@ def check_layer_class(entry: dict, name: str) -> None:
         key = registered or class_name
         raise UnsupportedLayerError(
             f"layer '{name}' is the custom class {key} ({module or 'unknown module'}), which npinfer cannot run; "
-            + REGISTER_HINT.format(key=key) + f"; supported layers: {', '.join(sorted(LAYERS))}"
+            + REGISTER_HINT.format(key=key) + f"; supported layers: {', '.join(supported_layers())}"
         )
     if class_name == "Lambda":
         raise UnsupportedLayerError(
             f"layer '{name}' is a Lambda: it holds Python code, which npinfer never runs; "
-            + REGISTER_HINT.format(key="Lambda") + f"; supported layers: {', '.join(sorted(LAYERS))}"
+            + REGISTER_HINT.format(key="Lambda") + f"; supported layers: {', '.join(supported_layers())}"
         )
 
 

@@ -127,51 +127,93 @@ def _axes(axis):
     return tuple(axis) if isinstance(axis, (list, tuple)) else axis
 
 
-def _cast(fn):
-    """Keep the input's dtype where NumPy would promote (np.where / np.clip with float scalars)."""
-
-    def wrapped(x, **params):
-        return np.asarray(fn(x, **params)).astype(x.dtype, copy=False)
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
+def linear(x):
+    return x
 
 
-# name -> (function, default parameters). The defaults are Keras 3's.
+def relu6(x):
+    return np.clip(x, 0, 6)
+
+
+def softsign(x):
+    return x / (1 + np.abs(x))
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def hard_tanh(x):
+    return np.clip(x, -1, 1)
+
+
+def tanh_shrink(x):
+    return x - np.tanh(x)
+
+
+def log_sigmoid(x):
+    return -softplus(-x)
+
+
+def soft_shrink(x, threshold=0.5):
+    return np.where(x > threshold, x - threshold, np.where(x < -threshold, x + threshold, 0))
+
+
+def hard_shrink(x, threshold=0.5):
+    return np.where(np.abs(x) > threshold, x, 0)
+
+
+def sparse_plus(x):
+    return np.where(x <= -1, 0, np.where(x < 1, 0.25 * (x + 1) ** 2, x))
+
+
+def sparse_sigmoid(x):
+    return np.where(x <= -1, 0, np.where(x >= 1, 1, 0.5 * (x + 1)))
+
+
+def squareplus(x, b=4):
+    return (x + np.sqrt(x * x + b)) / 2
+
+
+# name -> (function, default parameters). The defaults are Keras 3's. Results are cast back to
+# the input's dtype (np.where / np.clip with float scalars would promote).
 FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], dict[str, Any]]] = {
-    "linear": (lambda x: x, {}),
-    "relu": (_cast(relu), {"negative_slope": 0.0, "max_value": None, "threshold": 0.0}),
-    "relu6": (_cast(lambda x: np.clip(x, 0, 6)), {}),
-    "leaky_relu": (_cast(leaky_relu), {"negative_slope": 0.2}),
-    "elu": (_cast(elu), {"alpha": 1.0}),
-    "celu": (_cast(celu), {"alpha": 1.0}),
-    "selu": (_cast(selu), {}),
-    "gelu": (_cast(gelu), {"approximate": False}),
+    "linear": (linear, {}),
+    "relu": (relu, {"negative_slope": 0.0, "max_value": None, "threshold": 0.0}),
+    "relu6": (relu6, {}),
+    "leaky_relu": (leaky_relu, {"negative_slope": 0.2}),
+    "elu": (elu, {"alpha": 1.0}),
+    "celu": (celu, {"alpha": 1.0}),
+    "selu": (selu, {}),
+    "gelu": (gelu, {"approximate": False}),
     "sigmoid": (sigmoid, {}),
-    "hard_sigmoid": (_cast(hard_sigmoid), {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
-    "hard_silu": (_cast(hard_silu), {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
+    "hard_sigmoid": (hard_sigmoid, {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
+    "hard_silu": (hard_silu, {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
     "tanh": (np.tanh, {}),
-    "softmax": (_cast(softmax), {"axis": -1}),
-    "log_softmax": (_cast(log_softmax), {"axis": -1}),
-    "softplus": (_cast(softplus), {}),
-    "softsign": (_cast(lambda x: x / (1 + np.abs(x))), {}),
-    "silu": (_cast(lambda x: x * sigmoid(x)), {}),
-    "mish": (_cast(mish), {}),
-    "exponential": (_cast(exponential), {}),
-    "hard_tanh": (_cast(lambda x: np.clip(x, -1, 1)), {}),
-    "tanh_shrink": (_cast(lambda x: x - np.tanh(x)), {}),
-    "log_sigmoid": (_cast(lambda x: -softplus(-x)), {}),
-    "soft_shrink": (
-        _cast(lambda x, threshold: np.where(x > threshold, x - threshold, np.where(x < -threshold, x + threshold, 0))),
-        {"threshold": 0.5},
-    ),
-    "hard_shrink": (_cast(lambda x, threshold: np.where(np.abs(x) > threshold, x, 0)), {"threshold": 0.5}),
-    "sparse_plus": (_cast(lambda x: np.where(x <= -1, 0, np.where(x < 1, 0.25 * (x + 1) ** 2, x))), {}),
-    "sparse_sigmoid": (_cast(lambda x: np.where(x <= -1, 0, np.where(x >= 1, 1, 0.5 * (x + 1)))), {}),
-    "squareplus": (_cast(lambda x, b: (x + np.sqrt(x * x + b)) / 2), {"b": 4}),
-    "sparsemax": (_cast(sparsemax), {"axis": -1}),
-    "glu": (_cast(glu), {"axis": -1}),
+    "softmax": (softmax, {"axis": -1}),
+    "log_softmax": (log_softmax, {"axis": -1}),
+    "softplus": (softplus, {}),
+    "softsign": (softsign, {}),
+    "silu": (silu, {}),
+    "mish": (mish, {}),
+    "exponential": (exponential, {}),
+    "hard_tanh": (hard_tanh, {}),
+    "tanh_shrink": (tanh_shrink, {}),
+    "log_sigmoid": (log_sigmoid, {}),
+    "soft_shrink": (soft_shrink, {"threshold": 0.5}),
+    "hard_shrink": (hard_shrink, {"threshold": 0.5}),
+    "sparse_plus": (sparse_plus, {}),
+    "sparse_sigmoid": (sparse_sigmoid, {}),
+    "squareplus": (squareplus, {"b": 4}),
+    "sparsemax": (sparsemax, {"axis": -1}),
+    "glu": (glu, {"axis": -1}),
 }
+# Other functions each activation calls (for the standalone export).
+HELPERS = {
+    "silu": ["sigmoid"], "log_sigmoid": ["softplus"], "mish": ["softplus"], "selu": ["elu"], "hard_silu": ["hard_sigmoid"],
+    "relu": ["leaky_relu"], "glu": ["sigmoid"], "softmax": ["_axes"], "log_softmax": ["_axes"],
+}
+
 
 # Activations whose output shape differs from the input's.
 _HALVES_AXIS = {"glu"}
@@ -220,13 +262,17 @@ def canonical(spec: str | dict) -> dict:
 
 
 def get(spec: str | dict) -> Activation:
-    """Return a function x -> activation(x) for a (canonical or short) activation description."""
+    """Return a function x -> activation(x) (in x's dtype) for an activation description."""
     full = canonical(spec)
     fn = FUNCTIONS[full["name"]][0]
     params = {k: v for k, v in full.items() if k != "name"}
-    if not params:
-        return fn
-    return lambda x: fn(x, **params)
+    if full["name"] in ("linear", "tanh", "sigmoid") and not params:
+        return fn  # already keep the dtype; the commonest, kept call-free
+
+    def activation(x):
+        return np.asarray(fn(x, **params)).astype(x.dtype, copy=False)
+
+    return activation
 
 
 def output_shape(spec: dict, shape: tuple) -> tuple:

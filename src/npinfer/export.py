@@ -1,0 +1,387 @@
+"""`npinfer export`: one self-contained Python file that predicts with NumPy alone.
+
+The file holds only what the model uses: the layer functions (copied from export_lib.py),
+the activation functions (copied from layers/activations.py), a `predict(x)` that calls them
+in order with the weights by name, the weights themselves (compressed and base64-encoded, or
+in a sidecar .npz), and a command line reading .npy or .csv. It never imports npinfer.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import os
+import textwrap
+import zlib
+
+
+import numpy as np
+
+from . import export_lib
+from .atomic import atomic_write
+from .errors import UnsupportedLayerError
+from .layers import activations
+from .layers.activations import HELPERS, canonical
+from .layers.special import _erf_series, _erfc_fraction, erf
+
+EXPORTABLE = (
+    "InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout1D",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout", "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average",
+    "Maximum", "Minimum", "Concatenate", "RepeatVector", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+    "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+    "BatchNormalization", "LayerNormalization",
+)
+STEP_FUNCTIONS = {"SimpleRNN": "simple_rnn_step", "LSTM": "lstm_step", "GRU": "gru_step"}
+
+
+class _Writer:
+    """Collects the pieces of the script while walking the model's graph."""
+
+    def __init__(self, model):
+        self.model = model
+        self.names: dict[tuple, str] = {}
+        self.lines: list[str] = []
+        self.functions: list[str] = []  # export_lib functions used, in order
+        self.activations: dict[str, str] = {}  # canonical JSON -> function name
+        self.helpers: list[str] = []
+
+    def use(self, name: str) -> str:
+        if name not in self.functions:
+            self.functions.append(name)
+        return name
+
+    def activation(self, spec) -> str:
+        full = canonical(spec)
+        key = repr(sorted(full.items()))
+        if key not in self.activations:
+            name = f"act_{full['name']}_{len(self.activations)}"
+            params = ", ".join(f"{k}={v!r}" for k, v in full.items() if k != "name")
+            function = "np.tanh" if full["name"] == "tanh" else full["name"]
+            if full["name"] != "tanh":
+                self._helper(full["name"])
+            call = f"{function}(x{', ' + params if params else ''})"
+            self.activations[key] = (name, f"def {name}(x):\n    return np.asarray({call}).astype(x.dtype, copy=False)\n")
+        return self.activations[key][0]
+
+    def _helper(self, name: str) -> None:
+        for dependency in HELPERS.get(name, []):
+            self._helper(dependency)
+        if name == "gelu":
+            for fn in ("_erf_series", "_erfc_fraction", "erf"):
+                if fn not in self.helpers:
+                    self.helpers.append(fn)
+        if name not in self.helpers:
+            self.helpers.append(name)
+
+    def tensor(self, ref) -> str:
+        return self.names[tuple(ref)]
+
+    def define(self, layer, index: int, count: int) -> list[str]:
+        base = "".join(ch if ch.isalnum() else "_" for ch in layer.name).strip("_") or "t"
+        names = [f"{base}_{index}_{i}" if count > 1 or index else base for i in range(count)]
+        for i, name in enumerate(names):
+            self.names[(layer.name, index, i)] = f"v_{name}"
+        return [f"v_{n}" for n in names]
+
+
+def _weight(layer, key: str) -> str:
+    full = f"{layer.name}/{key}"
+    return f"W[{full!r}]" if key in layer.weights else "None"
+
+
+def _recurrent(writer: _Writer, layer, source: str, prefix: str = "") -> tuple[str, str]:
+    """Code running one recurrent layer on `source`: (sequence-or-last expression, states expression)."""
+    config = layer.config
+    units = config["units"]
+    step = writer.use(STEP_FUNCTIONS[layer.class_name])
+    writer.use("rnn")
+    writer.use("zeros_states")
+    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[layer.class_name]
+    name = prefix or layer.name
+    kernel, recurrent = f"W[{name + '/kernel'!r}]", f"W[{name + '/recurrent_kernel'!r}]"
+    if config["use_bias"]:
+        bias = f"W[{name + '/bias'!r}]"
+    else:
+        shape = (2, gates * units) if layer.class_name == "GRU" and config.get("reset_after") else (gates * units,)
+        bias = f"np.zeros({shape}, np.float32)"
+    args = [kernel, recurrent, bias, writer.activation(config["activation"])]
+    if layer.class_name != "SimpleRNN":
+        args.append(writer.activation(config["recurrent_activation"]))
+    if layer.class_name == "GRU":
+        args.append(f"reset_after={config['reset_after']}")
+    sizes = [units] * (2 if layer.class_name == "LSTM" else 1)
+    call = (f"rnn({source}, {step}({', '.join(args)}), zeros_states({source}, {sizes}), "
+            f"go_backwards={config['go_backwards']}, return_sequences={config['return_sequences']})")
+    return call, sizes
+
+
+def _refuse(layer, why: str) -> UnsupportedLayerError:
+    return UnsupportedLayerError(
+        f"layer '{layer.name}' ({layer.class_name}) cannot be exported: {why}; export supports: {', '.join(EXPORTABLE)} "
+        "(without masks, stateful layers or initial_state)"
+    )
+
+
+def _layer_code(writer: _Writer, node) -> None:
+    layer, call = node.layer, node.call
+    config = layer.config
+    if layer.class_name == "InputLayer":
+        return
+    outs = writer.define(layer, node.index, len(layer.output_shapes))
+    ins = [writer.tensor(r) for r in call.inputs]
+    if layer.class_name not in EXPORTABLE:
+        raise _refuse(layer, "it is not in the exported set yet")
+    if call.tensor_kwargs or any(v for v in node.options.values()):
+        raise _refuse(layer, "it is called with extra arguments")
+    if config.get("stateful"):
+        raise _refuse(layer, "it is stateful")
+    a = ins[0]
+    kind = layer.class_name
+    lines = writer.lines
+    lines.append(f"    # {layer.name} ({kind}) -> {', '.join(str(s) for s in layer.output_shapes)}")
+    if kind == "Dense":
+        lines.append(f"    {outs[0]} = {writer.use('dense')}({a}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, "
+                     f"{writer.activation(config['activation'])})")
+    elif kind in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"):
+        lines.append(f"    {outs[0]} = {writer.activation(config['activation'])}({a})")
+    elif kind in ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout"):
+        lines.append(f"    {outs[0]} = {a}  # identity at inference")
+    elif kind == "Flatten":
+        moved = f"np.moveaxis({a}, 1, -1)" if config["data_format"] == "channels_first" and len(layer.input_shapes[0]) > 2 else a
+        lines.append(f"    {outs[0]} = {moved}.reshape({a}.shape[0], -1)")
+    elif kind == "Reshape":
+        lines.append(f"    {outs[0]} = {a}.reshape(({a}.shape[0], {', '.join(map(str, config['target_shape']))}))")
+    elif kind in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+        joined = {"Add": " + ", "Subtract": " - ", "Multiply": " * ", "Average": " + "}.get(kind)
+        if joined:
+            expression = joined.join(ins)
+            expression = f"({expression}) / {len(ins)}" if kind == "Average" else expression
+        else:
+            function = "np.maximum" if kind == "Maximum" else "np.minimum"
+            expression = ins[0]
+            for other in ins[1:]:
+                expression = f"{function}({expression}, {other})"
+        lines.append(f"    {outs[0]} = {expression}")
+    elif kind == "Concatenate":
+        lines.append(f"    {outs[0]} = np.concatenate([{', '.join(ins)}], axis={layer.axis})")
+    elif kind == "RepeatVector":
+        lines.append(f"    {outs[0]} = np.repeat({a}[:, None, :], {config['n']}, axis=1)")
+    elif kind in STEP_FUNCTIONS:
+        run, sizes = _recurrent(writer, layer, a)
+        states = outs[1:] if config["return_state"] else ["_"]
+        lines.append(f"    {outs[0]}, {'[' + ', '.join(states) + ']' if config['return_state'] else '_'} = {run}")
+    elif kind == "Bidirectional":
+        forward, backward = layer.forward, layer.backward
+        run_f, sizes_f = _recurrent(writer, forward, a, f"{layer.name}/forward")
+        run_b, sizes_b = _recurrent(writer, backward, a, f"{layer.name}/backward")
+        keep = layer.return_state
+        lines.append(f"    forward, {'forward_states' if keep else '_'} = {run_f}")
+        lines.append(f"    backward, {'backward_states' if keep else '_'} = {run_b}")
+        if layer.return_sequences:
+            lines.append("    backward = backward[:, ::-1]  # back to forward time order")
+        mode = config["merge_mode"]
+        merged = ["forward", "backward"] if mode is None else [f"{writer.use('merge')}([forward, backward], {mode!r})"]
+        if len(outs) == 1:
+            lines.append(f"    {outs[0]} = {merged[0]}")
+        else:
+            states = ["*forward_states", "*backward_states"] if keep else []
+            lines.append(f"    {', '.join(outs)} = [{', '.join(merged + states)}]")
+    elif kind == "TimeDistributed":
+        inner = layer.inner
+        if inner.class_name != "Dense":
+            raise _refuse(layer, "only TimeDistributed(Dense) is exported")
+        flat = f"{a}.reshape((-1,) + {a}.shape[2:])"
+        dense = (f"{writer.use('dense')}({flat}, W[{layer.name + '/layer/kernel'!r}], "
+                 f"{_weight(layer, 'layer/bias')}, {writer.activation(inner.config['activation'])})")
+        lines.append(f"    {outs[0]} = {dense}.reshape({a}.shape[:2] + (-1,))")
+    elif kind == "Embedding":
+        if config["mask_zero"]:
+            raise _refuse(layer, "mask_zero (masks are not exported)")
+        lines.append(f"    {outs[0]} = {writer.use('embedding')}({a}, W[{layer.name + '/embeddings'!r}])")
+    elif kind == "Conv1D":
+        if config["data_format"] != "channels_last":
+            raise _refuse(layer, "channels_first is not exported")
+        lines.append(f"    {outs[0]} = {writer.use('conv1d')}({a}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, "
+                     f"{layer.stride}, {config['padding']!r}, {layer.dilation}, {layer.groups}, "
+                     f"{writer.activation(config['activation'])})")
+    elif kind in ("MaxPooling1D", "AveragePooling1D"):
+        if config["data_format"] != "channels_last":
+            raise _refuse(layer, "channels_first is not exported")
+        lines.append(f"    {outs[0]} = {writer.use('pool1d')}({a}, {layer.kernel}, {layer.stride}, {config['padding']!r}, "
+                     f"{'max' if kind == 'MaxPooling1D' else 'average'!r})")
+    elif kind in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):
+        reduce = "max" if kind == "GlobalMaxPooling1D" else "mean"
+        lines.append(f"    {outs[0]} = {a}.{reduce}(axis={layer.time_axis}, keepdims={config['keepdims']})")
+    elif kind == "BatchNormalization":
+        lines.append(f"    {outs[0]} = {writer.use('batch_normalization')}({a}, {_weight(layer, 'moving_mean')}, "
+                     f"{_weight(layer, 'moving_variance')}, {_weight(layer, 'gamma')}, {_weight(layer, 'beta')}, "
+                     f"{config['epsilon']!r}, {layer.axes})")
+    elif kind == "LayerNormalization":
+        lines.append(f"    {outs[0]} = {writer.use('layer_normalization')}({a}, {_weight(layer, 'gamma')}, {_weight(layer, 'beta')}, "
+                     f"{config['epsilon']!r}, {layer.axes}, rms_scaling={config['rms_scaling']})")
+
+
+def _source(fn) -> str:
+    return textwrap.dedent(inspect.getsource(fn))
+
+
+def script_text(model, source_name: str, weights_mode: str, weights_file: str) -> tuple[str, bytes]:
+    """(the script's text, the compressed .npz bytes of its weights)."""
+    from . import __version__
+
+    if model._graph.may_mask:
+        raise UnsupportedLayerError("models with masks (Masking, Embedding mask_zero) cannot be exported yet")
+    writer = _Writer(model)
+    for i, ref in enumerate(model.spec.inputs):
+        writer.names[tuple(ref)] = f"inputs[{i}]"
+    for node in model._graph.nodes:
+        _layer_code(writer, node)
+    outputs = [writer.tensor(r) for r in model.spec.outputs]
+    weights = {f"{layer.name}/{key}": array for layer in model.layers for key, array in layer.weights.items()}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **weights)
+    packed = buffer.getvalue()
+    modules = {"argparse", "csv", "sys"} | ({"base64", "io", "zlib"} if weights_mode == "embedded" else {"os"})
+    if "erf" in writer.helpers or any("gelu" in key for key in writer.activations):
+        modules.add("math")
+    imports = "".join(f"import {m}\n" for m in sorted(modules)) + "\nimport numpy as np\n"
+    parts = [
+        _constants(),
+        "\n\n".join(_source(_helper_function(name)) for name in writer.helpers),
+        "\n\n".join(entry[1] for entry in writer.activations.values()),
+        "\n\n".join(_source(getattr(export_lib, name)) for name in _with_dependencies(writer.functions)),
+        _weights_loader(weights_mode, weights_file, packed),
+        f"W = load_weights()\nDTYPE = np.{model.dtype.name}\nINPUT_SHAPES = {[t.shape for t in model.inputs]}\n"
+        f"INTEGER_INPUTS = {[i for i, t in enumerate(model.inputs) if 'int' in t.dtype]}\n",
+        _predict_source(model, writer.lines, outputs),
+        MAIN_SOURCE,
+    ]
+    code = "\n\n".join(p.rstrip() + "\n" for p in parts if p.strip())
+    return _docstring(model, source_name, weights_mode, weights_file, __version__) + "\n" + imports + "\n" + code, packed
+
+
+def _docstring(model, source_name, weights_mode, weights_file, version) -> str:
+    source = model.spec.source or {}
+    origin = " ".join(str(source[k]) for k in ("framework", "version", "format") if source.get(k))
+    example = ("python predict_model.py data.csv --look-back N [--target COLUMN] -o predictions.csv"
+               if any(len(t.shape) == 3 for t in model.inputs) else "python predict_model.py inputs.npy -o predictions.npy")
+    stored = "embedded below (compressed, base64)" if weights_mode == "embedded" else f"in {weights_file} beside this file"
+    return (f'"""Model \'{model.name}\' as plain NumPy, generated by npinfer {version} from {source_name} ({origin}).\n\n'
+            f"Inputs: {', '.join(f'{t.name} {t.shape}' for t in model.inputs)}. "
+            f"Outputs: {', '.join(f'{t.name} {t.shape}' for t in model.outputs)} (batch first; None: any size).\n"
+            f"Needs only NumPy (not npinfer). Weights: {stored}; read with allow_pickle=False.\n\n"
+            f"Run:          {example}\nFrom Python:  from predict_model import predict; y = predict(x)\n" + '"""\n')
+
+
+def _constants() -> str:
+    """Module constants the copied functions use, with the values npinfer uses."""
+    from .layers import special
+
+    return (f"KERAS3_HARD_SIGMOID_SLOPE = {activations.KERAS3_HARD_SIGMOID_SLOPE!r}\n"
+            f"_SELU_ALPHA = {activations._SELU_ALPHA!r}\n_SELU_SCALE = {activations._SELU_SCALE!r}\n"
+            f"_SERIES_TERMS, _FRACTION_DEPTH, _SERIES_LIMIT = {special._SERIES_TERMS}, {special._FRACTION_DEPTH}, "
+            f"{special._SERIES_LIMIT}\n")
+
+
+def _helper_function(name: str):
+    return {"_erf_series": _erf_series, "_erfc_fraction": _erfc_fraction, "erf": erf}.get(name) or getattr(activations, name)
+
+
+def _weights_loader(mode: str, weights_file: str, packed: bytes) -> str:
+    if mode == "embedded":
+        encoded = base64.b64encode(zlib.compress(packed, 9)).decode("ascii")
+        chunks = "\n".join(f"    {encoded[i:i + 96]!r}" for i in range(0, len(encoded), 96))
+        return (f"WEIGHTS_BASE64 = (\n{chunks}\n)\n\n\ndef load_weights():\n"
+                "    data = zlib.decompress(base64.b64decode(WEIGHTS_BASE64))\n"
+                "    with np.load(io.BytesIO(data), allow_pickle=False) as npz:\n        return {k: npz[k] for k in npz.files}\n")
+    return ("def load_weights():\n    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "
+            f"{weights_file!r})\n    with np.load(path, allow_pickle=False) as npz:\n        return {{k: npz[k] for k in npz.files}}\n")
+
+
+def _with_dependencies(functions: list[str]) -> list[str]:
+    order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "merge", "embedding", "conv1d",
+             "pool1d", "batch_normalization", "layer_normalization"]
+    return [name for name in order if name in functions]
+
+
+def _predict_source(model, body: list[str], outputs: list[str]) -> str:
+    result = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+    return (
+        "def predict(*x):\n"
+        '    """The model\'s output(s) for input array(s) x (batch first); several inputs in order."""\n'
+        "    inputs = [np.asarray(a, np.int64 if i in INTEGER_INPUTS else DTYPE) for i, a in enumerate(x)]\n"
+        f"    if len(inputs) != {len(model.inputs)}:\n"
+        f"        raise ValueError('the model takes {len(model.inputs)} input(s), got ' + str(len(inputs)))\n"
+        "    for i, (a, shape) in enumerate(zip(inputs, INPUT_SHAPES)):\n"
+        "        if a.ndim != len(shape) or any(s is not None and s != g for s, g in zip(shape[1:], a.shape[1:])):\n"
+        "            raise ValueError(f'input {i} expects shape {shape}, got {a.shape}')\n"
+        + "\n".join(body) + f"\n    return {result}\n"
+    )
+
+
+MAIN_SOURCE = '''
+def read_input(path, look_back=None, target=None):
+    """A .npy array, or CSV rows (optional header); --look-back builds sliding windows as the article does."""
+    if path.endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    header = None
+    try:
+        [float(v) for v in rows[0]]
+    except ValueError:
+        header, rows = rows[0], rows[1:]
+    values = np.array([[float(v) for v in row] for row in rows])
+    if target is not None:
+        column = header.index(target) if header else int(target)
+        values = np.delete(values, column, axis=1)
+    if look_back:
+        values = np.stack([values[i : i + look_back] for i in range(len(values) - look_back + 1)])
+    return values
+
+
+def write_output(path, y):
+    if path and path.endswith(".npy"):
+        np.save(path, y)
+        return
+    text = "\\n".join(",".join(f"{v:.9g}" for v in row) for row in np.asarray(y).reshape(len(y), -1)) + "\\n"
+    if path:
+        with open(path, "w") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Predict with this model (NumPy only).")
+    parser.add_argument("input", help=".npy or .csv")
+    parser.add_argument("-o", "--output", help=".npy or .csv (default: CSV on stdout)")
+    parser.add_argument("--look-back", type=int, help="CSV: sliding windows of N rows")
+    parser.add_argument("--target", help="CSV: a column to leave out (name, or position without a header)")
+    args = parser.parse_args()
+    y = predict(read_input(args.input, args.look_back, args.target))
+    for i, output in enumerate(y if isinstance(y, list) else [y]):
+        write_output(args.output if i == 0 else (args.output or "") + f".{i}", output)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def export_script(model, path: str, weights: str = "embedded", source_name: str = "model") -> list[str]:
+    """Write the standalone script (and its sidecar weights with weights='sidecar'); return the files written."""
+    if weights not in ("embedded", "sidecar"):
+        raise ValueError("weights must be 'embedded' or 'sidecar'")
+    weights_file = os.path.splitext(os.path.basename(path))[0] + ".npz"
+    text, packed = script_text(model, source_name, weights, weights_file)
+    written = []
+    if weights == "sidecar":
+        sidecar = os.path.join(os.path.dirname(os.path.abspath(path)), weights_file)
+        with atomic_write(sidecar) as handle:
+            handle.write(packed)
+        written.append(sidecar)
+    with atomic_write(path) as handle:
+        handle.write(text.encode("utf-8"))
+    return [path] + written

@@ -1,0 +1,171 @@
+"""Plain NumPy functions that `npinfer export` copies into a standalone script.
+
+Each is self-contained (NumPy only), readable, and mirrors what the npinfer layer of the same
+name computes; the export tests run the generated scripts against Keras on every model of the
+test zoo that export supports. Weights use Keras's layout: W (features, G*units), U (units,
+G*units), b (G*units,); LSTM gates i, f, c, o; GRU gates z, r, h.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dense(x, kernel, bias=None, activation=None):
+    """y = activation(x @ kernel + bias) on the last axis."""
+    y = x @ kernel
+    if bias is not None:
+        y = y + bias
+    return activation(y) if activation else y
+
+
+def rnn(x, step, states, go_backwards=False, return_sequences=False):
+    """The one loop over time steps: `step(x_t, states)` returns (output, new states).
+    With go_backwards the sequence is read last step first and the outputs keep that order."""
+    outputs = []
+    steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+    for t in steps:
+        output, states = step(x[:, t], states)
+        outputs.append(output)
+    sequence = np.stack(outputs, axis=1) if return_sequences else outputs[-1]
+    return sequence, states
+
+
+def simple_rnn_step(W, U, b, activation):
+    """h = activation(x_t W + h U + b), as in the article."""
+    def step(x_t, states):
+        (h,) = states
+        h = activation(x_t @ W + h @ U + b)
+        return h, [h]
+    return step
+
+
+def lstm_step(W, U, b, activation, recurrent_activation):
+    """z = x_t W + h U + b; i, f, o gates; c = f c + i activation(z_c); h = o activation(c)."""
+    units = U.shape[0]
+
+    def step(x_t, states):
+        h, c = states
+        z = x_t @ W + h @ U + b
+        i = recurrent_activation(z[:, :units])
+        f = recurrent_activation(z[:, units : 2 * units])
+        candidate = activation(z[:, 2 * units : 3 * units])
+        o = recurrent_activation(z[:, 3 * units :])
+        c = f * c + i * candidate
+        h = o * activation(c)
+        return h, [h, c]
+    return step
+
+
+def gru_step(W, U, b, activation, recurrent_activation, reset_after=True):
+    """z, r gates; candidate from r applied after (reset_after) or before the recurrent
+    product; h = z h + (1 - z) candidate. With reset_after, b holds [input bias; recurrent bias]."""
+    units = U.shape[0]
+    b_in, b_rec = (b[0], b[1]) if reset_after else (b, np.zeros_like(b))
+
+    def step(x_t, states):
+        (h,) = states
+        x_part = x_t @ W + b_in
+        if reset_after:
+            inner = h @ U + b_rec
+            z = recurrent_activation(x_part[:, :units] + inner[:, :units])
+            r = recurrent_activation(x_part[:, units : 2 * units] + inner[:, units : 2 * units])
+            candidate = activation(x_part[:, 2 * units :] + r * inner[:, 2 * units :])
+        else:
+            inner = h @ U[:, : 2 * units]
+            z = recurrent_activation(x_part[:, :units] + inner[:, :units])
+            r = recurrent_activation(x_part[:, units : 2 * units] + inner[:, units:])
+            candidate = activation(x_part[:, 2 * units :] + (r * h) @ U[:, 2 * units :])
+        h = z * h + (1 - z) * candidate
+        return h, [h]
+    return step
+
+
+def zeros_states(x, sizes):
+    return [np.zeros((x.shape[0], size), x.dtype) for size in sizes]
+
+
+def merge(tensors, mode):
+    """Bidirectional merge of the forward and backward outputs."""
+    a, b = tensors
+    if mode == "concat":
+        return np.concatenate([a, b], axis=-1)
+    if mode == "sum":
+        return a + b
+    if mode == "mul":
+        return a * b
+    return (a + b) / 2  # ave
+
+
+def embedding(ids, table):
+    """table[ids]; ids must be 0 .. len(table) - 1."""
+    ids = np.asarray(ids).astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
+        raise ValueError(f"token ids must be 0..{len(table) - 1}")
+    return table[ids]
+
+
+def conv1d(x, kernel, bias, strides, padding, dilation, groups, activation):
+    """1-D convolution, channels last: kernel (k, in / groups, filters); padding valid / same / causal."""
+    k = kernel.shape[0]
+    span = dilation * (k - 1) + 1
+    steps = x.shape[1]
+    if padding == "causal":
+        x = np.pad(x, ((0, 0), (span - 1, 0), (0, 0)))
+    elif padding == "same":
+        out = -(-steps // strides)
+        total = max((out - 1) * strides + span - steps, 0)
+        x = np.pad(x, ((0, 0), (total // 2, total - total // 2), (0, 0)))
+    out = (x.shape[1] - span) // strides + 1
+    per_in, filters = kernel.shape[1], kernel.shape[2]
+    per_out = filters // groups
+    y = np.zeros((x.shape[0], out, filters), x.dtype)
+    for j in range(k):
+        window = x[:, j * dilation : j * dilation + (out - 1) * strides + 1 : strides]  # (batch, out, in)
+        for g in range(groups):
+            y[..., g * per_out : (g + 1) * per_out] += window[..., g * per_in : (g + 1) * per_in] @ kernel[j, :, g * per_out : (g + 1) * per_out]
+    if bias is not None:
+        y = y + bias
+    return activation(y) if activation else y
+
+
+def pool1d(x, size, strides, padding, kind):
+    """Max or average over windows of the time axis; 'same' averages count real steps only."""
+    steps = x.shape[1]
+    left = right = 0
+    if padding == "same":
+        out = -(-steps // strides)
+        total = max((out - 1) * strides + size - steps, 0)
+        left, right = total // 2, total - total // 2
+    out = (steps + left + right - size) // strides + 1
+    rows = []
+    for t in range(out):
+        start, stop = max(t * strides - left, 0), min(t * strides - left + size, steps)
+        window = x[:, start:stop]
+        rows.append(window.max(axis=1) if kind == "max" else window.mean(axis=1))
+    return np.stack(rows, axis=1)
+
+
+def batch_normalization(x, mean, variance, gamma, beta, epsilon, axes):
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+    scale = 1.0 / np.sqrt(variance.reshape(shape) + epsilon)
+    if gamma is not None:
+        scale = scale * gamma.reshape(shape)
+    y = (x - mean.reshape(shape)) * scale
+    return (y + beta.reshape(shape) if beta is not None else y).astype(x.dtype)
+
+
+def layer_normalization(x, gamma, beta, epsilon, axes, rms_scaling=False):
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+    variance = x.var(axis=tuple(axes), keepdims=True)
+    inverse = 1.0 / np.sqrt(variance + np.asarray(epsilon, x.dtype))
+    if rms_scaling:
+        return x * inverse * gamma.reshape(shape)
+    y = (x - x.mean(axis=tuple(axes), keepdims=True)) * inverse
+    if gamma is not None:
+        y = y * gamma.reshape(shape)
+    return y + beta.reshape(shape) if beta is not None else y

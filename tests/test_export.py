@@ -1,0 +1,90 @@
+"""npinfer export: the standalone NumPy script matches Keras for every zoo model it supports,
+passes ruff, runs from the command line, and refuses the rest by layer name."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import npinfer
+import zoo
+from npinfer.export import export_script
+from parity import as_list, assert_close
+
+CASES = [(flavor, c.name) for c in zoo.CASES.values() if not c.refuse and not c.stateful for flavor in c.flavors]
+_exported: dict = {}
+
+
+def _load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(f"exported_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("export")
+
+
+@pytest.mark.parametrize("flavor,case", CASES, ids=[f"{f}-{c}" for f, c in CASES])
+def test_exported_script_matches_keras_or_is_refused_by_name(keras_fixtures, export_dir, flavor, case):
+    fx = keras_fixtures[flavor]
+    model = npinfer.load(fx.path(case, "keras"))
+    target = export_dir / f"{flavor}_{case}.py"
+    try:
+        export_script(model, str(target), source_name=f"{case}.keras")
+    except npinfer.UnsupportedLayerError as err:
+        assert "cannot be exported" in str(err) or "masks" in str(err)
+        _exported[(flavor, case)] = None
+        return
+    script = _load_script(target)
+    for batch in (1, 7):
+        inputs = fx.inputs(case, batch)
+        for j, (got, expected) in enumerate(zip(as_list(script.predict(*inputs)), fx.outputs(case, batch))):
+            assert_close(got, expected, what=f"exported output {j}")
+    _exported[(flavor, case)] = target
+
+
+def test_exported_scripts_pass_ruff(keras_fixtures, export_dir):
+    scripts = sorted(export_dir.glob("*.py"))
+    assert len(scripts) >= 100, "run the parity exports first (same session)"
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", *map(str, scripts)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_export_command_and_script_cli(tmp_path):
+    from npinfer.cli import main
+    from npinfer.demo import data_path
+
+    script = tmp_path / "predict_model.py"
+    assert main(["export", data_path("rnn_sample.keras"), "-o", str(script)]) == 0
+    done = subprocess.run([sys.executable, str(script), data_path("rnn_sample.csv"), "--look-back", "4", "--target", "Y"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    from npinfer import demo
+
+    assert_close(np.array([float(v) for v in done.stdout.split()], np.float32), demo.run().keras)
+    text = script.read_text()
+    assert "import npinfer" not in text and "h = activation(x_t @ W + h @ U + b)" in text
+    assert "rnn_sample.keras" in text.splitlines()[0] and "Inputs: input_layer (None, 4, 3)" in text
+
+
+def test_sidecar_weights(tmp_path):
+    model = npinfer.load(Path(__file__).parent / "fixtures" / "keras3" / "lstm_default" / "model.keras")
+    written = export_script(model, str(tmp_path / "lstm.py"), weights="sidecar")
+    assert [Path(p).name for p in written] == ["lstm.py", "lstm.npz"]
+    x = np.random.default_rng(0).normal(size=(3, 6, 4)).astype(np.float32)
+    assert_close(_load_script(tmp_path / "lstm.py").predict(x), model.predict(x))
+    assert "WEIGHTS_BASE64" not in (tmp_path / "lstm.py").read_text()
+
+
+def test_refusals_name_the_layer(keras_fixtures):
+    model = npinfer.load(keras_fixtures["keras3"].path("attention_dot", "keras"))
+    with pytest.raises(npinfer.UnsupportedLayerError, match=r"layer 'attention' \(Attention\) cannot be exported"):
+        export_script(model, "/nonexistent/never.py")
