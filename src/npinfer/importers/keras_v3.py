@@ -4,7 +4,10 @@
 In `model.weights.h5` a layer's weights live under `layers/<snake_case class>[_k]`, where
 k counts earlier layers of the same class in `model.layers` order (Keras's saving_lib does
 not use layer names, which are not reproducible). Within a layer: `vars/0..n`, then its
-sub-objects (`cell/vars/...` for recurrent layers) in attribute-name order.
+sub-objects, which `layer_variables` visits in Keras's weight order (`cell/vars` of a
+recurrent layer, `cell/cells/<snake class>[_k]` of stacked cells, `forward_layer` then
+`backward_layer` of Bidirectional, `layer` of TimeDistributed, the query / key / value /
+output dense layers of MultiHeadAttention).
 """
 
 from __future__ import annotations

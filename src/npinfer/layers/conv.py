@@ -83,6 +83,20 @@ class WindowOp(Layer):
             x = np.pad(x, ((0, 0), (left, right), (0, 0)), constant_values=fill)
         return x, out
 
+    def finish_build(self, channels_out: int, out) -> list:
+        """Check the bias, set up the activation, return the output shape (convolutions)."""
+        if self.config["use_bias"]:
+            self.expect_weight("bias", (channels_out,))
+        self.activation = activations.get(self.config["activation"])
+        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
+        return [activations.output_shape(self.config["activation"], self.out_shape(out, channels_out))]
+
+    def finish_call(self, y):
+        """Bias, activation, back to the input's data format (convolutions)."""
+        if self.config["use_bias"]:
+            y += self.weights["bias"]
+        return [self.from_channels_last(self.activation(y))]
+
     def taps(self, x, out):
         """For each kernel tap j, the (batch, out, channels) slice of padded x it multiplies."""
         for j in range(self.kernel):
@@ -108,11 +122,7 @@ class Conv1D(WindowOp):
             raise ModelFormatError(f"layer '{self.name}' (Conv1D): groups={groups} must divide {channels} channels and {filters} filters")
         self.groups = groups
         self.expect_weight("kernel", (self.kernel, channels // groups, filters))
-        if self.config["use_bias"]:
-            self.expect_weight("bias", (filters,))
-        self.activation = activations.get(self.config["activation"])
-        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
-        return [activations.output_shape(self.config["activation"], self.out_shape(out, filters))]
+        return self.finish_build(filters, out)
 
     def call(self, inputs, ctx):
         x, out = self.padded(self.to_channels_last(inputs[0]))
@@ -128,9 +138,7 @@ class Conv1D(WindowOp):
             for j, window in self.taps(x, out):
                 w = kernel[j].reshape(per_group_in, groups, filters // groups)  # (in/groups, groups, filters/groups)
                 grouped += np.einsum("bogi,igf->bogf", window.reshape(batch, out, groups, per_group_in), w)
-        if self.config["use_bias"]:
-            y += self.weights["bias"]
-        return [self.from_channels_last(self.activation(y))]
+        return self.finish_call(y)
 
 
 def depthwise(layer: WindowOp, x: np.ndarray, out: int, kernel: np.ndarray) -> np.ndarray:
@@ -156,18 +164,11 @@ class DepthwiseConv1D(WindowOp):
         multiplier = require_positive_int(self, "depth_multiplier")
         require_bool(self, "use_bias")
         self.expect_weight("depthwise_kernel", (self.kernel, channels, multiplier))
-        if self.config["use_bias"]:
-            self.expect_weight("bias", (channels * multiplier,))
-        self.activation = activations.get(self.config["activation"])
-        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
-        return [activations.output_shape(self.config["activation"], self.out_shape(out, channels * multiplier))]
+        return self.finish_build(channels * multiplier, out)
 
     def call(self, inputs, ctx):
         x, out = self.padded(self.to_channels_last(inputs[0]))
-        y = depthwise(self, x, out, self.weights["depthwise_kernel"])
-        if self.config["use_bias"]:
-            y += self.weights["bias"]
-        return [self.from_channels_last(self.activation(y))]
+        return self.finish_call(depthwise(self, x, out, self.weights["depthwise_kernel"]))
 
 
 class SeparableConv1D(WindowOp):
@@ -187,15 +188,8 @@ class SeparableConv1D(WindowOp):
         require_bool(self, "use_bias")
         self.expect_weight("depthwise_kernel", (self.kernel, channels, multiplier))
         self.expect_weight("pointwise_kernel", (1, channels * multiplier, filters))
-        if self.config["use_bias"]:
-            self.expect_weight("bias", (filters,))
-        self.activation = activations.get(self.config["activation"])
-        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
-        return [activations.output_shape(self.config["activation"], self.out_shape(out, filters))]
+        return self.finish_build(filters, out)
 
     def call(self, inputs, ctx):
         x, out = self.padded(self.to_channels_last(inputs[0]))
-        y = depthwise(self, x, out, self.weights["depthwise_kernel"]) @ self.weights["pointwise_kernel"][0]
-        if self.config["use_bias"]:
-            y += self.weights["bias"]
-        return [self.from_channels_last(self.activation(y))]
+        return self.finish_call(depthwise(self, x, out, self.weights["depthwise_kernel"]) @ self.weights["pointwise_kernel"][0])
