@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ModelFormatError
-from .layers.base import CallContext, Layer  # noqa: F401
+from .layers.base import CallContext, Layer
 from .spec import Call, ModelSpec
 
 

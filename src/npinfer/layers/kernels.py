@@ -23,8 +23,6 @@ from . import workspace
 class GenericKernel:
     """The cell's own step: any activation, masks handled by the loop."""
 
-    fast = False
-
     def __init__(self, cell, states):
         self.cell = cell
         self.states = states
@@ -43,8 +41,6 @@ class FastKernel:
     With a batch of one every buffer is a 1-D vector: np.dot of a vector by a matrix costs
     about half of np.matmul on a (1, n) row here (2.2 against 4.8 us for 64 x 256), and
     constants are 0-d arrays of the model's dtype (a Python float costs ~1 us more per call)."""
-
-    fast = True
 
     def __init__(self, cell, states, scratch: dict[str, int]):
         self.weights = cell.fast_weights()

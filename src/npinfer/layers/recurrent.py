@@ -145,10 +145,9 @@ class Recurrent(Layer):
         return (sequence if self.config["return_sequences"] else output), states
 
     def _initial_states(self, x, initial):
+        """Given initial states, checked against the batch and the state sizes."""
         batch = x.shape[0]
         sizes = self.cell.state_sizes
-        if initial is None:
-            return [np.zeros((batch, s), x.dtype) for s in sizes]
         if len(initial) != len(sizes):
             raise InputShapeError(f"layer '{self.name}': {len(initial)} initial states given, expected {len(sizes)}")
         states = []
