@@ -62,3 +62,15 @@ def test_workers_is_at_least_one(monkeypatch):
     assert parallel.workers() >= 1
     monkeypatch.setenv("NPINFER_THREADS", "1")
     assert parallel.workers() == 1
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_a_later_call_never_changes_an_earlier_result(kind, batch):
+    # the step kernels are reused across calls; the first result's last step must survive the second call
+    model = _recurrent_model(kind, steps=5)
+    x = np.random.default_rng(4).normal(size=(batch, 5, 8)).astype(np.float32)
+    first = model.predict(x)
+    kept = first.copy()
+    model.predict(2 * x)
+    assert np.array_equal(first, kept)

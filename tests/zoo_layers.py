@@ -438,6 +438,18 @@ def _shared(k, flavor):
     return k.Model([a, b], [dense(lstm(a)), dense(lstm(b)), k.layers.Concatenate()([lstm(a), lstm(b)])])
 
 
+@case("shared_sequence_layers")
+def _shared_sequences(k, flavor):
+    # one return_sequences layer of each kind called twice on the same batch size: both calls'
+    # sequences are alive together (a reused step kernel must not write into the first)
+    a, b = k.Input((5, 3), name="a"), k.Input((5, 3), name="b")
+    outputs = []
+    for layer in (k.layers.SimpleRNN(4, return_sequences=True), k.layers.LSTM(4, return_sequences=True),
+                  k.layers.GRU(4, return_sequences=True)):
+        outputs.append(k.layers.Concatenate()([layer(a), layer(b)]))
+    return k.Model([a, b], outputs)
+
+
 # -- stateful ----------------------------------------------------------------------------------
 
 @case("stateful_lstm", stateful=True)

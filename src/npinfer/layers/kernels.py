@@ -50,12 +50,16 @@ class FastKernel:
         self.vector = batch == 1
         self.product = np.dot if self.vector else np.matmul
         self.half = np.array(0.5, dtype)
-        self.h = self.buffer(cell, "h", units, batch, dtype)
+        self.h = self.own_h = self.buffer(cell, "h", units, batch, dtype)
         for name, width in scratch.items():
             setattr(self, name, self.buffer(cell, name, width, batch, dtype))
 
     def start(self, states):
-        """Set the states a run starts from (the kernel object is reused across calls)."""
+        """Set the states a run starts from (the kernel object is reused across calls).
+
+        A step may leave h pointing into the caller's output sequence; h goes back to the
+        kernel's own buffer first, or this would overwrite an output already returned."""
+        self.h = self.own_h
         self.h[...] = states[0].reshape(self.h.shape)
         return self
 
