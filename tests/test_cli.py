@@ -63,7 +63,7 @@ def test_predict_multi_output_npz(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv,code,message", [
     (["summary", "missing.keras"], 1, "cannot read the model: missing.keras: no such file"),
-    (["predict", ARTICLE, SAMPLE], 2, "give --look-back N for CSV input (this model reads 4 steps: --look-back 4)"),
+    (["predict", ARTICLE, SAMPLE], 2, "give --look-back N for table input (this model reads 4 steps: --look-back 4)"),
     (["predict", ARTICLE, SAMPLE, "--look-back", "4"], 1, "if one is the target, leave it out with --target COLUMN"),
     (["predict", ARTICLE, SAMPLE, "--look-back", "40", "--target", "Y"], 1, "fewer than the look-back of 40"),
     (["predict", ARTICLE, SAMPLE, "--look-back", "4", "--target", "Z"], 1, "no column named 'Z'"),

@@ -115,13 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="predict from a .npy, .npz or .csv input")
     predict.add_argument("model", help=".keras, .h5 or .npz file")
-    predict.add_argument("input", help=".npy, .npz (arrays by input name) or .csv")
-    predict.add_argument("-o", "--output", metavar="FILE", help=".npy, .npz or .csv (default: CSV on stdout)")
+    predict.add_argument("input", help=".csv, .parquet or .npy (streamed in chunks), or .npz (arrays by input name)")
+    predict.add_argument("-o", "--output", metavar="FILE", help=".csv, .parquet, .npy or .npz (default: CSV on stdout)")
     predict.add_argument("--look-back", type=_positive_int, metavar="N",
                          help="CSV: build sliding windows of N rows over the feature columns")
     predict.add_argument("--target", metavar="COLUMN", help="CSV: a column to leave out (name, or 0-based position)")
-    predict.add_argument("--batch-size", type=_positive_int, metavar="N", help="predict in chunks of N samples")
+    predict.add_argument("--batch-size", type=_positive_int, metavar="N", help=".npz input: predict in batches of N samples (streamed files use --chunk-rows)")
     predict.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    predict.add_argument("--chunk-rows", type=_positive_int, default=100_000, metavar="N",
+                         help="rows read per chunk for .csv / .npy / .parquet input, rounded down to a multiple of 4096 (default 100000)")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--dask", metavar="SCHEDULER",
+                         help="run on a Dask cluster: its scheduler address, or local:N for N local worker processes")
     predict.set_defaults(run=run_predict)
     return parser
 
@@ -260,29 +265,41 @@ def run_trace(args) -> int:
 
 def run_predict(args) -> int:
     from . import load
+    from .batch import predict_file
     from .datafiles import read_input, write_output
 
     if args.output:
         _refuse_overwriting_input(args.model, args.output)
         _refuse_overwriting_input(args.input, args.output)
     model = load(args.model, dtype=args.dtype)
-    is_csv = args.input.lower().endswith(".csv")
-    if is_csv and args.look_back is None and any(len(t.shape) == 3 for t in model.inputs):
+    extension = os.path.splitext(args.input)[1].lower()
+    table = extension in (".csv", ".parquet", ".pq")
+    if not table and (args.look_back is not None or args.target is not None) and extension != ".npy":
+        raise UsageError("--look-back and --target apply to table input (.csv, .parquet, .npy rows)")
+    if table and args.look_back is None and any(len(t.shape) == 3 for t in model.inputs):
         shape = model.inputs[0].shape
         hint = f" (this model reads {shape[1]} steps: --look-back {shape[1]})" if shape[1] else ""
-        raise UsageError(f"the model reads sequences (batch, time, features): give --look-back N for CSV input{hint}")
-    if not is_csv and (args.look_back is not None or args.target is not None):
-        raise UsageError("--look-back and --target apply to CSV input only")
-    data = read_input(args.input, look_back=args.look_back, target=args.target)
-    expected = model.inputs[0].shape[-1]
-    if is_csv and args.target is None and len(model.inputs) == 1 and data.shape[-1] == (expected or 0) + 1:
-        raise InputError(f"{args.input}: the model reads {expected} features but the CSV has {data.shape[-1]} columns; "
-                         "if one is the target, leave it out with --target COLUMN")
-    result = model.predict(data, batch_size=args.batch_size)
-    outputs = result if isinstance(result, list) else [result]
-    write_output(args.output, outputs, model.output_names)
+        raise UsageError(f"the model reads sequences (batch, time, features): give --look-back N for table input{hint}")
+    streamable = len(model.inputs) == 1 and extension != ".npz" and not (args.output or "").lower().endswith(".npz")
+    if (streamable or args.dask) and args.batch_size is not None:
+        raise UsageError("--batch-size applies to .npz input; streamed files are computed in fixed tiles "
+                         "and read --chunk-rows rows at a time")
+    if args.dask:
+        from .dask import predict_file_on_dask
+
+        written = predict_file_on_dask(model, args.input, args.output, args.dask, look_back=args.look_back,
+                                       target=args.target, chunk_rows=args.chunk_rows, quiet=args.quiet)
+    elif streamable:  # chunk by chunk: memory does not grow with the file
+        written = predict_file(model, args.input, args.output, look_back=args.look_back, target=args.target,
+                               chunk_rows=args.chunk_rows, quiet=args.quiet)
+    else:
+        data = read_input(args.input, look_back=args.look_back, target=args.target)
+        result = model.predict(data, batch_size=args.batch_size)
+        outputs = result if isinstance(result, list) else [result]
+        write_output(args.output, outputs, model.output_names)
+        written = len(outputs[0])
     if args.output:
-        print(f"wrote {args.output}: {', '.join(f'{n} {o.shape}' for n, o in zip(model.output_names, outputs))}", file=sys.stderr)
+        print(f"wrote {args.output}: {written:,} predictions", file=sys.stderr)
     return 0
 
 

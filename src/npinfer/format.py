@@ -10,6 +10,7 @@ bit-exact (arrays are stored as they are). Layout:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -28,6 +29,13 @@ CONFIG_KEY = "npinfer_config"
 
 def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
     """Write `spec` to `path` as an npinfer `.npz` (atomically)."""
+    data = spec_bytes(spec)
+    with atomic_write(path) as handle:
+        handle.write(data)
+
+
+def spec_bytes(spec: ModelSpec) -> bytes:
+    """The npinfer `.npz` of `spec`, as bytes."""
     from . import __version__
 
     arrays: dict[str, np.ndarray] = {}
@@ -67,8 +75,9 @@ def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
     }
     text = json.dumps(config, allow_nan=True).encode("utf-8")
     arrays[CONFIG_KEY] = np.frombuffer(text, dtype=np.uint8)
-    with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def is_native(names: set[str]) -> bool:

@@ -199,6 +199,10 @@ class Model:
                                 rows, self._graph.work_per_row(arrays))
             if split is not None:
                 return split
+        return self._run_unsplit(arrays, wanted)
+
+    def _run_unsplit(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
+        """The whole batch in one pass on the calling thread (tiles.py relies on this)."""
         return self._graph.run(arrays, wanted, self.dtype, self._state)
 
     # -- inputs ---------------------------------------------------------------------------
