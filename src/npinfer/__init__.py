@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .batch import predict_chunks, predict_file
 from .errors import (
     InputError,
     InputShapeError,
@@ -30,7 +31,7 @@ __all__ = [
     "load", "save", "from_keras", "Model", "supported_layers", "supported_activations",
     "register_layer", "unregister_layer", "Layer", "CallContext",
     "NpinferError", "ModelFormatError", "UnsupportedLayerError", "UnsupportedOptionError",
-    "InputError", "InputShapeError", "Limits", "__version__",
+    "InputError", "InputShapeError", "Limits", "predict_chunks", "predict_file", "__version__",
 ]
 
 
