@@ -436,12 +436,18 @@ def predict_file(model, source: str, output: str | None, look_back: int | None =
     rows = open_rows(source, target)
     check_columns(model, rows, source, look_back, target)
     progress = Progress(rows.total, enabled=not quiet and sys.stderr.isatty())
+    results = (predict_tiles(model, x) for x in tiled_inputs(rows, chunk_rows, look_back, lambda chunks: _counted(chunks, progress)))
+    return write_outputs(output, model.output_names, (r if isinstance(r, list) else [r] for r in results), progress)
+
+
+def write_outputs(output: str | None, names: list[str], results: Iterator[list[np.ndarray]], progress: Progress) -> int:
+    """Write each chunk's outputs (a list of arrays) as it comes: to `output` atomically (the
+    file appears only when complete), or as CSV on stdout. Returns the rows written."""
 
     def run(handle) -> int:
-        writer = OutputWriter(handle, output, model.output_names)
-        for x in tiled_inputs(rows, chunk_rows, look_back, lambda chunks: _counted(chunks, progress)):
-            result = predict_tiles(model, x)
-            writer.write(result if isinstance(result, list) else [result])
+        writer = OutputWriter(handle, output, names)
+        for outputs in results:
+            writer.write(outputs)
         writer.close()
         return writer.rows
 

@@ -228,29 +228,20 @@ def write_predictions(client, result, output: str | None, names: list[str], quie
 
     A partition lost with a dying worker is computed again (up to RETRIES times); if it still
     fails the run stops with an NpinferError and nothing is written. Returns the rows written."""
-    from .atomic import atomic_write
-    from .batch import OutputWriter, Progress, _StdoutBytes
+    from .batch import Progress, write_outputs
 
     expected = int(sum(result.chunks[0]))
     progress = Progress(expected, enabled=not quiet and sys.stderr.isatty())
     blocks = list(result.blocks)
 
-    def run(handle) -> int:
-        writer = OutputWriter(handle, output, names)
+    def partitions():
         futures = client.compute(blocks)  # all partitions run in parallel ...
         for i, future in enumerate(futures):  # ... and are written in order as they come back
             values = _result_with_retries(client, future, blocks[i], i)
-            writer.write([values])
             progress.update(len(values))
-        writer.close()
-        return writer.rows
+            yield [values]
 
-    if output is None:
-        written = run(_StdoutBytes())
-    else:
-        with atomic_write(output) as handle:
-            written = run(handle)
-    progress.finish()
+    written = write_outputs(output, names, partitions(), progress)
     if written != expected:
         raise NpinferError(f"the cluster returned {written} predictions, expected {expected}")
     return written
