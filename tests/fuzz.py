@@ -247,6 +247,23 @@ def sources(workdir: Path) -> list[tuple[str, str, bytes]]:
         npz = workdir / "seed.npz"
         npinfer.load(FIXTURES / flavor / case / "model.keras").save(npz)
         out.append((f"{flavor}/{case}.npz", "npz", npz.read_bytes()))
+    return out + torch_sources(workdir)
+
+
+def torch_sources(workdir: Path) -> list[tuple[str, str, bytes]]:
+    """.npz files of PyTorch modules converted with from_torch: their configs hold the tensor
+    operations (transpose, reshape, index, binary ops with constants, ...) and batch_axis."""
+    import torch
+
+    import npinfer
+    from test_torch_parity import Composed, TimeMajorRegressor
+
+    out = []
+    torch.manual_seed(0)
+    for make, example in ((Composed, torch.randn(3, 7, 4)), (TimeMajorRegressor, torch.randn(6, 5, 3))):
+        npz = workdir / "seed.npz"
+        npinfer.from_torch(make().eval(), example).save(npz)
+        out.append((f"torch/{make.__name__}.npz", "npz", npz.read_bytes()))
     return out
 
 

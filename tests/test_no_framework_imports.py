@@ -33,6 +33,21 @@ def test_load_and_predict_import_only_numpy_and_pyfive(tmp_path):
             target = tmp_path / f"{flavor}.{ext}"
             target.write_bytes(source.read_bytes())
             paths.append(str(target))
+    paths.append(_torch_converted(tmp_path))
     done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(paths)], capture_output=True, text=True, check=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"forbidden": [], "loaded": 4}
+    assert report == {"forbidden": [], "loaded": 5}
+
+
+def _torch_converted(tmp_path) -> str:
+    """A PyTorch LSTM converted here (torch imported in this process) and saved as .npz."""
+    import torch
+
+    import npinfer
+
+    module = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh())
+    lstm = torch.nn.LSTM(3, 5, batch_first=True, bidirectional=True)
+    model = npinfer.from_torch(torch.nn.Sequential(module, lstm), torch.zeros(2, 4, 3))
+    path = tmp_path / "torch.npz"
+    model.save(path)
+    return str(path)

@@ -28,7 +28,7 @@ from .model import Model
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "save", "from_keras", "Model", "supported_layers", "supported_activations",
+    "load", "save", "from_keras", "from_torch", "Model", "supported_layers", "supported_activations",
     "register_layer", "unregister_layer", "Layer", "CallContext",
     "NpinferError", "ModelFormatError", "UnsupportedLayerError", "UnsupportedOptionError",
     "InputError", "InputShapeError", "Limits", "predict_chunks", "predict_file", "__version__",
@@ -52,6 +52,20 @@ def from_keras(model, dtype: str = "float32") -> Model:
     from .importers.keras_live import from_keras_model
 
     return Model(from_keras_model(model), dtype=dtype)
+
+
+def from_torch(module, example_input, dtype: str = "float32") -> Model:
+    """Convert a PyTorch module: nn.RNN / LSTM / GRU, Linear, Conv1d, Embedding, LayerNorm,
+    BatchNorm1d, Dropout, activations, Sequential, and custom modules whose forward composes
+    them with common tensor functions (traced with torch.fx; torch is imported only here).
+
+    example_input: a tensor, or a tuple in forward's order (an LSTM state as a tuple
+    (h_0, c_0)). The converted model is checked against the module on it before it is
+    returned. Anything npinfer cannot run is refused by module or function name. Save the
+    result with `model.save("model.npz")` and load it where torch is not installed."""
+    from .importers.torch_graph import from_torch_module
+
+    return Model(from_torch_module(module, example_input), dtype=dtype)
 
 
 def save(model: Model, path: str | os.PathLike) -> None:

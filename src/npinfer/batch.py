@@ -294,13 +294,20 @@ def predict_chunks(model, source: Any, look_back: int | None = None, target: str
     Yields what `model.predict` returns for each chunk of samples (chunk_rows rounded down
     to a multiple of 4096, at least 4096). Joined, they are bit for bit the same for any
     chunk_rows, and equal model.predict on all windows at once up to float rounding (~1e-7)."""
-    if len(model.inputs) != 1:
-        raise InputError(f"the model has {len(model.inputs)} inputs; chunked prediction reads one table")
+    require_one_batch_first_input(model, "chunked prediction")
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise InputError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     rows = open_rows(source, target)
     for x in tiled_inputs(rows, chunk_rows, look_back):
         yield predict_tiles(model, x)
+
+
+def require_one_batch_first_input(model, what: str) -> None:
+    """Refuse models that a table of rows cannot feed: several inputs, or a time-major input."""
+    if len(model.inputs) != 1:
+        raise InputError(f"the model has {len(model.inputs)} inputs; {what} reads one table")
+    if not model.batch_first:
+        raise InputError(f"the model takes its batch on axis 1 (time-major input); {what} needs the batch on axis 0")
 
 
 def tiled_inputs(rows: RowSource, chunk_rows: int, look_back: int | None, counted=None) -> Iterator[np.ndarray]:
@@ -431,8 +438,7 @@ def predict_file(model, source: str, output: str | None, look_back: int | None =
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, quiet: bool = False) -> int:
     """Stream `source` through the model into `output` (atomically: the file appears only when
     complete; stdout gets CSV as it goes). Returns the number of predictions written."""
-    if len(model.inputs) != 1:
-        raise InputError(f"the model has {len(model.inputs)} inputs; streamed prediction reads one table")
+    require_one_batch_first_input(model, "streamed prediction")
     rows = open_rows(source, target)
     check_columns(model, rows, source, look_back, target)
     progress = Progress(rows.total, enabled=not quiet and sys.stderr.isatty())

@@ -100,8 +100,11 @@ def predict(model, data, look_back: int | None = None, target: str | None = None
     import dask
     import dask.array as da
 
+    from .batch import require_one_batch_first_input
+
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise InputError("npinfer.dask.predict runs models with one input and one output")
+    require_one_batch_first_input(model, "npinfer.dask.predict")
     x = as_dask_array(data, target)
     if look_back is not None and (isinstance(look_back, bool) or not isinstance(look_back, int) or look_back < 1):
         raise InputError(f"look_back must be a positive integer, got {look_back!r}")

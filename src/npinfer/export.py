@@ -127,7 +127,11 @@ def _layer_code(writer: _Writer, node) -> None:
     layer, call = node.layer, node.call
     config = layer.config
     if layer.class_name == "InputLayer":
+        if config.get("batch_axis", 0) != 0:
+            raise _refuse(layer, "its batch is on axis 1 (time-major input)")
         return
+    if config.get("projection_units") is not None:
+        raise _refuse(layer, "LSTM projections (PyTorch's proj_size) are not exported")
     outs = writer.define(layer, node.index, len(layer.output_shapes))
     ins = [writer.tensor(r) for r in call.inputs]
     if layer.class_name not in EXPORTABLE:

@@ -50,6 +50,7 @@ class Model:
                 raise ModelFormatError(f"model input '{ref[0]}' is not an InputLayer")
         self.inputs = [TensorInfo(r[0], self._shapes[r], self._layers[r[0]].config["dtype"]) for r in spec.inputs]
         self.outputs = [TensorInfo(r[0], self._shapes[r], self.dtype.name) for r in spec.outputs]
+        self.batch_axes = [self._layers[r[0]].config["batch_axis"] for r in spec.inputs]
         self._stateful = [layer.name for layer in self._layers.values() if layer.stateful]
         self._state = StateStore() if self._stateful else None
 
@@ -153,6 +154,11 @@ class Model:
         return self._graph.first_call_inputs(layer_name)
 
     @property
+    def batch_first(self) -> bool:
+        """True when every input has its batch on axis 0 (not a time-major PyTorch input)."""
+        return all(axis == 0 for axis in self.batch_axes)
+
+    @property
     def stateful(self) -> bool:
         """True if some layer keeps its state from one predict call to the next (Keras's stateful=True)."""
         return bool(self._stateful)
@@ -186,6 +192,9 @@ class Model:
     def _run_batched(self, arrays: list[np.ndarray], wanted: list, batch_size: int | None) -> list[np.ndarray]:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None and not self.batch_first:
+            raise InputError("batch_size splits axis 0, but this model takes its batch on axis 1 (time-major input); "
+                             "predict without batch_size")
         total = arrays[0].shape[0]
         if batch_size is None or total <= batch_size:
             return self._run(arrays, wanted)
@@ -194,7 +203,7 @@ class Model:
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
         rows = arrays[0].shape[0]
-        if self._state is None and rows >= 2 * MIN_ROWS_PER_THREAD:  # split a large batch over the cores
+        if self._state is None and rows >= 2 * MIN_ROWS_PER_THREAD and self.batch_first:  # split a large batch over the cores
             split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),
                                 rows, self._graph.work_per_row(arrays))
             if split is not None:
@@ -221,13 +230,13 @@ class Model:
             values = list(x)
         else:
             values = [x]
-        arrays = [self._as_array(v, info, free_time) for v, info in zip(values, self.inputs)]
-        batches = {a.shape[0] for a in arrays}
-        if len(batches) > 1:
-            raise InputShapeError(f"all inputs need the same batch size, got {[a.shape[0] for a in arrays]}")
+        arrays = [self._as_array(v, info, free_time, axis) for v, info, axis in zip(values, self.inputs, self.batch_axes)]
+        sizes = [a.shape[axis] for a, axis in zip(arrays, self.batch_axes)]
+        if len(set(sizes)) > 1:
+            raise InputShapeError(f"all inputs need the same batch size, got {sizes}")
         return arrays
 
-    def _as_array(self, value: Any, info: TensorInfo, free_time: bool = False) -> np.ndarray:
+    def _as_array(self, value: Any, info: TensorInfo, free_time: bool = False, batch_axis: int = 0) -> np.ndarray:
         try:
             array = np.asarray(value)
         except (ValueError, TypeError) as err:
@@ -238,10 +247,9 @@ class Model:
         expected = info.shape
         if free_time and (len(expected) >= 3 or (len(expected) == 2 and "int" in info.dtype)):  # streaming: any chunk length
             expected = (expected[0], None) + tuple(expected[2:])
-        if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], array.shape[1:])):
-            raise InputShapeError(
-                f"input '{info.name}' expects shape {format_shape(expected)} (batch first), got {array.shape}"
-            )
+        if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
+            where = "batch first" if batch_axis == 0 else f"batch on axis {batch_axis}"
+            raise InputShapeError(f"input '{info.name}' expects shape {format_shape(expected)} ({where}), got {array.shape}")
         if "int" in info.dtype:  # integer inputs (token ids for an Embedding) stay integers
             if array.dtype.kind == "f":
                 with np.errstate(invalid="ignore"):

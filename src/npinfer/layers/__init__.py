@@ -12,6 +12,7 @@ from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
 from .embedding import Embedding, Masking
 from .merge import Concatenate, Dot, ElementwiseMerge
 from .ops import OPERATIONS
+from .tensor_ops import TENSOR_OPS
 from .normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
 from .pooling import GlobalPooling1D, Pooling1D
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
@@ -69,6 +70,7 @@ LAYERS: dict[str, type[Layer]] = {
     "AdditiveAttention": AdditiveAttention,
     "MultiHeadAttention": MultiHeadAttention,
     **OPERATIONS,
+    **TENSOR_OPS,
 }
 
 
@@ -105,8 +107,9 @@ def unregister_layer(class_name: str) -> None:
 
 
 def supported_layers() -> list[str]:
-    """Class names of every layer npinfer can run (the mask operations Keras writes are not listed)."""
-    return sorted(name for name in LAYERS if not name.startswith("ops."))
+    """Class names of every Keras layer npinfer can run (the mask operations Keras writes and
+    the tensor operations of traced PyTorch models are not listed)."""
+    return sorted(name for name in LAYERS if not name.startswith(("ops.", "tensor.")))
 
 
 def unsupported_layer(name: str, class_name: str) -> UnsupportedLayerError:

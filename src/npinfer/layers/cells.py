@@ -197,13 +197,41 @@ class SimpleRNNCell(Cell):
 
 
 class LSTMCell(Cell):
-    """z = x W + b + h U; i, f, o = rec_act(z_i, z_f, z_o); c = f c + i act(z_c); h = o act(c)."""
+    """z = x W + b + h U; i, f, o = rec_act(z_i, z_f, z_o); c = f c + i act(z_c); h = o act(c).
+
+    With `projection_units` (PyTorch's proj_size) h is then projected: h = (o act(c)) P,
+    P (units, projection_units), and h has projection_units values (U: (projection_units, 4*units))."""
 
     GATES = 4
     STATES = ("h", "c")
-    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid"}
+    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "projection_units": None}
     FAST_KERNEL = LSTMKernel
     SIGMOID_GATES = 3
+
+    @classmethod
+    def weight_names(cls, config):
+        names = super().weight_names(config)
+        return names + ["projection_kernel"] if config.get("projection_units") is not None else names
+
+    @property
+    def state_sizes(self):
+        return [self.output_size, self.units]
+
+    @property
+    def output_size(self):
+        return self.projection or self.units
+
+    def check(self, features):
+        g = 4 * self.units
+        self._expect("kernel", (features, g))
+        self._expect("recurrent_kernel", (self.output_size, g))
+        if self.use_bias:
+            self._expect("bias", self.bias_shape())
+        if self.projection:
+            self._expect("projection_kernel", (self.units, self.projection))
+
+    def can_run_fast(self):
+        return not self.projection and super().can_run_fast()
 
     def fast_order(self):
         u = self.units  # Keras (i, f, c, o) -> (i, f, o, c): the three sigmoid gates first
@@ -212,6 +240,10 @@ class LSTMCell(Cell):
     def __init__(self, owner, config, weights, dtype):
         super().__init__(owner, config, weights, dtype)
         self.recurrent_activation = self._activation("recurrent_activation")
+        projection = self.config["projection_units"]
+        if projection is not None and (isinstance(projection, bool) or not isinstance(projection, int) or projection < 1):
+            raise UnsupportedOptionError(f"layer '{owner}': projection_units={projection!r} is not supported; supported: a positive integer")
+        self.projection = projection
 
     EQUATION = ("z = x_t W + h_(t-1) U + b; i, f, o = recurrent_activation(z_i, z_f, z_o); "
                 "candidate = activation(z_c); c_t = f c_(t-1) + i candidate; h_t = o activation(c_t)")
@@ -225,7 +257,10 @@ class LSTMCell(Cell):
         g = self.activation(z[:, 2 * u : 3 * u])
         o = self.recurrent_activation(z[:, 3 * u :])
         c = f * c + i * g
-        return {"i": i, "f": f, "o": o, "candidate": g, "c": c, "h": o * self.activation(c)}
+        h = o * self.activation(c)
+        if self.projection:
+            h = h @ self.w["projection_kernel"]  # (batch, projection_units)
+        return {"i": i, "f": f, "o": o, "candidate": g, "c": c, "h": h}
 
 
 class GRUCell(Cell):

@@ -57,8 +57,8 @@ class WindowOp(Layer):
         self.kernel = _single(self, kernel_key)
         self.stride = _single(self, stride_key) if self.config.get(stride_key) is not None else self.kernel
         self.dilation = _single(self, dilation_key) if dilation_key in self.config else 1
-        if self.stride > 1 and self.dilation > 1:
-            raise self.refuse("strides", self.config[stride_key], "1 when dilation_rate > 1 (as Keras)")
+        if self.stride > 1 and self.dilation > 1 and self.config["padding"] != "valid":  # Keras allows neither; torch: valid
+            raise self.refuse("strides", self.config[stride_key], "1 when dilation_rate > 1 with 'same' or 'causal' padding")
         shape = input_shapes[0]
         channels_last = self.config["data_format"] == "channels_last"
         steps, channels = (shape[1], shape[2]) if channels_last else (shape[2], shape[1])

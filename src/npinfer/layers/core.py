@@ -13,9 +13,10 @@ from .base import REQUIRED, Layer, Shape, format_shape, require_bool, require_po
 
 
 class InputLayer(Layer):
-    """A model input: carries the shape (batch first) and dtype; computes nothing."""
+    """A model input: carries the shape and dtype; computes nothing. The batch is axis 0, or
+    `batch_axis` (1 for a time-major PyTorch input: (time, batch, features))."""
 
-    OPTIONS = {"shape": REQUIRED, "dtype": "float32"}
+    OPTIONS = {"shape": REQUIRED, "dtype": "float32", "batch_axis": 0}
     TIME_LOCAL = True
 
     def build(self, input_shapes: list[Shape]) -> list[Shape]:
@@ -24,7 +25,10 @@ class InputLayer(Layer):
             s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in shape
         ):
             raise ModelFormatError(f"input '{self.name}' has shape {shape!r}; expected [batch, size, ...]")
-        return [(None,) + tuple(shape[1:])]
+        axis = self.config["batch_axis"]
+        if axis not in (0, 1) or isinstance(axis, bool):
+            raise self.refuse("batch_axis", axis, "0 or 1")
+        return [tuple(None if i == axis else s for i, s in enumerate(shape))]
 
     def call(self, inputs, ctx):
         return inputs

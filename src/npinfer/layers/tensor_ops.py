@@ -1,0 +1,455 @@
+"""Whole-tensor operations for models traced from PyTorch (and ONNX graphs): registered as
+"tensor.<Name>". Unlike Keras layers, their axes count the batch axis (axis 0 is whatever the
+framework put first), exactly as torch and ONNX number them.
+
+Configs come from untrusted files too: every option is checked before use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputShapeError, ModelFormatError
+from .base import REQUIRED, Layer, format_shape
+
+
+def _int(layer: Layer, key: str, value, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        raise layer.refuse(key, value, "an integer" + (f" >= {low}" if low is not None else ""))
+    return value
+
+
+def _ints(layer: Layer, key: str, value) -> list[int]:
+    if not isinstance(value, list):
+        raise layer.refuse(key, value, "a list of integers")
+    return [_int(layer, key, v) for v in value]
+
+
+def _axis(layer: Layer, key: str, axis, rank: int) -> int:
+    axis = _int(layer, key, axis)
+    if not -rank <= axis < rank:
+        raise ModelFormatError(f"layer '{layer.name}' ({layer.class_name}): {key} {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _choice(layer: Layer, key: str, options) -> str:
+    value = layer.config[key]
+    if not isinstance(value, str) or value not in options:
+        raise layer.refuse(key, value, ", ".join(options))
+    return value
+
+
+class TensorOp(Layer):
+    """Base: no weights unless declared, masks end here, integer tensors pass untouched.
+    Subclasses give `shape` (build time) and `compute` (run time)."""
+
+    MASKING = "drop"
+    ACCEPTS_INTEGERS = True
+    ARITY: int | None = 1
+
+    def build(self, input_shapes):
+        if self.ARITY is not None:
+            self.expect_inputs(input_shapes, count=self.ARITY, min_rank=0)
+        return [self.shape(input_shapes)]
+
+    def shape(self, shapes):
+        return shapes[0]
+
+    def call(self, inputs, ctx):
+        try:
+            return self.compute(inputs)
+        except ValueError as err:  # NumPy's word for arrays whose shapes do not fit together
+            shapes = ", ".join(str(a.shape) for a in inputs)
+            raise InputShapeError(f"layer '{self.name}' ({self.class_name}) cannot combine inputs of shapes {shapes}: {err}") from None
+
+    def compute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class Transpose(TensorOp):
+    """np.transpose(x, perm): torch permute / transpose, ONNX Transpose."""
+
+    OPTIONS = {"perm": REQUIRED}
+
+    def shape(self, shapes):
+        perm = _ints(self, "perm", self.config["perm"])
+        if sorted(perm) != list(range(len(shapes[0]))):
+            raise self.refuse("perm", perm, f"a permutation of 0..{len(shapes[0]) - 1}")
+        return tuple(shapes[0][p] for p in perm)
+
+    def compute(self, inputs):
+        return [np.ascontiguousarray(inputs[0].transpose(self.config["perm"]))]
+
+
+class Reshape(TensorOp):
+    """x.reshape(shape). Entries: a size, -1 (the rest), or {"dim": [k, axis]}: the size of
+    axis `axis` of input k at run time (torch's x.view(x.size(0), -1))."""
+
+    OPTIONS = {"shape": REQUIRED}
+    ARITY = None
+
+    def shape(self, shapes):
+        self.expect_inputs(shapes, count=None, min_rank=0)
+        entries = self.config["shape"]
+        if not isinstance(entries, list):
+            raise self.refuse("shape", entries, "a list")
+        out, free = [], 0
+        for entry in entries:
+            if isinstance(entry, dict):
+                k, axis = self._dim(entry, shapes)
+                out.append(shapes[k][axis])
+            else:
+                size = _int(self, "shape", entry, low=-1)
+                free += size == -1
+                out.append(None if size == -1 else size)
+        if free > 1:
+            raise self.refuse("shape", entries, "at most one -1")
+        if free == 1:  # the -1 is known when the sizes around it are (an input's own axes cancel out)
+            remaining = list(range(len(shapes[0])))
+            others = []
+            for d, e in zip(out, entries):
+                if isinstance(e, dict) and e["dim"][0] == 0 and e["dim"][1] % len(shapes[0]) in remaining:
+                    remaining.remove(e["dim"][1] % len(shapes[0]))
+                elif e != -1:
+                    others.append(d)
+            rest_in = [shapes[0][a] for a in remaining]
+            if None not in rest_in and None not in others:
+                total, rest = int(np.prod(rest_in, dtype=np.int64)), int(np.prod(others, dtype=np.int64))
+                if rest and total % rest == 0:
+                    out = [total // rest if e == -1 else d for d, e in zip(out, entries)]
+        return tuple(out)
+
+    def _dim(self, entry: dict, shapes) -> tuple[int, int]:
+        dim = entry.get("dim")
+        if not (isinstance(dim, list) and len(dim) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in dim)
+                and 0 <= dim[0] < len(shapes) and -len(shapes[dim[0]]) <= dim[1] < len(shapes[dim[0]])):
+            raise self.refuse("shape", entry, "sizes, -1, or {'dim': [input, axis]} naming an axis of an input")
+        return dim[0], dim[1]
+
+    def compute(self, inputs):
+        shape = [inputs[e["dim"][0]].shape[e["dim"][1]] if isinstance(e, dict) else e for e in self.config["shape"]]
+        return [inputs[0].reshape(shape)]  # a size that does not fit: ValueError -> InputShapeError (TensorOp.call)
+
+
+class Flatten(TensorOp):
+    """torch.flatten(x, start, end): axes start..end merged into one."""
+
+    OPTIONS = {"start": 0, "end": -1}
+
+    def shape(self, shapes):
+        rank = len(shapes[0])
+        if rank == 0:
+            return (1,)
+        start = _axis(self, "start", self.config["start"], rank)
+        end = _axis(self, "end", self.config["end"], rank)
+        if end < start:
+            raise self.refuse("end", self.config["end"], "an axis at or after start")
+        merged = shapes[0][start : end + 1]
+        size = None if None in merged else int(np.prod(merged, dtype=np.int64))
+        self.axes = (start, end)
+        return tuple(shapes[0][:start]) + (size,) + tuple(shapes[0][end + 1 :])
+
+    def compute(self, inputs):
+        x = inputs[0]
+        if x.ndim == 0:
+            return [x.reshape(1)]
+        start, end = self.axes
+        return [x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])]
+
+
+class Squeeze(TensorOp):
+    """Remove size-1 axes. The axes were size 1 when the model was traced; a different size at
+    run time would change the result's rank, so it is an error, not a silent difference."""
+
+    OPTIONS = {"axes": REQUIRED}
+
+    def shape(self, shapes):
+        rank = len(shapes[0])
+        axes = sorted({_axis(self, "axes", a, rank) for a in _ints(self, "axes", self.config["axes"])})
+        for a in axes:
+            if shapes[0][a] not in (None, 1):
+                raise self.refuse("axes", self.config["axes"], f"axes of size 1 (axis {a} has size {shapes[0][a]})")
+        self.axes = tuple(axes)
+        return tuple(d for i, d in enumerate(shapes[0]) if i not in axes)
+
+    def compute(self, inputs):
+        x = inputs[0]
+        for a in self.axes:
+            if x.shape[a] != 1:
+                raise InputShapeError(f"layer '{self.name}' squeezes axis {a}, which has size {x.shape[a]} here, "
+                                      f"not 1 as when the model was traced (input shape {x.shape})")
+        return [x.reshape([d for i, d in enumerate(x.shape) if i not in self.axes])]
+
+
+class Unsqueeze(TensorOp):
+    """Insert size-1 axes at `axes` (positions in the result)."""
+
+    OPTIONS = {"axes": REQUIRED}
+
+    def shape(self, shapes):
+        rank = len(shapes[0]) + len(_ints(self, "axes", self.config["axes"]))
+        self.axes = sorted({_axis(self, "axes", a, rank) for a in self.config["axes"]})
+        out = list(shapes[0])
+        for a in self.axes:
+            out.insert(a, 1)
+        return tuple(out)
+
+    def compute(self, inputs):
+        return [np.expand_dims(inputs[0], tuple(self.axes))]
+
+
+class Index(TensorOp):
+    """Basic indexing x[items]: each item {"index": i}, {"slice": [start, stop, step]} (None
+    for a default), "newaxis" or "ellipsis" — torch's x[:, -1] and ONNX Slice."""
+
+    OPTIONS = {"items": REQUIRED}
+
+    def shape(self, shapes):
+        items = self.config["items"]
+        if not isinstance(items, list):
+            raise self.refuse("items", items, "a list")
+        self.key = tuple(self._item(item) for item in items)
+        if sum(k is Ellipsis for k in self.key) > 1:
+            raise self.refuse("items", items, "at most one ellipsis")
+        # the result shape from indexing a probe array where every unknown size is 1 ... and 2
+        out = []
+        probes = [np.empty([d if d is not None else n for d in shapes[0]], np.int8) for n in (3, 5)]
+        try:
+            results = [p[self.key] for p in probes]
+        except IndexError as err:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): index {items} does not fit shape "
+                                   f"{format_shape(shapes[0])} ({err})") from None
+        for a, b in zip(results[0].shape, results[1].shape):
+            out.append(a if a == b else None)
+        return tuple(out)
+
+    def _item(self, item):
+        if item == "newaxis":
+            return None
+        if item == "ellipsis":
+            return Ellipsis
+        if isinstance(item, dict) and "index" in item:
+            return _int(self, "items", item["index"])
+        if isinstance(item, dict) and isinstance(item.get("slice"), list) and len(item["slice"]) == 3:
+            start, stop, step = (None if v is None else _int(self, "items", v) for v in item["slice"])
+            if step is not None and step == 0:
+                raise self.refuse("items", item, "a non-zero step")
+            return slice(start, stop, step)
+        raise self.refuse("items", item, "{'index': i}, {'slice': [start, stop, step]}, 'newaxis' or 'ellipsis'")
+
+    def compute(self, inputs):
+        try:
+            return [np.ascontiguousarray(inputs[0][self.key])]
+        except IndexError as err:
+            raise InputShapeError(f"layer '{self.name}': cannot index an input of shape {inputs[0].shape} ({err})") from None
+
+
+class Concat(TensorOp):
+    """np.concatenate along `axis` (torch.cat, ONNX Concat)."""
+
+    OPTIONS = {"axis": REQUIRED}
+    ARITY = None
+
+    def shape(self, shapes):
+        self.expect_inputs(shapes, count=None, min_rank=1)
+        rank = len(shapes[0])
+        if any(len(s) != rank for s in shapes) or not shapes:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): inputs of different ranks {shapes}")
+        axis = _axis(self, "axis", self.config["axis"], rank)
+        out = list(shapes[0])
+        out[axis] = None if any(s[axis] is None for s in shapes) else sum(s[axis] for s in shapes)
+        return tuple(out)
+
+    def compute(self, inputs):
+        return [np.concatenate(inputs, axis=self.config["axis"])]
+
+
+class Stack(TensorOp):
+    """np.stack along a new `axis` (torch.stack)."""
+
+    OPTIONS = {"axis": REQUIRED}
+    ARITY = None
+
+    def shape(self, shapes):
+        self.expect_inputs(shapes, count=None, min_rank=0)
+        rank = len(shapes[0])
+        if any(len(s) != rank for s in shapes) or not shapes:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): inputs of different ranks {shapes}")
+        axis = _axis(self, "axis", self.config["axis"], rank + 1)
+        merged = tuple(next((d for d in dims if d is not None), None) for dims in zip(*shapes))
+        return merged[:axis] + (len(shapes),) + merged[axis:]
+
+    def compute(self, inputs):
+        return [np.stack(inputs, axis=self.config["axis"])]
+
+
+_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+           "maximum": np.maximum, "minimum": np.minimum}
+
+
+def _broadcast(layer, shapes):
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        known = {d for d in dims if d not in (None, 1)}
+        if len(known) > 1:
+            raise ModelFormatError(f"layer '{layer.name}' ({layer.class_name}): shapes {shapes} do not broadcast")
+        out.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(out)
+
+
+class Binary(TensorOp):
+    """a <op> b with broadcasting: two tensors, or a tensor and a number (`scalar`), or a tensor
+    and a stored constant (the weight "operand"); `swap` puts the tensor second."""
+
+    OPTIONS = {"op": REQUIRED, "scalar": None, "operand": False, "swap": False}
+    ARITY = None
+    ACCEPTS_INTEGERS = False
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["operand"] if config.get("operand") is True else []
+
+    def shape(self, shapes):
+        _choice(self, "op", _BINARY)
+        scalar = self.config["scalar"]
+        if scalar is not None and (isinstance(scalar, bool) or not isinstance(scalar, (int, float))):
+            raise self.refuse("scalar", scalar, "a number")
+        operands = (scalar is not None) + (self.config["operand"] is True) + len(shapes)
+        if operands != 2 or not shapes:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs two operands, got {operands}")
+        self.function = _BINARY[self.config["op"]]
+        others = [self.weights["operand"].shape] if self.config["operand"] is True else []
+        return _broadcast(self, list(shapes) + others)
+
+    def compute(self, inputs):
+        a = inputs[0]
+        if len(inputs) == 2:
+            b = inputs[1]
+        elif self.config["operand"] is True:
+            b = self.weights["operand"]
+        else:
+            b = a.dtype.type(self.config["scalar"])
+        if self.config["swap"]:
+            a, b = b, a
+        return [self.function(a, b)]
+
+
+_UNARY = {"neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
+          "reciprocal": np.reciprocal, "square": np.square, "sin": np.sin, "cos": np.cos}
+
+
+class Unary(TensorOp):
+    """An element-wise function: neg, exp, log, sqrt, abs, reciprocal, square, sin, cos."""
+
+    OPTIONS = {"op": REQUIRED}
+    ACCEPTS_INTEGERS = False
+
+    def shape(self, shapes):
+        _choice(self, "op", _UNARY)
+        self.function = _UNARY[self.config["op"]]
+        return shapes[0]
+
+    def compute(self, inputs):
+        return [self.function(inputs[0])]
+
+
+_REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}
+
+
+class Reduce(TensorOp):
+    """mean / sum / max / min / prod over `axes` (None: all), keeping them with keepdims."""
+
+    OPTIONS = {"op": REQUIRED, "axes": None, "keepdims": False}
+    ACCEPTS_INTEGERS = False
+
+    def shape(self, shapes):
+        _choice(self, "op", _REDUCE)
+        if not isinstance(self.config["keepdims"], bool):
+            raise self.refuse("keepdims", self.config["keepdims"], "true or false")
+        rank = len(shapes[0])
+        axes = self.config["axes"]
+        self.axes = tuple(range(rank)) if axes is None else tuple(sorted({_axis(self, "axes", a, rank) for a in _ints(self, "axes", axes)}))
+        self.function = _REDUCE[self.config["op"]]
+        if self.config["keepdims"]:
+            return tuple(1 if i in self.axes else d for i, d in enumerate(shapes[0]))
+        return tuple(d for i, d in enumerate(shapes[0]) if i not in self.axes)
+
+    def compute(self, inputs):
+        return [np.asarray(self.function(inputs[0], axis=self.axes, keepdims=self.config["keepdims"]))]
+
+
+class MatMul(TensorOp):
+    """np.matmul(a, b) (torch.matmul / bmm / @, ONNX MatMul); b may be the stored "operand"."""
+
+    OPTIONS = {"operand": False}
+    ARITY = None
+    ACCEPTS_INTEGERS = False
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["operand"] if config.get("operand") is True else []
+
+    def shape(self, shapes):
+        shapes = list(shapes) + ([self.weights["operand"].shape] if self.config["operand"] is True else [])
+        if len(shapes) != 2 or any(len(s) < 1 for s in shapes):
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) multiplies two tensors, got {len(shapes)}")
+        a, b = shapes
+        a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
+        b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
+        if None not in (a2[-1], b2[-2]) and a2[-1] != b2[-2]:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): cannot multiply {format_shape(a)} by {format_shape(b)}")
+        batch = _broadcast(self, [a2[:-2], b2[:-2]]) if len(a2) > 2 or len(b2) > 2 else ()
+        out = batch + a2[-2:-1] + b2[-1:]
+        if len(a) == 1:
+            out = out[:-2] + out[-1:]
+        if len(b) == 1:
+            out = out[:-1]
+        return out
+
+    def compute(self, inputs):
+        b = inputs[1] if len(inputs) == 2 else self.weights["operand"]
+        return [np.matmul(inputs[0], b)]
+
+
+class Pad(TensorOp):
+    """Constant padding: `pads` is [before, after] per axis."""
+
+    OPTIONS = {"pads": REQUIRED, "value": 0.0}
+
+    def shape(self, shapes):
+        pads = self.config["pads"]
+        rank = len(shapes[0])
+        if not isinstance(pads, list) or len(pads) != rank or not all(isinstance(p, list) and len(p) == 2 for p in pads):
+            raise self.refuse("pads", pads, f"[before, after] for each of {rank} axes")
+        self.pads = [(_int(self, "pads", a, 0), _int(self, "pads", b, 0)) for a, b in pads]
+        value = self.config["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.refuse("value", value, "a number")
+        return tuple(None if d is None else d + a + b for d, (a, b) in zip(shapes[0], self.pads))
+
+    def compute(self, inputs):
+        return [np.pad(inputs[0], self.pads, constant_values=self.config["value"])]
+
+
+class Softmax(TensorOp):
+    """softmax or log_softmax over `axis` (any axis, the batch axis counted)."""
+
+    OPTIONS = {"axis": -1, "log": False}
+    ACCEPTS_INTEGERS = False
+
+    def shape(self, shapes):
+        self.axis = _axis(self, "axis", self.config["axis"], max(len(shapes[0]), 1))
+        return shapes[0]
+
+    def compute(self, inputs):
+        x = inputs[0]
+        shifted = x - np.max(x, axis=self.axis, keepdims=True)
+        exp = np.exp(shifted)
+        total = np.sum(exp, axis=self.axis, keepdims=True)
+        return [shifted - np.log(total) if self.config["log"] else exp / total]
+
+
+TENSOR_OPS = {f"tensor.{cls.__name__}": cls for cls in (
+    Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Index, Concat, Stack, Binary, Unary, Reduce, MatMul, Pad, Softmax)}

@@ -1,0 +1,339 @@
+"""npinfer.from_torch against PyTorch itself (CPU, float32, eval mode), every module and option.
+
+Each module gets random weights, three Adam steps on a random target (so biases, running
+statistics and gates are far from their initial values), then is converted on one input and
+compared on ANOTHER (other batch size, and other sequence length where the model allows it).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch  # in the test extra: a missing torch fails these tests, never skips them
+from torch import nn
+from torch.nn import functional as F
+
+import npinfer
+from npinfer.errors import InputError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
+from parity import assert_close
+
+torch.set_num_threads(1)
+TOLERANCE = 1e-5
+
+
+def _outputs(value) -> list:
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _outputs(item)]
+    return [value]
+
+
+def _train_briefly(module, example) -> None:
+    """Three Adam steps towards random targets of the outputs' shapes."""
+    module.train()
+    parameters = list(module.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=0.05) if parameters else None
+    inputs = example if isinstance(example, tuple) else (example,)
+    generator = torch.Generator().manual_seed(7)
+    for _ in range(3):
+        outputs = [o for o in _outputs(module(*inputs)) if o.is_floating_point()]  # also moves running statistics
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss = sum(((o - torch.randn(o.shape, generator=generator)) ** 2).mean() for o in outputs)
+            loss.backward()
+            optimizer.step()
+    module.eval()
+
+
+def _as_numpy(example):
+    if isinstance(example, tuple):
+        flat = [t for item in example for t in _outputs(item)]
+        return [t.numpy() for t in flat]
+    return example.numpy()
+
+
+def check(module, example, other, tolerance=TOLERANCE):
+    """Convert on `example`, compare on `other`; also the .npz round trip, bit for bit."""
+    torch.manual_seed(0)
+    _train_briefly(module, example)
+    model = npinfer.from_torch(module, example)
+    with torch.no_grad():
+        expected = [t.numpy() for t in _outputs(module(*(other if isinstance(other, tuple) else (other,))))]
+    got = model.predict(_as_numpy(other))
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert a.dtype == np.float32
+        assert_close(a, b, tolerance=tolerance, what=f"output {i}")
+    return model, got
+
+
+def _seq(batch, steps, features, batch_first):
+    x = torch.randn(batch, steps, features)
+    return x if batch_first else x.transpose(0, 1).contiguous()
+
+
+# -- recurrent modules ----------------------------------------------------------------------------
+
+RECURRENT = [
+    (kind, layers, bidirectional, batch_first, bias, extra)
+    for kind, extras in (("RNN", ({"nonlinearity": "tanh"}, {"nonlinearity": "relu"})), ("LSTM", ({}, {"proj_size": 3})),
+                         ("GRU", ({},)))
+    for layers, bidirectional, batch_first, bias, extra in itertools.product((1, 2), (False, True), (False, True), (True, False), extras)
+]
+
+
+@pytest.mark.parametrize("kind,layers,bidirectional,batch_first,bias,extra", RECURRENT,
+                         ids=[f"{k}-{n}l-{'bi' if b else 'uni'}-{'bf' if f else 'tm'}-{'bias' if c else 'nobias'}"
+                              f"{''.join('-' + str(v) for v in e.values())}" for k, n, b, f, c, e in RECURRENT])
+def test_recurrent_modules(kind, layers, bidirectional, batch_first, bias, extra):
+    torch.manual_seed(1)
+    module = getattr(nn, kind)(4, 6, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias, **extra)
+    model, _ = check(module, _seq(3, 7, 4, batch_first), _seq(5, 11, 4, batch_first))
+    assert model.batch_first == batch_first
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_recurrent_modules_with_initial_states(kind, batch_first):
+    torch.manual_seed(2)
+    directions, layers = 2, 2
+    module = getattr(nn, kind)(4, 5, num_layers=layers, bidirectional=True, batch_first=batch_first)
+
+    def example(batch, steps):
+        h = torch.randn(layers * directions, batch, 5)
+        state = (h, torch.randn(layers * directions, batch, 5)) if kind == "LSTM" else h
+        return (_seq(batch, steps, 4, batch_first), state)
+
+    check(module, example(3, 6), example(4, 9))
+
+
+# -- the other modules --------------------------------------------------------------------------
+
+def _conv_cases():
+    for padding, stride, dilation, groups, bias in itertools.product((0, 2, "same", "valid"), (1, 2), (1, 2), (1, 2), (True, False)):
+        if padding == "same" and stride != 1:
+            continue  # torch refuses it too
+        yield padding, stride, dilation, groups, bias
+
+
+@pytest.mark.parametrize("padding,stride,dilation,groups,bias", list(_conv_cases()))
+def test_conv1d(padding, stride, dilation, groups, bias):
+    torch.manual_seed(3)
+    module = nn.Conv1d(4, 6, 3, padding=padding, stride=stride, dilation=dilation, groups=groups, bias=bias)
+    check(module, torch.randn(2, 4, 12), torch.randn(3, 4, 17))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("rank", [2, 3])
+def test_linear(bias, rank):
+    torch.manual_seed(4)
+    shape = (3, 5) if rank == 2 else (3, 4, 5)
+    other = (6, 5) if rank == 2 else (6, 4, 5)
+    check(nn.Linear(5, 7, bias=bias), torch.randn(*shape), torch.randn(*other))
+
+
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_embedding(padding_idx):
+    torch.manual_seed(5)
+    module = nn.Sequential(nn.Embedding(12, 4, padding_idx=padding_idx), nn.Linear(4, 2))
+    check(module, torch.randint(0, 12, (3, 5)), torch.randint(0, 12, (4, 9)))
+
+
+@pytest.mark.parametrize("affine,bias", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("normalized", [(6,), (4, 6)])
+def test_layer_norm(affine, bias, normalized):
+    torch.manual_seed(6)
+    module = nn.LayerNorm(normalized, elementwise_affine=affine, bias=bias, eps=1e-4)
+    check(module, torch.randn(3, 4, 6) * 3 + 1, torch.randn(5, 4, 6) * 3 + 1)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("rank", [2, 3])
+def test_batch_norm1d(affine, rank):
+    torch.manual_seed(7)
+    module = nn.BatchNorm1d(4, affine=affine, momentum=0.5)
+    shape = (8, 4) if rank == 2 else (8, 4, 6)
+    check(module, torch.randn(*shape) * 2 + 1, torch.randn(5, *shape[1:]) * 2 + 1)
+
+
+ACTIVATIONS = [nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(0.1), nn.ELU(0.7), nn.CELU(1.3), nn.SELU(), nn.GELU(), nn.GELU("tanh"),
+               nn.Sigmoid(), nn.Tanh(), nn.SiLU(), nn.Mish(), nn.Softplus(), nn.Softsign(), nn.Hardsigmoid(), nn.Hardswish(),
+               nn.Hardtanh(), nn.Tanhshrink(), nn.LogSigmoid(), nn.Softshrink(0.3), nn.Hardshrink(0.4), nn.GLU(),
+               nn.Softmax(dim=1), nn.Softmax(dim=-1), nn.LogSoftmax(dim=2), nn.Identity(), nn.Dropout(0.5), nn.Flatten(),
+               nn.Flatten(0, 1)]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=[repr(a) for a in ACTIVATIONS])
+def test_activation_and_shape_modules(activation):
+    torch.manual_seed(8)
+    module = nn.Sequential(nn.Linear(4, 6), activation)
+    check(module, torch.randn(3, 5, 4) * 3, torch.randn(2, 5, 4) * 3)
+
+
+# -- custom modules: forward composes modules with tensor functions -----------------------------
+
+class Tagger(nn.Module):
+    """Embedding -> Conv1d -> BiLSTM -> LayerNorm -> head; several outputs, a parameter used in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.conv = nn.Conv1d(8, 6, 3, padding=1)
+        self.lstm = nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+        self.norm = nn.LayerNorm(10)
+        self.head = nn.Sequential(nn.Linear(10, 7), nn.GELU(), nn.Dropout(0.1), nn.Linear(7, 3))
+        self.scale = nn.Parameter(torch.full((3,), 2.0))
+
+    def forward(self, ids):
+        x = self.emb(ids)
+        x = F.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        out, (h, c) = self.lstm(x)
+        y = self.head(self.norm(out))
+        last = torch.cat([h[0], h[1]], dim=1)
+        return y * self.scale, last.mean(dim=1, keepdim=True), y[:, -1].softmax(-1)
+
+
+class TimeMajorRegressor(nn.Module):
+    """A 2-layer GRU read time-major, BatchNorm on the last step, view with x.size()."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(3, 4, num_layers=2)
+        self.bn = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x):
+        out, h = self.gru(x)
+        z = self.bn(out[-1])
+        return self.fc(torch.tanh(z)).view(x.size(1), -1)
+
+
+class Composed(nn.Module):
+    """Tensor functions: permute, reshape with -1, stack, chunk, max(dim), unsqueeze/squeeze,
+    matmul with a parameter, F.pad, arithmetic with scalars, exp/sqrt, F.linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(4, 6, batch_first=True)
+        self.proj = nn.Parameter(torch.randn(6, 6) * 0.3)
+        self.w = nn.Parameter(torch.randn(2, 12) * 0.3)
+        self.b = nn.Parameter(torch.randn(2) * 0.1)
+
+    def forward(self, x):
+        seq, h = self.rnn(x)
+        a, b = seq.chunk(2, dim=-1)
+        pooled, _ = torch.max(seq, dim=1)
+        mixed = torch.stack([a.mean(1), b.mean(1)], dim=1).reshape(x.shape[0], -1)
+        z = (seq @ self.proj).permute(0, 2, 1)
+        z = F.pad(z, (1, 2)).sum(dim=-1)
+        g = torch.sqrt(torch.exp(-mixed) + 1.0) - 0.5 * mixed
+        head = F.linear(torch.cat([g, z], dim=1), self.w, self.b)
+        return head, h.squeeze(0).unsqueeze(1) * 2.0 / 3.0 + pooled.unsqueeze(1), torch.sigmoid(1 - head)
+
+
+@pytest.mark.parametrize("make,example,other", [
+    (Tagger, lambda: torch.randint(0, 20, (4, 9)), lambda: torch.randint(0, 20, (2, 13))),
+    (TimeMajorRegressor, lambda: torch.randn(6, 5, 3), lambda: torch.randn(11, 8, 3)),
+    (Composed, lambda: torch.randn(3, 7, 4), lambda: torch.randn(5, 10, 4)),
+], ids=["Tagger", "TimeMajorRegressor", "Composed"])
+def test_custom_modules(make, example, other, tmp_path):
+    torch.manual_seed(9)
+    other_input = other()
+    model, got = check(make(), example(), other_input)
+    model.save(tmp_path / "m.npz")
+    again = npinfer.load(tmp_path / "m.npz").predict(_as_numpy(other_input))
+    assert all(np.array_equal(a, b) for a, b in zip(again if isinstance(again, list) else [again], got))
+
+
+# -- refusals, by name ------------------------------------------------------------------------
+
+class WithConv2d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class WithCumsum(nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, dim=1)
+
+
+class WithControlFlow(nn.Module):
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+
+@pytest.mark.parametrize("module,example,error,words", [
+    (WithConv2d(), torch.randn(1, 1, 5, 5), UnsupportedLayerError, ["Conv2d", "supported modules", "LSTM"]),
+    (WithCumsum(), torch.randn(2, 3), UnsupportedLayerError, ["cumsum", "supported"]),
+    (WithControlFlow(), torch.randn(2, 3), UnsupportedLayerError, ["cannot be traced"]),
+    (nn.Conv1d(2, 2, 3, padding=1, padding_mode="reflect"), torch.randn(1, 2, 5), UnsupportedOptionError, ["padding_mode", "'zeros'"]),
+    (nn.Embedding(5, 2, max_norm=1.0), torch.randint(0, 5, (2, 3)), UnsupportedOptionError, ["max_norm"]),
+    (nn.BatchNorm1d(3, track_running_stats=False), torch.randn(4, 3), UnsupportedOptionError, ["track_running_stats"]),
+    (nn.Softplus(beta=2.0), torch.randn(2, 3), UnsupportedOptionError, ["beta"]),
+], ids=["Conv2d", "cumsum", "control-flow", "reflect-padding", "max_norm", "no-running-stats", "softplus-beta"])
+def test_unsupported_is_refused_by_name(module, example, error, words):
+    with pytest.raises(error) as raised:
+        npinfer.from_torch(module, example)
+    assert all(w in str(raised.value) for w in words), str(raised.value)
+
+
+def test_squeeze_without_dim_is_refused():
+    class Squeezer(nn.Module):
+        def forward(self, x):
+            return x.squeeze()
+
+    with pytest.raises(UnsupportedOptionError, match="give dim"):
+        npinfer.from_torch(Squeezer(), torch.randn(2, 1, 3))
+
+
+def test_time_major_models_refuse_batch_splitting_and_keep_training_mode():
+    module = nn.LSTM(3, 4)
+    module.train()
+    model = npinfer.from_torch(module, torch.randn(5, 2, 3))
+    assert module.training  # from_torch puts the module back as it was
+    assert model.batch_axes == [1] and not model.batch_first
+    with pytest.raises(InputError, match="batch on axis 1"):
+        model.predict(np.zeros((5, 2, 3), np.float32), batch_size=1)
+    with pytest.raises(InputError, match="time-major"):
+        list(npinfer.predict_chunks(model, np.zeros((10, 3)), look_back=4))
+    with pytest.raises(NpinferError, match="example_input"):
+        npinfer.from_torch(module, [np.zeros((5, 2, 3))])
+
+
+class FixedLength(nn.Module):
+    """forward fixes the sequence length (a view to 5 * 4 features): only the batch is free."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 4, batch_first=True)
+        self.fc = nn.Linear(4 * 5, 2)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out.reshape(x.size(0), 20))
+
+
+def test_sizes_the_module_fixes_stay_fixed():
+    torch.manual_seed(10)
+    model, _ = check(FixedLength(), torch.randn(2, 5, 3), torch.randn(7, 5, 3))
+    assert model.input_shape == (None, 5, 3)
+    with pytest.raises(npinfer.InputShapeError, match=r"\(None, 5, 3\)"):
+        model.predict(np.zeros((2, 6, 3), np.float32))
+
+
+def test_export_refuses_what_it_cannot_write_by_name():
+    from npinfer.errors import UnsupportedLayerError as Refused
+    from npinfer.export import script_text
+
+    time_major = npinfer.from_torch(nn.GRU(3, 4), torch.randn(5, 2, 3))
+    with pytest.raises(Refused, match="time-major"):
+        script_text(time_major, "m", "embedded", "")
+    projected = npinfer.from_torch(nn.LSTM(3, 4, proj_size=2, batch_first=True), torch.randn(2, 5, 3))
+    with pytest.raises(Refused, match="proj_size"):
+        script_text(projected, "m", "embedded", "")
