@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -200,6 +201,14 @@ def h5_edit(path: Path, rng: random.Random) -> None:
             group.attrs["weight_names"] = np.array([b"\xff\xfe" + n.encode() for n in names])
 
 
+def flip_varint_bytes(data: bytes, rng: random.Random) -> bytes:
+    """Set a few bytes to values that make protobuf lengths and tags large or odd."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        out[rng.randrange(len(out))] = rng.choice([0x00, 0x7F, 0x80, 0xFF, 0x08, 0x0A, 0x12, 0x3A])
+    return bytes(out)
+
+
 def mutate(kind: str, data: bytes, rng: random.Random, workdir: Path) -> tuple[bytes, str]:
     """One mutated file of `kind` (keras, h5, npz) and a label of what was done."""
     generic = [("truncate", truncate), ("bit flips", flip_bits)]
@@ -222,6 +231,8 @@ def mutate(kind: str, data: bytes, rng: random.Random, workdir: Path) -> tuple[b
             ("weight", lambda d, r: rezip(d, r, npz_weight)),
             ("weight", lambda d, r: rezip(d, r, npz_weight)),
         ]
+    elif kind == "onnx":
+        ops = generic + [("varint bytes", flip_varint_bytes)]
     else:
         ops = generic + [("h5 edit", None)] * 3
     label, op = rng.choice(ops)
@@ -247,24 +258,53 @@ def sources(workdir: Path) -> list[tuple[str, str, bytes]]:
         npz = workdir / "seed.npz"
         npinfer.load(FIXTURES / flavor / case / "model.keras").save(npz)
         out.append((f"{flavor}/{case}.npz", "npz", npz.read_bytes()))
-    return out + torch_sources(workdir)
+    return out + torch_sources(workdir) + [loop_source()]
 
 
 def torch_sources(workdir: Path) -> list[tuple[str, str, bytes]]:
     """.npz files of PyTorch modules converted with from_torch: their configs hold the tensor
     operations (transpose, reshape, index, binary ops with constants, ...) and batch_axis."""
     import torch
+    from test_torch_parity import Composed, TimeMajorRegressor
 
     import npinfer
-    from test_torch_parity import Composed, TimeMajorRegressor
 
     out = []
     torch.manual_seed(0)
     for make, example in ((Composed, torch.randn(3, 7, 4)), (TimeMajorRegressor, torch.randn(6, 5, 3))):
         npz = workdir / "seed.npz"
-        npinfer.from_torch(make().eval(), example).save(npz)
+        module = make().eval()
+        npinfer.from_torch(module, example).save(npz)
         out.append((f"torch/{make.__name__}.npz", "npz", npz.read_bytes()))
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=["x"], opset_version=17,
+                              dynamic_axes={"x": {0: "a", 1: "b"}})
+        out.append((f"torch/{make.__name__}.onnx", "onnx", buffer.getvalue()))
     return out
+
+
+def loop_source() -> tuple[str, str, bytes]:
+    """ONNX's Loop backend case (test_loop11) with its trip count and condition fixed in the file,
+    as npinfer unrolls it: a Loop body with Unsqueeze, Slice, Add and a scan output."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        case = next(c for c in collect_testcases(None) if c.name == "test_loop11")
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    inputs, _ = case.data_sets[0]
+    fixed = [(info, value) for info, value in zip(model.graph.input, inputs) if info.name in ("trip_count", "cond")]
+    for info, value in fixed:
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), info.name))
+    kept = [info for info in model.graph.input if info.name not in ("trip_count", "cond")]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    return "onnx/loop11.onnx", "onnx", model.SerializeToString()
 
 
 def example_inputs(model) -> list[np.ndarray]:

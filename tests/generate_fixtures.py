@@ -202,8 +202,42 @@ def generate_case(case: zoo.Case, k, flavor: str, out: str) -> dict:
         layer.name: [list(t.shape) for t in outputs_of_tensors(layer.output)]
         for layer in model.layers if type(layer).__name__ not in ("InputLayer", "Sequential", "Functional")
     }
+    if flavor == "keras3" and case.name in ONNX_CASES:
+        meta["onnx"] = export_onnx(model, os.path.join(folder, "model.onnx"))
     np.savez(os.path.join(folder, "data.npz"), **data)
     return meta
+
+
+# Keras 3 zoo models also written as ONNX by tf2onnx (tests/test_onnx_keras.py): LSTMs become ONNX
+# LSTM nodes; SimpleRNN, GRU and LSTMs with other activations become Loop graphs, which npinfer
+# unrolls when the sequence length is fixed and refuses (by name) when it is not (*_variable_time).
+ONNX_CASES = (
+    "lstm_default", "lstm_sequences", "lstm_backwards", "lstm_backwards_sequences", "lstm_state", "lstm_no_bias", "lstm_relu",
+    "lstm_sigmoid_tanh_swap", "lstm_variable_time", "bidirectional_lstm_concat", "bidirectional_lstm_sum",
+    "bidirectional_lstm_concat_sequences", "bidirectional_lstm_state", "bidirectional_lstm_none", "conv_bidirectional_lstm_dense",
+    "conv1d_valid", "conv1d_same_strided", "conv1d_causal_dilated", "dense_on_sequences", "dense_bias", "batch_normalization",
+    "article_simple_rnn", "gru_default", "gru_reset_before", "lstm_hard_sigmoid",
+    "simplernn_default", "simplernn_sequences", "simplernn_backwards", "simplernn_relu", "simplernn_no_bias", "gru_sequences",
+    "gru_backwards_sequences", "gru_no_bias", "gru_hard_sigmoid_reset_before", "gru_state", "bidirectional_gru_concat",
+    "bidirectional_simplernn_sum", "stacked_lstm_gru_rnn", "embedding_gru_classifier", "simplernn_variable_time",
+    "gru_variable_time",
+)
+
+
+def export_onnx(model, path: str) -> str:
+    """Write `model` as ONNX with tf2onnx (opset 17); "ok" or the error."""
+    try:
+        import tensorflow as tf
+        import tf2onnx
+
+        model.output_names = [f"output_{i}" for i in range(len(model.outputs))]  # tf2onnx needs names on Keras 3
+        spec = [tf.TensorSpec((None,) + tuple(i.shape[1:]), i.dtype, name=f"input_{k}") for k, i in enumerate(model.inputs)]
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
+        with open(path, "wb") as handle:
+            handle.write(proto.SerializeToString())
+        return "ok"
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
 
 
 def record_stateful(k, model, case: zoo.Case, rng, data: dict, meta: dict) -> None:

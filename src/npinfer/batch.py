@@ -307,7 +307,8 @@ def require_one_batch_first_input(model, what: str) -> None:
     if len(model.inputs) != 1:
         raise InputError(f"the model has {len(model.inputs)} inputs; {what} reads one table")
     if not model.batch_first:
-        raise InputError(f"the model takes its batch on axis 1 (time-major input); {what} needs the batch on axis 0")
+        raise InputError(f"the model takes its batch on another axis than 0 (time-major input) or does not say which; "
+                         f"{what} needs the batch on axis 0")
 
 
 def tiled_inputs(rows: RowSource, chunk_rows: int, look_back: int | None, counted=None) -> Iterator[np.ndarray]:

@@ -74,11 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=run_demo)
 
     summary = commands.add_parser("summary", help="print the layers, shapes and parameter counts of a model")
-    summary.add_argument("model", help=".keras, .h5 or .npz file")
+    summary.add_argument("model", help=".keras, .h5, .onnx or .npz file")
     summary.set_defaults(run=run_summary)
 
-    convert = commands.add_parser("convert", help="convert a .keras or .h5 model to npinfer's .npz")
-    convert.add_argument("model", help=".keras or .h5 file")
+    convert = commands.add_parser("convert", help="convert a .keras, .h5 or .onnx model to npinfer's .npz")
+    convert.add_argument("model", help=".keras, .h5 or .onnx file")
     convert.add_argument("-o", "--output", required=True, metavar="OUT.npz")
     convert.add_argument("--with-reference", action="store_true",
                          help="also store random inputs and Keras's outputs for them (needs Keras), for `verify` without Keras")
@@ -97,14 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=run_verify)
 
     export = commands.add_parser("export", help="write one standalone Python file that predicts with NumPy alone")
-    export.add_argument("model", help=".keras, .h5 or .npz file")
+    export.add_argument("model", help=".keras, .h5, .onnx or .npz file")
     export.add_argument("-o", "--output", default="predict_model.py", metavar="FILE.py")
     export.add_argument("--weights", choices=["embedded", "sidecar"], default="embedded",
                         help="embedded in the file (compressed, base64), or a sidecar .npz beside it")
     export.set_defaults(run=run_export)
 
     trace = commands.add_parser("trace", help="show the computation inside for one sample, step by step")
-    trace.add_argument("model", help=".keras, .h5 or .npz file")
+    trace.add_argument("model", help=".keras, .h5, .onnx or .npz file")
     trace.add_argument("--input", required=True, metavar="FILE", help=".npy, .npz or .csv inputs")
     trace.add_argument("--sample", type=int, default=0, metavar="I", help="which sample (row) to trace (default 0)")
     trace.add_argument("--format", choices=["text", "json"], default="text")
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.set_defaults(run=run_trace)
 
     predict = commands.add_parser("predict", help="predict from a .npy, .npz or .csv input")
-    predict.add_argument("model", help=".keras, .h5 or .npz file")
+    predict.add_argument("model", help=".keras, .h5, .onnx or .npz file")
     predict.add_argument("input", help=".csv, .parquet or .npy (streamed in chunks), or .npz (arrays by input name)")
     predict.add_argument("-o", "--output", metavar="FILE", help=".csv, .parquet, .npy or .npz (default: CSV on stdout)")
     predict.add_argument("--look-back", type=_positive_int, metavar="N",
@@ -173,6 +173,11 @@ def run_convert(args) -> int:
     if args.with_reference:
         from .verify import keras_available, keras_outputs, random_inputs
 
+        framework = model.spec.source.get("framework")
+        if framework != "keras":
+            kind = {"onnx": "an ONNX", "pytorch": "a PyTorch"}.get(framework, "a non-Keras")
+            raise NpinferError(f"--with-reference runs the model in Keras; this is {kind} model "
+                               "(convert it without --with-reference, or convert the .keras / .h5 file it came from)")
         if not keras_available():
             raise NpinferError("--with-reference runs the model in Keras, which is not installed here")
         inputs = random_inputs(model, args.reference_samples)

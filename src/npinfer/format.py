@@ -5,7 +5,8 @@ bit-exact (arrays are stored as they are). Layout:
 - `npinfer_config`: uint8 array holding UTF-8 JSON: format name and version, npinfer version,
   source (framework, version, original format), model name, inputs, outputs, and per layer
   its name, class, canonical config, inbound calls and the array key of each weight.
-- `w0`, `w1`, ...: the weights.
+- `w0`, `w1`, ...: the weights. An array several layers hold (the same object: an unrolled ONNX
+  Loop's weights) is stored once, under one key, and loaded once.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ def spec_bytes(spec: ModelSpec) -> bytes:
     from . import __version__
 
     arrays: dict[str, np.ndarray] = {}
+    stored: dict[int, str] = {}  # id of an array object -> its key (the spec keeps the objects alive)
     layers = []
     for layer in spec.layers:
         keys = {}
         for weight_name, array in layer.weights.items():
-            key = f"w{len(arrays)}"
-            arrays[key] = np.asarray(array)
+            key = stored.get(id(array))
+            if key is None:
+                key = stored[id(array)] = f"w{len(arrays)}"
+                arrays[key] = np.asarray(array)
             keys[weight_name] = key
         layers.append({
             "name": layer.name,
@@ -101,7 +105,8 @@ def load_spec_npz(path: str, limits: Limits | None = None) -> ModelSpec:
         for key, size in declared.items():
             if key != CONFIG_KEY:
                 budget.admit((size,), 1, f"array '{key}'")
-        layers = [_layer(entry, npz, path) for entry in _list(config, "layers", path)]
+        loaded: dict[str, np.ndarray] = {}  # a key several layers share is read once
+        layers = [_layer(entry, npz, path, loaded) for entry in _list(config, "layers", path)]
         return ModelSpec(
             name=str(config.get("name", "model")),
             layers=layers,
@@ -164,7 +169,7 @@ def _check_header(config, path):
         )
 
 
-def _layer(entry, npz, path) -> LayerSpec:
+def _layer(entry, npz, path, loaded: dict) -> LayerSpec:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("class_name"), str):
         raise ModelFormatError(f"layer entry {str(entry)[:80]!r} lacks a name or class", path)
     if not isinstance(entry.get("config"), dict) or not isinstance(entry.get("weights", {}), dict):
@@ -173,7 +178,7 @@ def _layer(entry, npz, path) -> LayerSpec:
     for weight_name, key in entry.get("weights", {}).items():
         if not isinstance(key, str) or key == CONFIG_KEY or key not in npz.files:
             raise ModelFormatError(f"layer '{entry['name']}': weight '{weight_name}' is missing from the file", path)
-        array = npz[key]
+        array = loaded[key] = loaded[key] if key in loaded else npz[key]
         if array.dtype.kind != "f":
             raise ModelFormatError(f"layer '{entry['name']}': weight '{weight_name}' is {array.dtype}, not float", path)
         weights[weight_name] = array

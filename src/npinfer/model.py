@@ -143,7 +143,12 @@ class Model:
     @property
     def param_count(self) -> int:
         """Total number of weights."""
-        return sum(layer.param_count for layer in self._layers.values())
+        total, seen = 0, set()
+        for spec in self.spec.layers:  # an array several layers share (an unrolled Loop's) counts once
+            total += self._layers[spec.name].param_count
+            total -= sum(w.size for w in spec.weights.values() if id(w) in seen)
+            seen.update(id(w) for w in spec.weights.values())
+        return int(total)
 
     def node_output_shapes(self, layer_name: str) -> list[tuple]:
         """Output shapes of a layer's first call (empty if it is never called)."""
@@ -155,7 +160,7 @@ class Model:
 
     @property
     def batch_first(self) -> bool:
-        """True when every input has its batch on axis 0 (not a time-major PyTorch input)."""
+        """True when every input has its batch on axis 0 (not time-major, and known)."""
         return all(axis == 0 for axis in self.batch_axes)
 
     @property
@@ -193,8 +198,8 @@ class Model:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if batch_size is not None and not self.batch_first:
-            raise InputError("batch_size splits axis 0, but this model takes its batch on axis 1 (time-major input); "
-                             "predict without batch_size")
+            raise InputError("batch_size splits axis 0, but this model takes its batch on another axis (time-major input) "
+                             "or does not say which; predict without batch_size")
         total = arrays[0].shape[0]
         if batch_size is None or total <= batch_size:
             return self._run(arrays, wanted)
@@ -231,7 +236,7 @@ class Model:
         else:
             values = [x]
         arrays = [self._as_array(v, info, free_time, axis) for v, info, axis in zip(values, self.inputs, self.batch_axes)]
-        sizes = [a.shape[axis] for a, axis in zip(arrays, self.batch_axes)]
+        sizes = [a.shape[axis] for a, axis in zip(arrays, self.batch_axes) if axis is not None]
         if len(set(sizes)) > 1:
             raise InputShapeError(f"all inputs need the same batch size, got {sizes}")
         return arrays
@@ -248,7 +253,7 @@ class Model:
         if free_time and (len(expected) >= 3 or (len(expected) == 2 and "int" in info.dtype)):  # streaming: any chunk length
             expected = (expected[0], None) + tuple(expected[2:])
         if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
-            where = "batch first" if batch_axis == 0 else f"batch on axis {batch_axis}"
+            where = "batch first" if batch_axis == 0 else f"batch on axis {batch_axis}" if batch_axis is not None else "ONNX layout"
             raise InputShapeError(f"input '{info.name}' expects shape {format_shape(expected)} ({where}), got {array.shape}")
         if "int" in info.dtype:  # integer inputs (token ids for an Embedding) stay integers
             if array.dtype.kind == "f":

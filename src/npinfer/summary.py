@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .layers.base import format_shape
 
+MAX_COLUMN = 60
+
 
 def summary_lines(model) -> list[str]:
     """Lines of the summary table of `model` (an npinfer Model)."""
@@ -21,11 +23,15 @@ def summary_lines(model) -> list[str]:
         rows.append((f"{layer.name} ({layer.class_name})", shape_text, f"{layer.param_count:,}", sources))
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
     columns = 4 if connected else 3
-    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) + 2 for i in range(columns)]
+    # columns fit their longest cell, up to MAX_COLUMN (exporters' long generated names overflow)
+    widths = [min(max(len(headers[i]), *(len(r[i]) for r in rows)), MAX_COLUMN) + 2 for i in range(columns)]
     total_width = sum(widths) + 1
 
     def line(cells):
-        return " " + "".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+        text = ""
+        for cell, width in zip(cells, widths):
+            text += cell.ljust(width) if len(cell) < width else cell + "  "
+        return " " + text.rstrip()
 
     lines = [f'Model: "{model.name}"' + (f"  (from {origin}; computing in {model.dtype.name})" if origin else "")]
     lines += ["_" * total_width, line(headers[:columns]), "=" * total_width]

@@ -32,7 +32,7 @@ def file_kind(path: str | os.PathLike) -> str:
 
 
 def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpec:
-    """Read a `.keras`, Keras `.h5` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`)."""
+    """Read a `.keras`, Keras `.h5`, ONNX `.onnx` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ModelFormatError(
@@ -60,5 +60,14 @@ def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpe
         raise
     if not head:
         raise ModelFormatError("the file is empty", path)
+    if path.lower().endswith(".onnx") or head[:1] == b"\x08":  # ONNX has no signature; ModelProto starts with ir_version
+        from .onnx_graph import load_onnx
+
+        try:
+            return load_onnx(path, limits)
+        except ModelFormatError as err:
+            if err.path is None:
+                raise ModelFormatError(str(err), path) from None
+            raise
     raise ModelFormatError(
-        "is not a model file npinfer reads (a Keras .keras archive, a Keras .h5 file, or an npinfer .npz)", path)
+        "is not a model file npinfer reads (a Keras .keras archive, a Keras .h5 file, an ONNX .onnx file, or an npinfer .npz)", path)

@@ -11,6 +11,7 @@ from .conv import Conv1D, DepthwiseConv1D, SeparableConv1D
 from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
 from .embedding import Embedding, Masking
 from .merge import Concatenate, Dot, ElementwiseMerge
+from .onnx_recurrent import ONNX_LAYERS
 from .ops import OPERATIONS
 from .tensor_ops import TENSOR_OPS
 from .normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
@@ -71,6 +72,7 @@ LAYERS: dict[str, type[Layer]] = {
     "MultiHeadAttention": MultiHeadAttention,
     **OPERATIONS,
     **TENSOR_OPS,
+    **ONNX_LAYERS,
 }
 
 
@@ -108,8 +110,8 @@ def unregister_layer(class_name: str) -> None:
 
 def supported_layers() -> list[str]:
     """Class names of every Keras layer npinfer can run (the mask operations Keras writes and
-    the tensor operations of traced PyTorch models are not listed)."""
-    return sorted(name for name in LAYERS if not name.startswith(("ops.", "tensor.")))
+    the tensor and ONNX operations of PyTorch and ONNX models are not listed)."""
+    return sorted(name for name in LAYERS if not name.startswith(("ops.", "tensor.", "onnx.")))
 
 
 def unsupported_layer(name: str, class_name: str) -> UnsupportedLayerError:

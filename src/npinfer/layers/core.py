@@ -14,20 +14,21 @@ from .base import REQUIRED, Layer, Shape, format_shape, require_bool, require_po
 
 class InputLayer(Layer):
     """A model input: carries the shape and dtype; computes nothing. The batch is axis 0, or
-    `batch_axis` (1 for a time-major PyTorch input: (time, batch, features))."""
+    `batch_axis` (1 for a time-major input: (time, batch, features); None when the file does
+    not say, as in ONNX graphs: then the batch is never split)."""
 
     OPTIONS = {"shape": REQUIRED, "dtype": "float32", "batch_axis": 0}
     TIME_LOCAL = True
 
     def build(self, input_shapes: list[Shape]) -> list[Shape]:
         shape = self.config["shape"]
-        if not isinstance(shape, list) or len(shape) < 2 or not all(
+        axis = self.config["batch_axis"]
+        if not isinstance(shape, list) or len(shape) < (1 if axis is None else 2) or not all(
             s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in shape
         ):
             raise ModelFormatError(f"input '{self.name}' has shape {shape!r}; expected [batch, size, ...]")
-        axis = self.config["batch_axis"]
-        if axis not in (0, 1) or isinstance(axis, bool):
-            raise self.refuse("batch_axis", axis, "0 or 1")
+        if axis is not None and (axis not in (0, 1) or isinstance(axis, bool)):
+            raise self.refuse("batch_axis", axis, "0, 1 or None")
         return [tuple(None if i == axis else s for i, s in enumerate(shape))]
 
     def call(self, inputs, ctx):

@@ -11,11 +11,15 @@ import numpy as np
 
 from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape
+from .special import erf
+
+
+MAX_SIZE = 2**31 - 1  # a size, pad or index beyond this in a config is a corrupt file, not a model
 
 
 def _int(layer: Layer, key: str, value, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-        raise layer.refuse(key, value, "an integer" + (f" >= {low}" if low is not None else ""))
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) or abs(value) > MAX_SIZE:
+        raise layer.refuse(key, value, "an integer" + (f" >= {low}" if low is not None else "") + f" of at most {MAX_SIZE}")
     return value
 
 
@@ -113,10 +117,16 @@ class Reshape(TensorOp):
                 elif e != -1:
                     others.append(d)
             rest_in = [shapes[0][a] for a in remaining]
+            if rest_in.count(None) == 1 and others.count(None) == 1:
+                # x.view(x.size(0), -1) of a tensor whose one free size is the batch: assumed equal
+                # here, checked on every call (compute)
+                rest_in = [d for d in rest_in if d is not None]
+                others = [d for d in others if d is not None]
             if None not in rest_in and None not in others:
                 total, rest = int(np.prod(rest_in, dtype=np.int64)), int(np.prod(others, dtype=np.int64))
                 if rest and total % rest == 0:
                     out = [total // rest if e == -1 else d for d, e in zip(out, entries)]
+        self.assumed = tuple(out)
         return tuple(out)
 
     def _dim(self, entry: dict, shapes) -> tuple[int, int]:
@@ -128,7 +138,11 @@ class Reshape(TensorOp):
 
     def compute(self, inputs):
         shape = [inputs[e["dim"][0]].shape[e["dim"][1]] if isinstance(e, dict) else e for e in self.config["shape"]]
-        return [inputs[0].reshape(shape)]  # a size that does not fit: ValueError -> InputShapeError (TensorOp.call)
+        result = inputs[0].reshape(shape)  # a size that does not fit: ValueError -> InputShapeError (TensorOp.call)
+        if any(a is not None and a != r for a, r in zip(self.assumed, result.shape)):
+            raise InputShapeError(f"layer '{self.name}': reshaping {inputs[0].shape} gives {result.shape}, but the model was "
+                                  f"built for {format_shape(self.assumed)}")
+        return [result]
 
 
 class Flatten(TensorOp):
@@ -213,7 +227,8 @@ class Index(TensorOp):
             raise self.refuse("items", items, "at most one ellipsis")
         # the result shape from indexing a probe array where every unknown size is 1 ... and 2
         out = []
-        probes = [np.empty([d if d is not None else n for d in shapes[0]], np.int8) for n in (3, 5)]
+        probes = [np.lib.stride_tricks.as_strided(np.zeros(1, np.int8), [d if d is not None else n for d in shapes[0]],
+                                                  [0] * len(shapes[0])) for n in (3, 5)]  # views: nothing allocated
         try:
             results = [p[self.key] for p in probes]
         except IndexError as err:
@@ -337,11 +352,11 @@ class Binary(TensorOp):
 
 
 _UNARY = {"neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
-          "reciprocal": np.reciprocal, "square": np.square, "sin": np.sin, "cos": np.cos}
+          "reciprocal": np.reciprocal, "square": np.square, "sin": np.sin, "cos": np.cos, "erf": erf}
 
 
 class Unary(TensorOp):
-    """An element-wise function: neg, exp, log, sqrt, abs, reciprocal, square, sin, cos."""
+    """An element-wise function: neg, exp, log, sqrt, abs, reciprocal, square, sin, cos, erf."""
 
     OPTIONS = {"op": REQUIRED}
     ACCEPTS_INTEGERS = False
@@ -434,13 +449,17 @@ class Pad(TensorOp):
 
 
 class Softmax(TensorOp):
-    """softmax or log_softmax over `axis` (any axis, the batch axis counted)."""
+    """softmax or log_softmax over `axis` (any axis, the batch axis counted; a list of axes:
+    over all of them together, as ONNX's Softmax before opset 13)."""
 
     OPTIONS = {"axis": -1, "log": False}
     ACCEPTS_INTEGERS = False
 
     def shape(self, shapes):
-        self.axis = _axis(self, "axis", self.config["axis"], max(len(shapes[0]), 1))
+        rank = max(len(shapes[0]), 1)
+        axis = self.config["axis"]
+        self.axis = tuple(sorted({_axis(self, "axis", a, rank) for a in _ints(self, "axis", axis)})) if isinstance(axis, list) \
+            else _axis(self, "axis", axis, rank)
         return shapes[0]
 
     def compute(self, inputs):
@@ -451,5 +470,64 @@ class Softmax(TensorOp):
         return [shifted - np.log(total) if self.config["log"] else exp / total]
 
 
+class Full(Reshape):
+    """A tensor of one `value` whose shape entries are sizes or {"dim": [k, axis]} of the inputs
+    (ONNX ConstantOfShape / Expand of a constant with a run-time shape)."""
+
+    OPTIONS = {"shape": REQUIRED, "value": 0.0}
+
+    def shape(self, shapes):
+        value = self.config["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.refuse("value", value, "a number")
+        out = super().shape(shapes)
+        if any(e == -1 for e in self.config["shape"]):
+            raise self.refuse("shape", self.config["shape"], "sizes without -1")
+        return out
+
+    def compute(self, inputs):
+        shape = [inputs[e["dim"][0]].shape[e["dim"][1]] if isinstance(e, dict) else e for e in self.config["shape"]]
+        return [np.full(shape, self.config["value"], self.dtype)]
+
+
+class Take(TensorOp):
+    """np.take(x, indices, axis): ONNX Gather with constant indices."""
+
+    OPTIONS = {"indices": REQUIRED, "axis": 0}
+
+    def shape(self, shapes):
+        rank = len(shapes[0])
+        self.axis = _axis(self, "axis", self.config["axis"], rank)
+        self.indices = np.asarray(_ints(self, "indices", self.config["indices"]), np.int64)
+        size = shapes[0][self.axis]
+        if size is not None and self.indices.size and not (-size <= self.indices.min() and self.indices.max() < size):
+            raise self.refuse("indices", self.config["indices"], f"indices within the axis of size {size}")
+        return tuple(shapes[0][: self.axis]) + (len(self.indices),) + tuple(shapes[0][self.axis + 1 :])
+
+    def compute(self, inputs):
+        size = inputs[0].shape[self.axis]
+        if self.indices.size and not (-size <= self.indices.min() and self.indices.max() < size):
+            raise InputShapeError(f"layer '{self.name}' takes indices {self.indices.tolist()} from an axis of size {size}")
+        return [np.take(inputs[0], self.indices, axis=self.axis)]
+
+
+class Cast(TensorOp):
+    """To the model's float type ("float") or to int64 ("int64", truncating as ONNX Cast does)."""
+
+    OPTIONS = {"to": REQUIRED}
+
+    def shape(self, shapes):
+        self.target = _choice(self, "to", ("float", "int64"))
+        return shapes[0]
+
+    def compute(self, inputs):
+        x = inputs[0]
+        if self.target == "float":
+            return [x.astype(self.dtype)]
+        with np.errstate(invalid="ignore"):
+            return [np.trunc(x).astype(np.int64) if x.dtype.kind == "f" else x.astype(np.int64)]
+
+
 TENSOR_OPS = {f"tensor.{cls.__name__}": cls for cls in (
-    Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Index, Concat, Stack, Binary, Unary, Reduce, MatMul, Pad, Softmax)}
+    Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Index, Concat, Stack, Binary, Unary, Reduce, MatMul, Pad, Softmax,
+    Full, Take, Cast)}

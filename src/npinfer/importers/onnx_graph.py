@@ -1,0 +1,854 @@
+"""An ONNX graph -> ModelSpec, node by node, with NumPy only (the file is read by onnx_proto.py).
+
+Each ONNX value becomes one of:
+- a run-time tensor (a layer output, with its shape as npinfer infers it),
+- a constant (initializers, Constant nodes, and anything computed only from constants: folded
+  here, once),
+- a list of sizes: the Shape of a tensor and what Gather / Slice / Concat / Unsqueeze / Cast and
+  integer arithmetic make of it, each entry a number or "axis k of tensor t". Reshape,
+  ConstantOfShape, Expand and Slice read such lists, which is how exporters write "the batch
+  size of the input" without npinfer computing integers at run time.
+Operators become npinfer layers (tensor.* operations, Dense, Conv1D, the normalizations, and
+onnx.LSTM / onnx.GRU / onnx.RNN). An operator or attribute npinfer does not implement is
+refused by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
+from ..layers import create_layer
+from ..layers.tensor_ops import MAX_SIZE
+from ..spec import Call, LayerSpec, ModelSpec
+from .onnx_proto import Graph, ModelProto, Node
+
+
+@dataclass(frozen=True)
+class Tensor:
+    ref: tuple
+    shape: tuple
+
+
+@dataclass(frozen=True)
+class DimRef:
+    tensor: Tensor
+    axis: int
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """A 1-D (or, with scalar=True, 0-D) int64 value whose entries are ints or DimRefs."""
+
+    entries: tuple
+    scalar: bool = False
+
+    def constant(self) -> np.ndarray | None:
+        if all(isinstance(e, (int, np.integer)) for e in self.entries):
+            values = np.array(self.entries, np.int64)
+            return values.reshape(()) if self.scalar else values
+        return None
+
+
+def _as_sizes(value) -> Sizes | None:
+    if isinstance(value, Sizes):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.ndim <= 1:
+        return Sizes(tuple(int(v) for v in value.ravel()), value.ndim == 0)
+    return None
+
+
+class Converter:
+    """Walks the graph in order, keeping the value of every ONNX name."""
+
+    def __init__(self, model: ModelProto, path: str):
+        self.model = model
+        self.path = path
+        self.opset = model.opsets.get("ai.onnx", 1)
+        self.layers: list[LayerSpec] = []
+        self.taken: set[str] = set()
+        self.values: dict[str, Any] = {}
+        self.node: Node | None = None
+        self.suffix = ""  # "_t3" while converting the fourth pass of an unrolled Loop body
+
+    # -- building --------------------------------------------------------------------------
+
+    def add(self, class_name: str, config: dict, inputs: list[Tensor], weights: dict | None = None,
+            kwargs: dict | None = None, base: str | None = None) -> list[Tensor]:
+        """Add a layer called once; returns its outputs with their inferred shapes."""
+        stem = (_clean(_label(self.node)) if self.node else "layer") + self.suffix
+        name = stem if base is None else f"{stem}_{base}"
+        n = 1
+        while name in self.taken:
+            n += 1
+            name = f"{stem}{'_' + base if base else ''}_{n}"
+        self.taken.add(name)
+        weights = {k: np.ascontiguousarray(v, np.float32) for k, v in (weights or {}).items()}
+        kwargs = kwargs or {}
+        spec = LayerSpec(name, class_name, config, weights,
+                         [Call([t.ref for t in inputs], {k: [t.ref for t in v] for k, v in kwargs.items()})])
+        layer = create_layer(name, class_name, config, weights, np.float32)
+        shapes = layer.setup([t.shape for t in inputs], {k: [t.shape for t in v] for k, v in kwargs.items()}, {})
+        self.layers.append(spec)
+        return [Tensor((name, 0, i), tuple(s)) for i, s in enumerate(shapes)]
+
+    def one(self, class_name: str, config: dict, inputs: list[Tensor], weights: dict | None = None, base=None) -> Tensor:
+        return self.add(class_name, config, inputs, weights, base=base)[0]
+
+    def refuse(self, what: str) -> UnsupportedOptionError:
+        node = self.node
+        return UnsupportedOptionError(f"ONNX {node.op_type} node '{_label(node)}': {what}")
+
+    def tensor(self, value, what: str = "this input") -> Tensor:
+        if isinstance(value, Tensor):
+            return value
+        kind = "a constant" if isinstance(value, np.ndarray) else "a list of sizes" if isinstance(value, Sizes) else "missing"
+        raise self.refuse(f"{what} is {kind}; npinfer needs a tensor computed from the model inputs there")
+
+    def constant(self, value, what: str) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value
+        sizes = _as_sizes(value)
+        if sizes is not None and sizes.constant() is not None:
+            return sizes.constant()
+        raise self.refuse(f"{what} must be a constant (it is computed at run time here)")
+
+    # -- the graph ---------------------------------------------------------------------------
+
+    def run(self) -> tuple[list, list]:
+        graph: Graph = self.model.graph
+        for name, tensor in graph.initializers.items():
+            self.values[name] = tensor.array
+        inputs = []
+        for info in graph.inputs:
+            if info.name in graph.initializers:
+                continue  # old exporters list initializers as inputs too
+            inputs.append(self.input_layer(info, graph))
+        unknown = sorted({f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
+                          for n in _all_nodes(graph) if n.op_type not in OPERATORS or n.domain not in ("", "ai.onnx")})
+        if unknown:
+            raise UnsupportedLayerError(f"ONNX operator(s) {', '.join(unknown)} are not supported by npinfer; supported: "
+                                        f"{', '.join(sorted(OPERATORS))} (default ONNX domain)")
+        self.run_nodes(graph.nodes)
+        outputs = []
+        for info in graph.outputs:
+            if info.name not in self.values:
+                raise ModelFormatError(f"ONNX output '{info.name}' is made by no node", self.path)
+            value = self.values[info.name]
+            if not isinstance(value, Tensor):
+                raise UnsupportedOptionError(f"ONNX output '{info.name}' is a constant; npinfer models compute their outputs")
+            outputs.append(value.ref)
+        return inputs, outputs
+
+    def run_nodes(self, nodes: list[Node]) -> None:
+        """Convert `nodes` in order, storing each output's value in self.values."""
+        outer = self.node
+        for node in nodes:
+            self.node = node
+            missing = [i for i in node.inputs if i and i not in self.values]
+            if missing:
+                raise ModelFormatError(f"ONNX node '{_label(node)}' reads '{missing[0]}', which no node makes", self.path)
+            args = [self.values[i] if i else None for i in node.inputs]
+            try:
+                results = OPERATORS[node.op_type](self, args, node.attributes)
+            except NpinferError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, MemoryError) as err:
+                # inputs or attributes of the wrong kind, count or size for this operator
+                raise ModelFormatError(f"ONNX node '{_label(node)}' ({node.op_type}) is malformed "
+                                       f"({type(err).__name__}: {err})", self.path) from None
+            for name, value in zip(node.outputs, results):
+                if name:
+                    self.values[name] = value
+        self.node = outer
+
+    def input_layer(self, info, graph: Graph) -> tuple:
+        if info.shape is None:
+            raise UnsupportedOptionError(f"ONNX input '{info.name}' has no shape; npinfer needs at least its rank")
+        if info.elem_type not in (1, 6, 7, 10, 11):
+            raise UnsupportedOptionError(f"ONNX input '{info.name}' has element type {info.elem_type}; supported: float, double, int32, int64")
+        shape = [d if isinstance(d, int) and d >= 0 else None for d in info.shape]
+        if len(shape) < 1:
+            raise UnsupportedOptionError(f"ONNX input '{info.name}' is a scalar; npinfer needs inputs of rank 1 or more")
+        dtype = "int64" if info.elem_type in (6, 7) else "float32"
+        name = _clean(info.name)
+        self.taken.add(name)
+        config = {"shape": shape, "dtype": dtype, "batch_axis": _batch_axis(info.name, graph)}
+        self.layers.append(LayerSpec(name, "InputLayer", config))
+        layer = create_layer(name, "InputLayer", config, {}, np.float32)
+        built = layer.setup([])
+        ref = (name, 0, 0)
+        self.values[info.name] = Tensor(ref, tuple(built[0]))
+        return ref
+
+
+def _label(node: Node) -> str:
+    """How messages name a node: its name, else its first output, else its operator."""
+    return node.name or next((o for o in node.outputs if o), "") or node.op_type
+
+
+def _all_nodes(graph: Graph):
+    """The nodes of `graph` and of every graph inside their attributes (Loop bodies)."""
+    for node in graph.nodes:
+        yield node
+        for value in node.attributes.values():
+            for inner in value if isinstance(value, list) else [value]:
+                if isinstance(inner, Graph):
+                    yield from _all_nodes(inner)
+
+
+def _clean(name: str) -> str:
+    return name.strip("/").replace("/", "_").replace(":", "_") or "node"
+
+
+def _batch_axis(name: str, graph: Graph) -> int | None:
+    """The batch axis of a graph input: where a recurrent operator reads it (directly or through
+    one Transpose) says; else axis 0 when it is the input's only free size (a fixed-length
+    window, as tf2onnx's Loop graphs take); None otherwise (the batch is then never split)."""
+    axis = _recurrent_batch_axis(name, graph)
+    if axis is not None:
+        return axis
+    info = next(i for i in graph.inputs if i.name == name)
+    free = [k for k, d in enumerate(info.shape or []) if not (isinstance(d, int) and d >= 0)]
+    return 0 if free == [0] else None
+
+
+def _recurrent_batch_axis(name: str, graph: Graph) -> int | None:
+    for node in graph.nodes:
+        if not node.inputs or node.inputs[0] != name:
+            continue
+        if node.op_type in ("LSTM", "GRU", "RNN"):
+            return 0 if node.attributes.get("layout", 0) == 1 else 1
+        if node.op_type == "Transpose":
+            perm = node.attributes.get("perm")
+            for reader in graph.nodes:
+                if reader.op_type in ("LSTM", "GRU", "RNN") and reader.inputs and node.outputs and reader.inputs[0] == node.outputs[0] \
+                        and isinstance(perm, list) and len(perm) == 3:
+                    return perm[0] if reader.attributes.get("layout", 0) == 1 else perm[1]
+    return None
+
+
+# -- attribute helpers ---------------------------------------------------------------------------
+
+def _text(value, default=None):
+    if value is None:
+        return default
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _axes_input(c: Converter, args, attrs, position: int) -> list[int] | None:
+    """Axes given as an attribute (older opsets) or as input `position` (newer)."""
+    if "axes" in attrs:
+        return [int(a) for a in attrs["axes"]]
+    if len(args) > position and args[position] is not None:
+        return [int(a) for a in np.ravel(c.constant(args[position], "axes"))]
+    return None
+
+
+# -- constants and sizes --------------------------------------------------------------------------
+
+def op_constant(c, args, attrs):
+    for key in ("value", "value_float", "value_int", "value_floats", "value_ints"):
+        if key in attrs:
+            value = attrs[key]
+            if key == "value":
+                return [value.array]
+            return [np.array(value, np.float32 if "float" in key else np.int64)]
+    raise c.refuse(f"a Constant holding {sorted(attrs)} is not supported (numbers only)")
+
+
+def op_shape(c, args, attrs):
+    x = args[0]
+    if isinstance(x, np.ndarray):
+        return [np.array(x.shape, np.int64)]
+    x = c.tensor(x, "the input of Shape")
+    entries = tuple(d if d is not None else DimRef(x, i) for i, d in enumerate(x.shape))
+    start, end = attrs.get("start", 0), attrs.get("end", len(entries))
+    return [Sizes(entries[slice(start, end)])]
+
+
+def op_constant_of_shape(c, args, attrs):
+    value = attrs.get("value")
+    fill = value.array.ravel()[0] if value is not None else np.float32(0)
+    shape = _as_sizes(args[0])
+    if shape is None:
+        raise c.refuse("the shape must be a constant or come from Shape")
+    if shape.constant() is not None:
+        return [np.full(shape.constant(), fill)]
+    entries, inputs = _reshape_entries(shape.entries, [])
+    if not inputs:
+        raise c.refuse("a shape with no known tensor size")
+    return [c.one("tensor.Full", {"shape": entries, "value": float(fill)}, inputs)]
+
+
+def _reshape_entries(entries, inputs: list[Tensor]):
+    """tensor.Reshape entries (sizes, or {"dim": [k, axis]} of inputs[k]) for a Sizes list."""
+    out = []
+    for e in entries:
+        if isinstance(e, DimRef):
+            if e.tensor not in inputs:
+                inputs.append(e.tensor)
+            out.append({"dim": [inputs.index(e.tensor), e.axis]})
+        else:
+            out.append(int(e))
+    return out, inputs
+
+
+def _fold(c, function, args, what: str):
+    """Compute an operator on constants (and constant size lists) here, once."""
+    values = []
+    for a in args:
+        if a is None:
+            values.append(None)
+            continue
+        sizes = _as_sizes(a) if not isinstance(a, np.ndarray) else None
+        if isinstance(a, np.ndarray):
+            values.append(a)
+        elif sizes is not None and sizes.constant() is not None:
+            values.append(sizes.constant())
+        else:
+            return None
+    return np.asarray(function(*values))  # 0-d results stay arrays (NumPy returns scalars)
+
+
+def _all_constant(args) -> bool:
+    return all(a is None or isinstance(a, np.ndarray) or (isinstance(a, Sizes) and a.constant() is not None) for a in args)
+
+
+# -- element-wise ---------------------------------------------------------------------------------
+
+_NUMPY_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Max": np.maximum, "Min": np.minimum}
+_BINARY_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "maximum", "Min": "minimum"}
+
+
+def _divide(a, b):
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        return np.trunc(a / b).astype(a.dtype)  # ONNX integer Div truncates
+    return np.divide(a, b)
+
+
+def _binary(op_type):
+    def convert(c, args, attrs):
+        if len(args) != 2 and op_type not in ("Max", "Min"):
+            raise c.refuse(f"{len(args)} inputs")
+        if op_type in ("Max", "Min") and len(args) != 2:
+            raise c.refuse("Max / Min of more than two inputs is not supported")
+        if _all_constant(args):
+            function = _divide if op_type == "Div" else _NUMPY_BINARY[op_type]
+            result = _fold(c, function, args, op_type)
+            both_sizes = any(isinstance(a, Sizes) for a in args)
+            return [_as_sizes(result) if both_sizes and _as_sizes(result) is not None else result]
+        a, b = args
+        if isinstance(a, Sizes) or isinstance(b, Sizes):
+            raise c.refuse("arithmetic on run-time sizes is not supported")
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            return [c.one("tensor.Binary", {"op": _BINARY_OPS[op_type]}, [a, b])]
+        swap = not isinstance(a, Tensor)
+        tensor, constant = (b, a) if swap else (a, b)
+        return [c.one("tensor.Binary", {"op": _BINARY_OPS[op_type], "operand": True, "swap": swap}, [tensor],
+                      {"operand": np.asarray(constant, np.float32)})]
+    return convert
+
+
+_UNARY = {"Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Reciprocal": "reciprocal",
+          "Sin": "sin", "Cos": "cos", "Erf": "erf"}
+
+
+def _unary(op_type):
+    def convert(c, args, attrs):
+        if isinstance(args[0], np.ndarray):
+            from ..layers.tensor_ops import _UNARY as functions
+
+            return [functions[_UNARY[op_type]](args[0])]
+        return [c.one("tensor.Unary", {"op": _UNARY[op_type]}, [c.tensor(args[0])])]
+    return convert
+
+
+def _activation(name, params=None):
+    def convert(c, args, attrs):
+        spec = {"name": name, **(params(c, attrs) if params else {})}
+        return [c.one("Activation", {"activation": spec}, [c.tensor(args[0])])]
+    return convert
+
+
+def _elu_params(c, attrs):
+    return {"alpha": float(attrs.get("alpha", 1.0))}
+
+
+def _leaky_params(c, attrs):
+    return {"negative_slope": float(attrs.get("alpha", 0.01))}
+
+
+def _hard_sigmoid_params(c, attrs):
+    if abs(attrs.get("beta", 0.5) - 0.5) > 1e-7:
+        raise c.refuse(f"beta={attrs['beta']} is not supported; supported: 0.5")
+    return {"slope": float(attrs.get("alpha", 0.2))}
+
+
+def _selu_params(c, attrs):
+    if abs(attrs.get("alpha", 1.67326319217681884765625) - 1.6732632) > 1e-6 or abs(attrs.get("gamma", 1.05070102214813232421875) - 1.0507010) > 1e-6:
+        raise c.refuse("alpha and gamma other than the defaults are not supported")
+    return {}
+
+
+def _gelu_params(c, attrs):
+    approximate = _text(attrs.get("approximate"), "none")
+    if approximate not in ("none", "tanh"):
+        raise c.refuse(f"approximate={approximate!r} is not supported")
+    return {"approximate": approximate == "tanh"}
+
+
+def op_identity(c, args, attrs):
+    return [args[0]]
+
+
+def op_dropout(c, args, attrs):
+    return [args[0], None]  # inference: no dropout; the mask output is not computed
+
+
+def op_cast(c, args, attrs):
+    to = attrs.get("to")
+    x = args[0]
+    if isinstance(x, (Sizes, Uniform)):
+        return [x]
+    if isinstance(x, np.ndarray):
+        from .onnx_proto import DTYPES
+
+        if to not in DTYPES:
+            raise c.refuse(f"cast to type {to} is not supported")
+        return [x.astype(DTYPES[to])]
+    x = c.tensor(x)
+    if to in (1, 10, 11):
+        return [c.one("tensor.Cast", {"to": "float"}, [x])]
+    if to in (6, 7):
+        return [c.one("tensor.Cast", {"to": "int64"}, [x])]
+    raise c.refuse(f"cast to type {to} is not supported; supported: float, double, int32, int64")
+
+
+def op_clip(c, args, attrs):
+    x = c.tensor(args[0])
+    low = attrs.get("min") if "min" in attrs else (float(c.constant(args[1], "min")) if len(args) > 1 and args[1] is not None else None)
+    high = attrs.get("max") if "max" in attrs else (float(c.constant(args[2], "max")) if len(args) > 2 and args[2] is not None else None)
+    if low is not None:
+        x = c.one("tensor.Binary", {"op": "maximum", "scalar": float(low)}, [x], base="min")
+    if high is not None:
+        x = c.one("tensor.Binary", {"op": "minimum", "scalar": float(high)}, [x], base="max")
+    return [x]
+
+
+def _softmax(log):
+    def convert(c, args, attrs):
+        x = c.tensor(args[0])
+        rank = len(x.shape)
+        if c.opset < 13:  # the input is seen as 2-D: everything from `axis` on is one row
+            axis = attrs.get("axis", 1) % rank
+            axes: Any = list(range(axis, rank))
+        else:
+            axes = attrs.get("axis", -1)
+        return [c.one("tensor.Softmax", {"axis": axes, "log": log}, [x])]
+    return convert
+
+
+# -- shape operators ---------------------------------------------------------------------------
+
+def op_transpose(c, args, attrs):
+    if isinstance(args[0], np.ndarray):
+        return [np.transpose(args[0], attrs.get("perm"))]
+    x = c.tensor(args[0])
+    perm = attrs.get("perm") or list(range(len(x.shape)))[::-1]
+    return [c.one("tensor.Transpose", {"perm": [int(p) for p in perm]}, [x])]
+
+
+def op_reshape(c, args, attrs):
+    data, shape = args[0], _as_sizes(args[1])
+    if shape is None:
+        raise c.refuse("the target shape must be a constant or come from Shape")
+    if attrs.get("allowzero", 0) and 0 in shape.entries:
+        raise c.refuse("allowzero=1 with a zero size is not supported")
+    if isinstance(data, np.ndarray) and shape.constant() is not None:
+        target = [data.shape[i] if v == 0 else v for i, v in enumerate(shape.constant().tolist())]
+        return [data.reshape(target)]
+    if isinstance(data, Sizes) and shape.constant() is not None:
+        return [Sizes(data.entries, scalar=shape.constant().size == 0) if shape.constant().size <= 1 else data]
+    x = c.tensor(data)
+    # ONNX: 0 copies the input's size on that axis
+    entries = [DimRef(x, i) if (isinstance(e, (int, np.integer)) and e == 0) else e for i, e in enumerate(shape.entries)]
+    entries = [x.shape[e.axis] if isinstance(e, DimRef) and e.tensor == x and x.shape[e.axis] is not None else e for e in entries]
+    config, inputs = _reshape_entries(entries, [x])
+    return [c.one("tensor.Reshape", {"shape": config}, inputs)]
+
+
+def op_flatten(c, args, attrs):
+    x = c.tensor(args[0])
+    rank = len(x.shape)
+    axis = attrs.get("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    if axis == 0:
+        x = c.one("tensor.Flatten", {"start": 0, "end": -1}, [x])
+        return [c.one("tensor.Unsqueeze", {"axes": [0]}, [x], base="outer")]
+    if axis > 1:
+        x = c.one("tensor.Flatten", {"start": 0, "end": axis - 1}, [x], base="outer")
+    if axis < rank:
+        x = c.one("tensor.Flatten", {"start": 1, "end": -1}, [x])
+    else:
+        x = c.one("tensor.Unsqueeze", {"axes": [1]}, [x])
+    return [x]
+
+
+def op_squeeze(c, args, attrs):
+    axes = _axes_input(c, args, attrs, 1)
+    x = args[0]
+    if isinstance(x, np.ndarray):
+        return [np.squeeze(x, axis=tuple(axes) if axes is not None else None)]
+    if isinstance(x, Sizes):
+        return [Sizes(x.entries, scalar=True) if len(x.entries) == 1 else x]
+    x = c.tensor(x)
+    if axes is None:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+        if any(d is None for d in x.shape):
+            raise c.refuse("Squeeze without axes on a tensor with unknown sizes is not supported")
+    return [c.one("tensor.Squeeze", {"axes": axes}, [x])]
+
+
+def op_unsqueeze(c, args, attrs):
+    axes = _axes_input(c, args, attrs, 1)
+    x = args[0]
+    if axes is None:
+        raise c.refuse("Unsqueeze needs axes")
+    if isinstance(x, np.ndarray):
+        return [np.expand_dims(x, tuple(axes))]
+    if isinstance(x, Sizes):
+        if x.scalar and axes in ([0], [-1]):
+            return [Sizes(x.entries)]
+        raise c.refuse("Unsqueeze of a list of sizes is only supported from a scalar")
+    return [c.one("tensor.Unsqueeze", {"axes": axes}, [c.tensor(x)])]
+
+
+def op_concat(c, args, attrs):
+    axis = attrs.get("axis")
+    if axis is None:
+        raise c.refuse("Concat needs axis")
+    present = [a for a in args if a is not None]
+    if all(isinstance(a, np.ndarray) for a in present):
+        return [np.concatenate(present, axis=axis)]
+    if all(_as_sizes(a) is not None for a in present):  # size lists
+        return [Sizes(tuple(e for a in present for e in _as_sizes(a).entries))]
+    tensors = [a for a in present if not (isinstance(a, np.ndarray) and a.size == 0)]
+    return [c.one("tensor.Concat", {"axis": axis}, [c.tensor(t, "each input of Concat") for t in tensors])]
+
+
+def op_gather(c, args, attrs):
+    data, indices = args
+    axis = attrs.get("axis", 0)
+    if isinstance(data, np.ndarray) and isinstance(indices, np.ndarray):
+        return [np.take(data, indices, axis=axis)]
+    if isinstance(data, Sizes):
+        picked = c.constant(indices, "the indices of Gather")
+        entries = [data.entries[int(i)] for i in np.ravel(picked)]
+        return [Sizes(tuple(entries), scalar=picked.ndim == 0)]
+    if isinstance(data, np.ndarray) and isinstance(indices, Tensor):  # an embedding table
+        if axis != 0 or data.ndim != 2:
+            raise c.refuse("Gather from a constant is supported as an embedding lookup (2-D table, axis 0)")
+        return [c.one("Embedding", {"input_dim": int(data.shape[0]), "output_dim": int(data.shape[1])}, [indices],
+                      {"embeddings": data})]
+    x = c.tensor(data, "the data of Gather")
+    picked = c.constant(indices, "the indices of Gather")
+    if picked.ndim == 0:
+        rank = len(x.shape)
+        items = [{"slice": [None, None, None]}] * (axis % rank) + [{"index": int(picked)}]
+        return [c.one("tensor.Index", {"items": items}, [x])]
+    if picked.ndim == 1:
+        return [c.one("tensor.Take", {"indices": [int(i) for i in picked], "axis": axis}, [x])]
+    raise c.refuse("Gather with multi-dimensional indices is not supported")
+
+
+def op_slice(c, args, attrs):
+    data = args[0]
+    if c.opset < 10:
+        starts, ends, axes, steps = attrs.get("starts"), attrs.get("ends"), attrs.get("axes"), None
+    else:
+        starts = c.constant(args[1], "starts").tolist()
+        ends = c.constant(args[2], "ends").tolist()
+        axes = c.constant(args[3], "axes").tolist() if len(args) > 3 and args[3] is not None else None
+        steps = c.constant(args[4], "steps").tolist() if len(args) > 4 and args[4] is not None else None
+    rank = len(data.shape) if isinstance(data, (Tensor, np.ndarray)) else 1
+    axes = axes if axes is not None else list(range(len(starts)))
+    steps = steps if steps is not None else [1] * len(starts)
+    key = [slice(None)] * rank
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        clamp = lambda v: max(min(int(v), MAX_SIZE), -MAX_SIZE)  # noqa: E731  (INT64 max / min mean "to the end")
+        key[axis % rank] = slice(clamp(start), clamp(end), int(step))
+    if isinstance(data, np.ndarray):
+        return [data[tuple(key)]]
+    if isinstance(data, Sizes):
+        return [Sizes(tuple(data.entries[key[0]]))]
+    items = [{"slice": [k.start, k.stop, k.step]} for k in key]
+    return [c.one("tensor.Index", {"items": items}, [c.tensor(data)])]
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """A tensor filled with one size (Expand of a size over a shape): tf2onnx's sequence lengths."""
+
+    entry: Any
+    shape: Sizes
+
+
+def op_expand(c, args, attrs):
+    data, shape = args
+    shape = _as_sizes(shape)
+    if shape is None:
+        raise c.refuse("the shape must be a constant or come from Shape")
+    if isinstance(data, Sizes) and len(data.entries) == 1:
+        return [Uniform(data.entries[0], shape)]
+    if isinstance(data, np.ndarray) and shape.constant() is not None:
+        return [data * np.ones(shape.constant(), data.dtype)]
+    if isinstance(data, np.ndarray) and data.size and np.all(data == data.ravel()[0]):
+        entries, inputs = _reshape_entries(shape.entries, [])
+        if inputs and len(entries) >= data.ndim:
+            return [c.one("tensor.Full", {"shape": entries, "value": float(data.ravel()[0])}, inputs)]
+    x = c.tensor(data, "the data of Expand")
+    entries, inputs = _reshape_entries(shape.entries, [])
+    if not inputs:
+        ones = np.ones(shape.constant(), np.float32)
+        return [c.one("tensor.Binary", {"op": "mul", "operand": True}, [x], {"operand": ones})]
+    ones = c.one("tensor.Full", {"shape": entries, "value": 1.0}, inputs, base="ones")
+    return [c.one("tensor.Binary", {"op": "mul"}, [x, ones])]
+
+
+def op_pad(c, args, attrs):
+    mode = _text(attrs.get("mode"), "constant")
+    if mode != "constant":
+        raise c.refuse(f"mode={mode!r} is not supported; supported: 'constant'")
+    x = c.tensor(args[0])
+    pads = attrs.get("pads") if c.opset < 11 else c.constant(args[1], "pads").tolist()
+    value = attrs.get("value", 0.0) if c.opset < 11 else (float(c.constant(args[2], "constant_value")) if len(args) > 2 and args[2] is not None else 0.0)
+    if len(args) > 3 and args[3] is not None:
+        raise c.refuse("pads on chosen axes (the axes input) are not supported")
+    rank = len(x.shape)
+    if len(pads) != 2 * rank or any(p < 0 for p in pads):
+        raise c.refuse(f"pads={pads} is not supported (non-negative, two per axis)")
+    return [c.one("tensor.Pad", {"pads": [[int(pads[i]), int(pads[i + rank])] for i in range(rank)], "value": float(value)}, [x])]
+
+
+def _reduce(op):
+    def convert(c, args, attrs):
+        x = args[0]
+        axes = _axes_input(c, args, attrs, 1)
+        keepdims = bool(attrs.get("keepdims", 1))
+        if axes is None and attrs.get("noop_with_empty_axes", 0):
+            return [x]
+        if isinstance(x, np.ndarray):
+            function = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}[op]
+            return [function(x, axis=tuple(axes) if axes is not None else None, keepdims=keepdims)]
+        return [c.one("tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [c.tensor(x)])]
+    return convert
+
+
+# -- layers ---------------------------------------------------------------------------------------
+
+def op_matmul(c, args, attrs):
+    a, b = args
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return [np.matmul(a, b)]
+    if isinstance(b, np.ndarray):
+        return [c.one("tensor.MatMul", {"operand": True}, [c.tensor(a)], {"operand": b})]
+    return [c.one("tensor.MatMul", {}, [c.tensor(a), c.tensor(b)])]
+
+
+def op_gemm(c, args, attrs):
+    a, b = args[0], args[1]
+    bias = args[2] if len(args) > 2 else None
+    alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+    x = c.tensor(a, "A of Gemm")
+    if attrs.get("transA", 0):
+        x = c.one("tensor.Transpose", {"perm": [1, 0]}, [x], base="a_t")
+    if not isinstance(b, np.ndarray):
+        raise c.refuse("B must be a constant (a weight)")
+    kernel = b.T if attrs.get("transB", 0) else b  # (in, out)
+    kernel = kernel * np.float32(alpha) if alpha != 1.0 else kernel
+    weights = {"kernel": kernel}
+    if bias is not None:
+        c_value = c.constant(bias, "C of Gemm") * np.float32(beta)
+        if c_value.size not in (1, kernel.shape[1]) or c_value.ndim > 2 or (c_value.ndim == 2 and c_value.shape[0] != 1):
+            raise c.refuse("C must broadcast along the rows (shape (N,), (1, N) or a scalar)")
+        weights["bias"] = np.broadcast_to(c_value.reshape(-1), (kernel.shape[1],)).copy()
+    return [c.one("Dense", {"units": int(kernel.shape[1]), "use_bias": bias is not None}, [x], weights)]
+
+
+def _one_dimensional(c, x: Tensor, kernel_dims: int, attrs) -> tuple[Tensor, dict, bool]:
+    """A 2-D window op over a height of 1 (how tf2onnx writes Conv1D / pooling) as 1-D:
+    (x with the height removed, the 1-D attributes, whether to put the height back)."""
+    if kernel_dims == 1:
+        return x, attrs, False
+    if kernel_dims != 2 or len(x.shape) != 4 or x.shape[2] != 1:
+        raise c.refuse(f"{kernel_dims}-D windows are supported only over a height of 1 (tf2onnx's Conv1D); input {x.shape}")
+    kernel = attrs.get("kernel_shape", [1, None])
+    strides, dilations = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    if kernel[0] != 1 or strides[0] != 1 or dilations[0] != 1 or pads[0] or pads[2]:
+        raise c.refuse("a 2-D window with a height other than 1 is not supported")
+    flat = dict(attrs)
+    flat.update({"kernel_shape": kernel[1:], "strides": strides[1:], "dilations": dilations[1:], "pads": [pads[1], pads[3]]})
+    return c.one("tensor.Squeeze", {"axes": [2]}, [x], base="as_1d"), flat, True
+
+
+def _pads_1d(c, attrs, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    auto_pad = _text(attrs.get("auto_pad"), "NOTSET")
+    if auto_pad == "NOTSET":
+        before, after = attrs.get("pads", [0, 0])
+        return int(before), int(after)
+    if auto_pad == "VALID":
+        return 0, 0
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER") and stride == 1:
+        total = dilation * (kernel - 1)
+        return (total // 2, total - total // 2) if auto_pad == "SAME_UPPER" else (total - total // 2, total // 2)
+    raise c.refuse(f"auto_pad={auto_pad} with strides {stride} is not supported")
+
+
+def op_conv(c, args, attrs):
+    x = c.tensor(args[0], "X of Conv")
+    w = c.constant(args[1], "W of Conv (the weights)")
+    bias = c.constant(args[2], "B of Conv") if len(args) > 2 and args[2] is not None else None
+    x, attrs, restore = _one_dimensional(c, x, w.ndim - 2, attrs)
+    w = w[:, :, 0, :] if restore else w
+    k = int(attrs.get("kernel_shape", [w.shape[2]])[0])
+    stride, dilation = int(attrs.get("strides", [1])[0]), int(attrs.get("dilations", [1])[0])
+    before, after = _pads_1d(c, attrs, k, stride, dilation)
+    if before or after:
+        x = c.one("tensor.Pad", {"pads": [[0, 0], [0, 0], [before, after]]}, [x], base="pad")
+    weights = {"kernel": np.ascontiguousarray(w.transpose(2, 1, 0))}
+    if bias is not None:
+        weights["bias"] = bias
+    config = {"filters": int(w.shape[0]), "kernel_size": k, "strides": stride, "dilation_rate": dilation,
+              "groups": int(attrs.get("group", 1)), "padding": "valid", "data_format": "channels_first", "use_bias": bias is not None}
+    y = c.one("Conv1D", config, [x], weights)
+    return [c.one("tensor.Unsqueeze", {"axes": [2]}, [y], base="as_2d") if restore else y]
+
+
+def _pool(kind):
+    def convert(c, args, attrs):
+        x = c.tensor(args[0])
+        kernel = attrs.get("kernel_shape")
+        if kernel is None:
+            raise c.refuse("kernel_shape is required")
+        x, attrs, restore = _one_dimensional(c, x, len(kernel), attrs)
+        k, stride = int(attrs["kernel_shape"][0]), int(attrs.get("strides", [1])[0])
+        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1])):
+            raise c.refuse("ceil_mode and dilations are not supported")
+        before, after = _pads_1d(c, attrs, k, stride, 1)
+        if before or after:
+            if kind == "AveragePooling1D":
+                raise c.refuse("AveragePool with padding is not supported")
+            x = c.one("tensor.Pad", {"pads": [[0, 0], [0, 0], [before, after]], "value": float("-inf")}, [x], base="pad")
+        config = {"pool_size": k, "strides": stride, "padding": "valid", "data_format": "channels_first"}
+        y = c.one(kind, config, [x])
+        return [c.one("tensor.Unsqueeze", {"axes": [2]}, [y], base="as_2d") if restore else y]
+    return convert
+
+
+def op_reverse_sequence(c, args, attrs):
+    """ReverseSequence whose lengths are the whole time axis (how tf2onnx writes go_backwards):
+    a reversal of that axis."""
+    x = c.tensor(args[0])
+    lengths = args[1]
+    time_axis, batch_axis = attrs.get("time_axis", 0), attrs.get("batch_axis", 1)
+    if {time_axis, batch_axis} != {0, 1}:  # the spec: one is 0, the other 1 (a full reversal needs no batch axis)
+        raise ValueError(f"time_axis={time_axis} and batch_axis={batch_axis}; one must be 0, the other 1")
+    entry = lengths.entry if isinstance(lengths, Uniform) else None
+    if isinstance(lengths, np.ndarray) and lengths.size and np.all(lengths == lengths.ravel()[0]):
+        entry = int(lengths.ravel()[0])
+    full = entry is not None and ((isinstance(entry, DimRef) and entry.tensor == x and entry.axis == time_axis)
+                                  or (isinstance(entry, (int, np.integer)) and entry == x.shape[time_axis]))
+    if not full:
+        raise c.refuse("sequence lengths shorter than the time axis are not supported")
+    items = [{"slice": [None, None, None]}] * len(x.shape)
+    items[time_axis] = {"slice": [None, None, -1]}
+    return [c.one("tensor.Index", {"items": items}, [x])]
+
+
+def op_batch_norm(c, args, attrs):
+    if attrs.get("training_mode", 0):
+        raise c.refuse("training_mode=1 is not supported (inference only)")
+    x = c.tensor(args[0])
+    scale, shift, mean, var = (c.constant(a, name) for a, name in zip(args[1:5], ("scale", "B", "mean", "var")))
+    config = {"axis": 1, "epsilon": float(attrs.get("epsilon", 1e-5)), "center": True, "scale": True}
+    weights = {"gamma": scale, "beta": shift, "moving_mean": mean, "moving_variance": var}
+    return [c.one("BatchNormalization", config, [x], weights)]
+
+
+def op_layer_norm(c, args, attrs):
+    x = c.tensor(args[0])
+    rank = len(x.shape)
+    axis = attrs.get("axis", -1) % rank
+    weights = {"gamma": c.constant(args[1], "Scale")}
+    if len(args) > 2 and args[2] is not None:
+        weights["beta"] = c.constant(args[2], "B")
+    config = {"axis": list(range(axis, rank)), "epsilon": float(attrs.get("epsilon", 1e-5)), "scale": True, "center": "beta" in weights}
+    outputs = c.add("LayerNormalization", config, [x], weights)
+    return [outputs[0], None, None]
+
+
+def op_recurrent(c, args, attrs):
+    from .onnx_recurrent import convert_recurrent
+
+    return convert_recurrent(c, args, attrs)
+
+
+OPERATORS = {
+    "Constant": op_constant, "Shape": op_shape, "ConstantOfShape": op_constant_of_shape, "Identity": op_identity,
+    "Dropout": op_dropout, "Cast": op_cast, "Clip": op_clip,
+    **{name: _binary(name) for name in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min")},
+    **{name: _unary(name) for name in _UNARY},
+    "Relu": _activation("relu"), "Tanh": _activation("tanh"), "Sigmoid": _activation("sigmoid"),
+    "LeakyRelu": _activation("leaky_relu", _leaky_params), "Elu": _activation("elu", _elu_params),
+    "Selu": _activation("selu", _selu_params), "Softplus": _activation("softplus"), "Softsign": _activation("softsign"),
+    "HardSigmoid": _activation("hard_sigmoid", _hard_sigmoid_params),
+    "HardSwish": _activation("hard_silu", lambda c, a: {"slope": 1.0 / 6.0}), "Gelu": _activation("gelu", _gelu_params),
+    "Softmax": _softmax(False), "LogSoftmax": _softmax(True),
+    "Transpose": op_transpose, "Reshape": op_reshape, "Flatten": op_flatten, "Squeeze": op_squeeze,
+    "Unsqueeze": op_unsqueeze, "Concat": op_concat, "Gather": op_gather, "Slice": op_slice, "Expand": op_expand,
+    "Pad": op_pad,
+    "ReduceMean": _reduce("mean"), "ReduceSum": _reduce("sum"), "ReduceMax": _reduce("max"), "ReduceMin": _reduce("min"),
+    "ReduceProd": _reduce("prod"),
+    "MatMul": op_matmul, "Gemm": op_gemm, "Conv": op_conv, "BatchNormalization": op_batch_norm,
+    "LayerNormalization": op_layer_norm,
+    "LSTM": op_recurrent, "GRU": op_recurrent, "RNN": op_recurrent,
+    "MaxPool": _pool("MaxPooling1D"), "AveragePool": _pool("AveragePooling1D"), "ReverseSequence": op_reverse_sequence,
+}
+
+
+from .onnx_loop import LOOP_OPERATORS  # noqa: E402  (they use the helpers above)
+
+OPERATORS.update(LOOP_OPERATORS)
+
+
+def load_onnx(path: str, limits) -> ModelSpec:
+    """Read an `.onnx` file into a ModelSpec (NumPy-only protobuf reader; sizes checked first)."""
+    import os
+
+    from ..errors import reading
+    from ..limits import current
+    from .onnx_proto import read_model
+
+    limits = current(limits)
+    size = os.path.getsize(path)
+    if size > limits.max_member_bytes:
+        raise ModelFormatError(f"the ONNX file is {size:,} bytes, over the limit of {limits.max_member_bytes:,}", path)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    with reading(path, "the ONNX file"):
+        model = read_model(data, limits, path)
+    return spec_from_onnx(model, path)
+
+
+def spec_from_onnx(model: ModelProto, path: str) -> ModelSpec:
+    """The ModelSpec of a parsed ONNX model."""
+    converter = Converter(model, path)
+    inputs, outputs = converter.run()
+    name = model.graph.name or "onnx_model"
+    source = {"framework": "onnx", "version": f"opset {converter.opset}", "format": ".onnx", "producer": model.producer}
+    return ModelSpec(name, converter.layers, inputs, outputs, source=source)
