@@ -9,9 +9,11 @@ in a sidecar .npz), and a command line reading .npy or .csv. It never imports np
 from __future__ import annotations
 
 import base64
+import collections
 import inspect
 import io
 import os
+import re
 import textwrap
 import zlib
 
@@ -21,18 +23,22 @@ import numpy as np
 from . import export_lib
 from .atomic import atomic_write
 from .errors import UnsupportedLayerError
+from .graph import Node
 from .layers import activations
 from .layers.activations import HELPERS, canonical
 from .layers.special import _erf_series, _erfc_fraction, erf
+from .spec import Call
 
 EXPORTABLE = (
     "InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout1D",
     "GaussianNoise", "GaussianDropout", "AlphaDropout", "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average",
     "Maximum", "Minimum", "Concatenate", "RepeatVector", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
     "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
-    "BatchNormalization", "LayerNormalization",
+    "BatchNormalization", "LayerNormalization", "Normalization", "DepthwiseConv1D", "SeparableConv1D", "Dot",
+    "UnitNormalization", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Permute", "RNN",
 )
-STEP_FUNCTIONS = {"SimpleRNN": "simple_rnn_step", "LSTM": "lstm_step", "GRU": "gru_step"}
+RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN")
+STEP_FUNCTIONS = {"SimpleRNNCell": "simple_rnn_step", "LSTMCell": "lstm_step", "GRUCell": "gru_step"}
 
 
 class _Writer:
@@ -45,6 +51,7 @@ class _Writer:
         self.functions: list[str] = []  # export_lib functions used, in order
         self.activations: dict[str, str] = {}  # canonical JSON -> function name
         self.helpers: list[str] = []
+        self.used: set[str] = set()  # variable names given out
 
     def use(self, name: str) -> str:
         if name not in self.functions:
@@ -81,6 +88,10 @@ class _Writer:
         base = "".join(ch if ch.isalnum() else "_" for ch in layer.name).strip("_") or "t"
         names = [f"{base}_{index}_{i}" if count > 1 or index else base for i in range(count)]
         for i, name in enumerate(names):
+            while f"v_{name}" in self.used:  # two layer names that read alike (such as "a/b" and "a_b")
+                name += "_"
+            names[i] = name
+            self.used.add(f"v_{name}")
             self.names[(layer.name, index, i)] = f"v_{name}"
         return [f"v_{n}" for n in names]
 
@@ -90,28 +101,47 @@ def _weight(layer, key: str) -> str:
     return f"W[{full!r}]" if key in layer.weights else "None"
 
 
-def _recurrent(writer: _Writer, layer, source: str, prefix: str = "") -> tuple[str, str]:
-    """Code running one recurrent layer on `source`: (sequence-or-last expression, states expression)."""
-    config = layer.config
-    units = config["units"]
-    step = writer.use(STEP_FUNCTIONS[layer.class_name])
-    writer.use("rnn")
-    writer.use("zeros_states")
-    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[layer.class_name]
-    name = prefix or layer.name
-    kernel, recurrent = f"W[{name + '/kernel'!r}]", f"W[{name + '/recurrent_kernel'!r}]"
+def _cell_step(writer: _Writer, layer, cell, prefix: str) -> tuple[str, list[int]]:
+    """Code making the step function of `cell` (weights under `prefix`/), and its state sizes."""
+    if hasattr(cell, "cells"):  # StackedRNNCells: weights under cells/<i>/
+        parts = [_cell_step(writer, layer, c, f"{prefix}/cells/{i}") for i, c in enumerate(cell.cells)]
+        counts = [len(sizes) for _, sizes in parts]
+        steps = ", ".join(step for step, _ in parts)
+        return f"{writer.use('stacked_step')}([{steps}], {counts})", [s for _, sizes in parts for s in sizes]
+    kind = type(cell).__name__
+    if kind not in STEP_FUNCTIONS:
+        raise _refuse(layer, f"the cell {kind} is not exported")
+    if getattr(cell, "projection", None):
+        raise _refuse(layer, "LSTM projections (PyTorch's proj_size) are not exported")
+    config = cell.config
+    step = writer.use(STEP_FUNCTIONS[kind])
+    kernel, recurrent = f"W[{prefix + '/kernel'!r}]", f"W[{prefix + '/recurrent_kernel'!r}]"
     if config["use_bias"]:
-        bias = f"W[{name + '/bias'!r}]"
+        bias = f"W[{prefix + '/bias'!r}]"
     else:
-        shape = (2, gates * units) if layer.class_name == "GRU" and config.get("reset_after") else (gates * units,)
+        shape = tuple(cell.bias_shape())
         bias = f"np.zeros({shape}, np.float32)"
     args = [kernel, recurrent, bias, writer.activation(config["activation"])]
-    if layer.class_name != "SimpleRNN":
+    if kind != "SimpleRNNCell":
         args.append(writer.activation(config["recurrent_activation"]))
-    if layer.class_name == "GRU":
+    if kind == "GRUCell":
         args.append(f"reset_after={config['reset_after']}")
-    sizes = [units] * (2 if layer.class_name == "LSTM" else 1)
-    call = (f"rnn({source}, {step}({', '.join(args)}), zeros_states({source}, {sizes}), "
+    return f"{step}({', '.join(args)})", list(cell.state_sizes)
+
+
+def _recurrent(writer: _Writer, layer, source: str, prefix: str = "", initial: list[str] | None = None) -> tuple[str, list[int]]:
+    """Code running one recurrent layer on `source` from the `initial` state tensors (zeros if
+    None): an expression for (sequence-or-last output, final states), and the state sizes."""
+    config = layer.config
+    step, sizes = _cell_step(writer, layer, layer.cell, prefix or layer.name)
+    writer.use("rnn")
+    if initial is None:
+        states = f"{writer.use('zeros_states')}({source}, {sizes})"
+    else:
+        if len(initial) != len(sizes):
+            raise _refuse(layer, f"{len(initial)} initial states given for {len(sizes)} states")
+        states = "[" + ", ".join(initial) + "]"
+    call = (f"rnn({source}, {step}, {states}, "
             f"go_backwards={config['go_backwards']}, return_sequences={config['return_sequences']})")
     return call, sizes
 
@@ -119,7 +149,7 @@ def _recurrent(writer: _Writer, layer, source: str, prefix: str = "") -> tuple[s
 def _refuse(layer, why: str) -> UnsupportedLayerError:
     return UnsupportedLayerError(
         f"layer '{layer.name}' ({layer.class_name}) cannot be exported: {why}; export supports: {', '.join(EXPORTABLE)} "
-        "(without masks, stateful layers or initial_state)"
+        "(without masks or stateful layers)"
     )
 
 
@@ -136,7 +166,9 @@ def _layer_code(writer: _Writer, node) -> None:
     ins = [writer.tensor(r) for r in call.inputs]
     if layer.class_name not in EXPORTABLE:
         raise _refuse(layer, "it is not in the exported set yet")
-    if call.tensor_kwargs or any(v for v in node.options.values()):
+    initial = [writer.tensor(r) for r in call.tensor_kwargs.get("initial_state", [])] or None
+    allowed = {"initial_state"} if layer.class_name in RECURRENT + ("Bidirectional",) else set()
+    if set(call.tensor_kwargs) - allowed or any(v for v in node.options.values()):
         raise _refuse(layer, "it is called with extra arguments")
     if config.get("stateful"):
         raise _refuse(layer, "it is stateful")
@@ -171,14 +203,15 @@ def _layer_code(writer: _Writer, node) -> None:
         lines.append(f"    {outs[0]} = np.concatenate([{', '.join(ins)}], axis={layer.axis})")
     elif kind == "RepeatVector":
         lines.append(f"    {outs[0]} = np.repeat({a}[:, None, :], {config['n']}, axis=1)")
-    elif kind in STEP_FUNCTIONS:
-        run, sizes = _recurrent(writer, layer, a)
+    elif kind in RECURRENT:
+        run, sizes = _recurrent(writer, layer, a, initial=initial)
         states = outs[1:] if config["return_state"] else ["_"]
         lines.append(f"    {outs[0]}, {'[' + ', '.join(states) + ']' if config['return_state'] else '_'} = {run}")
     elif kind == "Bidirectional":
         forward, backward = layer.forward, layer.backward
-        run_f, sizes_f = _recurrent(writer, forward, a, f"{layer.name}/forward")
-        run_b, sizes_b = _recurrent(writer, backward, a, f"{layer.name}/backward")
+        half = None if initial is None else len(initial) // 2  # forward states first, then backward ones
+        run_f, sizes_f = _recurrent(writer, forward, a, f"{layer.name}/forward", None if initial is None else initial[:half])
+        run_b, sizes_b = _recurrent(writer, backward, a, f"{layer.name}/backward", None if initial is None else initial[half:])
         keep = layer.return_state
         lines.append(f"    forward, {'forward_states' if keep else '_'} = {run_f}")
         lines.append(f"    backward, {'backward_states' if keep else '_'} = {run_b}")
@@ -192,28 +225,38 @@ def _layer_code(writer: _Writer, node) -> None:
             states = ["*forward_states", "*backward_states"] if keep else []
             lines.append(f"    {', '.join(outs)} = [{', '.join(merged + states)}]")
     elif kind == "TimeDistributed":
-        inner = layer.inner
-        if inner.class_name != "Dense":
-            raise _refuse(layer, "only TimeDistributed(Dense) is exported")
-        flat = f"{a}.reshape((-1,) + {a}.shape[2:])"
-        dense = (f"{writer.use('dense')}({flat}, W[{layer.name + '/layer/kernel'!r}], "
-                 f"{_weight(layer, 'layer/bias')}, {writer.activation(inner.config['activation'])})")
-        lines.append(f"    {outs[0]} = {dense}.reshape({a}.shape[:2] + (-1,))")
+        inner = layer.inner  # built for (batch * time, ...) inputs, weights under <name>/layer/
+        flat_ref, flat = (f"{layer.name}/flat", node.index, 0), f"{outs[0]}_flat"
+        while flat in writer.used:
+            flat += "_"
+        writer.used.add(flat)
+        writer.names[flat_ref] = flat
+        lines.append(f"    {flat} = {a}.reshape((-1,) + {a}.shape[2:])  # (batch * time, ...)")
+        _layer_code(writer, Node(inner, node.index, Call([flat_ref]), {}))
+        y = writer.tensor((inner.name, node.index, 0))
+        lines.append(f"    {outs[0]} = {y}.reshape({a}.shape[:2] + {y}.shape[1:])  # (batch, time, ...)")
     elif kind == "Embedding":
         if config["mask_zero"]:
             raise _refuse(layer, "mask_zero (masks are not exported)")
         lines.append(f"    {outs[0]} = {writer.use('embedding')}({a}, W[{layer.name + '/embeddings'!r}])")
-    elif kind == "Conv1D":
-        if config["data_format"] != "channels_last":
-            raise _refuse(layer, "channels_first is not exported")
-        lines.append(f"    {outs[0]} = {writer.use('conv1d')}({a}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, "
-                     f"{layer.stride}, {config['padding']!r}, {layer.dilation}, {layer.groups}, "
-                     f"{writer.activation(config['activation'])})")
-    elif kind in ("MaxPooling1D", "AveragePooling1D"):
-        if config["data_format"] != "channels_last":
-            raise _refuse(layer, "channels_first is not exported")
-        lines.append(f"    {outs[0]} = {writer.use('pool1d')}({a}, {layer.kernel}, {layer.stride}, {config['padding']!r}, "
-                     f"{'max' if kind == 'MaxPooling1D' else 'average'!r})")
+    elif kind in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D", "MaxPooling1D", "AveragePooling1D"):
+        # The functions work channels last; channels_first is transposed in and out (as npinfer does).
+        first = config["data_format"] == "channels_first"
+        x = f"{a}.transpose(0, 2, 1)" if first else a
+        if kind == "Conv1D":
+            y = (f"{writer.use('conv1d')}({x}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, {layer.stride}, "
+                 f"{config['padding']!r}, {layer.dilation}, {layer.groups}, {writer.activation(config['activation'])})")
+        elif kind == "DepthwiseConv1D":
+            y = (f"{writer.use('depthwise_conv1d')}({x}, {_weight(layer, 'depthwise_kernel')}, {_weight(layer, 'bias')}, "
+                 f"{layer.stride}, {config['padding']!r}, {layer.dilation}, {writer.activation(config['activation'])})")
+        elif kind == "SeparableConv1D":
+            y = (f"{writer.use('separable_conv1d')}({x}, {_weight(layer, 'depthwise_kernel')}, "
+                 f"{_weight(layer, 'pointwise_kernel')}, {_weight(layer, 'bias')}, {layer.stride}, {config['padding']!r}, "
+                 f"{layer.dilation}, {writer.activation(config['activation'])})")
+        else:
+            y = (f"{writer.use('pool1d')}({x}, {layer.kernel}, {layer.stride}, {config['padding']!r}, "
+                 f"{'max' if kind == 'MaxPooling1D' else 'average'!r})")
+        lines.append(f"    {outs[0]} = {y}{'.transpose(0, 2, 1)' if first else ''}")
     elif kind in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):
         reduce = "max" if kind == "GlobalMaxPooling1D" else "mean"
         lines.append(f"    {outs[0]} = {a}.{reduce}(axis={layer.time_axis}, keepdims={config['keepdims']})")
@@ -224,6 +267,40 @@ def _layer_code(writer: _Writer, node) -> None:
     elif kind == "LayerNormalization":
         lines.append(f"    {outs[0]} = {writer.use('layer_normalization')}({a}, {_weight(layer, 'gamma')}, {_weight(layer, 'beta')}, "
                      f"{config['epsilon']!r}, {layer.axes}, rms_scaling={config['rms_scaling']})")
+    elif kind == "Normalization":
+        lines.append(f"    {outs[0]} = {writer.use('normalization')}({a}, {_weight(layer, 'mean')}, {_weight(layer, 'variance')}, "
+                     f"{list(layer.axes)}, invert={config['invert']})")
+    elif kind == "UnitNormalization":
+        lines.append(f"    {outs[0]} = {writer.use('l2_normalize')}({a}, {tuple(layer.axes)}, {config['semantics']!r}, 1e-12)")
+    elif kind == "Dot":
+        lines.append(f"    {outs[0]} = {writer.use('dot')}({ins[0]}, {ins[1]}, {layer.axes}, "
+                     f"normalize={config['normalize']}, semantics={config['semantics']!r})")
+    elif kind == "UpSampling1D":
+        lines.append(f"    {outs[0]} = np.repeat({a}, {config['size']}, axis=1)  # each time step {config['size']} times")
+    elif kind == "ZeroPadding1D":
+        widths = [(0, 0)] * 3
+        widths[layer.axis] = tuple(layer.padding)
+        lines.append(f"    {outs[0]} = np.pad({a}, {widths})  # zeros before and after the time axis")
+    elif kind == "Cropping1D":
+        start, end = layer.cropping
+        lines.append(f"    {outs[0]} = {a}[:, {start} : {a}.shape[1] - {end}]  # steps cropped from both ends")
+    elif kind == "Permute":
+        lines.append(f"    {outs[0]} = {a}.transpose({tuple(layer.order)})")
+    else:
+        raise _refuse(layer, "it is not in the exported set yet")
+
+
+def _drop_unused(lines: list[str], outputs: list[str]) -> list[str]:
+    """Unpacked layer outputs that nothing reads (such as an encoder's sequence when only its
+    states are used) become `_`, so the script stays lint-clean."""
+    counts = collections.Counter(re.findall(r"\bv_\w+", "\n".join(lines + outputs)))
+    result = []
+    for line in lines:
+        target, sep, value = line.partition(" = ")
+        if sep and "," in target and not target.lstrip().startswith("#"):
+            target = re.sub(r"\bv_\w+", lambda m: m.group(0) if counts[m.group(0)] > 1 else "_", target)
+        result.append(target + sep + value)
+    return result
 
 
 def _source(fn) -> str:
@@ -242,6 +319,7 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
     for node in model._graph.nodes:
         _layer_code(writer, node)
     outputs = [writer.tensor(r) for r in model.spec.outputs]
+    writer.lines = _drop_unused(writer.lines, outputs)
     weights = {f"{layer.name}/{key}": array for layer in model.layers for key, array in layer.weights.items()}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **weights)
@@ -303,10 +381,24 @@ def _weights_loader(mode: str, weights_file: str, packed: bytes) -> str:
             f"{weights_file!r})\n    with np.load(path, allow_pickle=False) as npz:\n        return {{k: npz[k] for k in npz.files}}\n")
 
 
+DEPENDENCIES = {"depthwise_conv1d": ["conv1d"], "separable_conv1d": ["depthwise_conv1d", "dense"], "dot": ["l2_normalize"]}
+
+
 def _with_dependencies(functions: list[str]) -> list[str]:
-    order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "merge", "embedding", "conv1d",
-             "pool1d", "batch_normalization", "layer_normalization"]
-    return [name for name in order if name in functions]
+    """The export_lib functions to copy: those used and those they call, in a fixed order."""
+    needed, pending = set(), list(functions)
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending += DEPENDENCIES.get(name, [])
+    order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "stacked_step", "merge", "embedding",
+             "conv1d", "depthwise_conv1d", "separable_conv1d", "pool1d", "batch_normalization", "layer_normalization",
+             "normalization", "l2_normalize", "dot"]
+    missing = needed - set(order)
+    if missing:
+        raise AssertionError(f"export_lib functions missing from the copy order: {sorted(missing)}")
+    return [name for name in order if name in needed]
 
 
 def _predict_source(model, body: list[str], outputs: list[str]) -> str:

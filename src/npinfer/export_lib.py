@@ -169,3 +169,70 @@ def layer_normalization(x, gamma, beta, epsilon, axes, rms_scaling=False):
     if gamma is not None:
         y = y * gamma.reshape(shape)
     return y + beta.reshape(shape) if beta is not None else y
+
+
+def stacked_step(steps, counts):
+    """StackedRNNCells: in each time step every cell runs in turn, its output the next one's
+    input; states are the cells' states in order (counts[i] of them for cell i)."""
+    def step(x_t, states):
+        new_states, at = [], 0
+        for cell_step, count in zip(steps, counts):
+            x_t, updated = cell_step(x_t, states[at : at + count])  # x_t: (batch, units of this cell)
+            new_states += updated
+            at += count
+        return x_t, new_states
+    return step
+
+
+def depthwise_conv1d(x, kernel, bias, strides, padding, dilation, activation):
+    """Each input channel c convolved with its own `multiplier` filters, channels last:
+    kernel (k, channels, multiplier); output channel c * multiplier + m. This is conv1d with
+    groups = channels and the kernel seen as (k, 1, channels * multiplier)."""
+    k, channels, multiplier = kernel.shape
+    grouped = kernel.reshape(k, 1, channels * multiplier)  # (k, in / groups = 1, filters)
+    return conv1d(x, grouped, bias, strides, padding, dilation, channels, activation)
+
+
+def separable_conv1d(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation, activation):
+    """Depthwise convolution (no bias), then a pointwise 1x1 convolution to `filters`, bias,
+    activation: depthwise_kernel (k, channels, multiplier), pointwise_kernel (1, channels * multiplier, filters)."""
+    y = depthwise_conv1d(x, depthwise_kernel, None, strides, padding, dilation, None)  # (batch, out, channels * multiplier)
+    return dense(y, pointwise_kernel[0], bias, activation)  # (batch, out, filters)
+
+
+def normalization(x, mean, variance, axes, invert=False):
+    """Keras's preprocessing Normalization with stored statistics over `axes`:
+    (x - mean) / max(sqrt(variance), 1e-7); `invert` undoes it: mean + x * max(sqrt(variance), 1e-7)."""
+    shape = [1] * x.ndim  # mean and variance broadcast against x
+    for a in axes:
+        shape[a] = x.shape[a]
+    mean = mean.reshape(shape)
+    std = np.maximum(np.sqrt(variance.reshape(shape)), np.asarray(1e-7, variance.dtype))  # 1e-7: keras.backend.epsilon()
+    if invert:
+        return mean + x * std
+    return (x - mean) / std
+
+
+def l2_normalize(x, axes, semantics, epsilon):
+    """x / ||x||_2 over `axes`. Keras 3 caps 1 / ||x|| at 1 / epsilon; Keras 2
+    (tf.linalg.l2_normalize) floors ||x||^2 at 1e-12."""
+    squares = np.sum(x * x, axis=axes, keepdims=True)
+    if semantics == "keras3":
+        with np.errstate(divide="ignore"):
+            return x * np.minimum(1.0 / np.sqrt(squares), np.asarray(1.0 / epsilon, x.dtype))
+    return x / np.sqrt(np.maximum(squares, np.asarray(1e-12, x.dtype)))
+
+
+def dot(a, b, axes, normalize, semantics):
+    """Batched dot product of a and b over a's axis axes[0] and b's axis axes[1], after an
+    L2 normalization over those axes with `normalize`. The result keeps a's other axes, then
+    b's; (batch, 1) if none are left."""
+    if normalize:
+        a = l2_normalize(a, axes[0], semantics, 1e-7)
+        b = l2_normalize(b, axes[1], semantics, 1e-7)
+    a = np.moveaxis(a, axes[0], -1)  # (batch, ..., k)
+    b = np.moveaxis(b, axes[1], 1)  # (batch, k, ...)
+    batch = a.shape[0]
+    result = a.reshape(batch, -1, a.shape[-1]) @ b.reshape(batch, b.shape[1], -1)  # (batch, m, n)
+    shape = a.shape[1:-1] + b.shape[2:]
+    return result.reshape((batch,) + shape) if shape else result.reshape(batch, 1)

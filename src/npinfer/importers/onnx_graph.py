@@ -326,6 +326,8 @@ _BINARY_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "p
 
 def _divide(a, b):
     if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        if np.any(b == 0):
+            raise ValueError("integer division by zero")
         return np.trunc(a / b).astype(a.dtype)  # ONNX integer Div truncates
     return np.divide(a, b)
 

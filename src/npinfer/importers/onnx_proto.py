@@ -106,7 +106,7 @@ def _floats(wire: int, value) -> list[float]:
         return [struct.unpack("<f", value)[0]]
     if wire != 2 or len(value) % 4:
         raise ProtoError("a float field with the wrong wire type or length")
-    return np.frombuffer(value, "<f4").astype(float).tolist()
+    return [float(v) for v in np.frombuffer(value, "<f4")]  # NaN payloads stay NaN, without a cast warning
 
 
 def _double(wire: int, value) -> list[float]:
