@@ -259,6 +259,14 @@ class Index(TensorOp):
             raise InputShapeError(f"layer '{self.name}': cannot index an input of shape {inputs[0].shape} ({err})") from None
 
 
+def _same_rank(layer, shapes, min_rank: int) -> int:
+    """The rank all of a joining layer's inputs share (Concat, Stack); an error if they differ."""
+    layer.expect_inputs(shapes, count=None, min_rank=min_rank)
+    if not shapes or any(len(s) != len(shapes[0]) for s in shapes):
+        raise ModelFormatError(f"layer '{layer.name}' ({layer.class_name}): inputs of different ranks {shapes}")
+    return len(shapes[0])
+
+
 class Concat(TensorOp):
     """np.concatenate along `axis` (torch.cat, ONNX Concat)."""
 
@@ -266,10 +274,7 @@ class Concat(TensorOp):
     ARITY = None
 
     def shape(self, shapes):
-        self.expect_inputs(shapes, count=None, min_rank=1)
-        rank = len(shapes[0])
-        if any(len(s) != rank for s in shapes) or not shapes:
-            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): inputs of different ranks {shapes}")
+        rank = _same_rank(self, shapes, min_rank=1)
         axis = _axis(self, "axis", self.config["axis"], rank)
         out = list(shapes[0])
         out[axis] = None if any(s[axis] is None for s in shapes) else sum(s[axis] for s in shapes)
@@ -286,10 +291,7 @@ class Stack(TensorOp):
     ARITY = None
 
     def shape(self, shapes):
-        self.expect_inputs(shapes, count=None, min_rank=0)
-        rank = len(shapes[0])
-        if any(len(s) != rank for s in shapes) or not shapes:
-            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): inputs of different ranks {shapes}")
+        rank = _same_rank(self, shapes, min_rank=0)
         axis = _axis(self, "axis", self.config["axis"], rank + 1)
         merged = tuple(next((d for d in dims if d is not None), None) for dims in zip(*shapes))
         return merged[:axis] + (len(shapes),) + merged[axis:]
