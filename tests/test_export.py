@@ -3,6 +3,7 @@ passes ruff, runs from the command line, and refuses the rest by layer name."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 import npinfer
 import zoo
 from npinfer.export import export_script
+from npinfer.spec import LayerSpec
 from parity import as_list, assert_close
 
 CASES = [(flavor, c.name) for c in zoo.CASES.values() if not c.refuse and not c.stateful for flavor in c.flavors]
@@ -51,7 +53,7 @@ def test_exported_script_matches_keras_or_is_refused_by_name(keras_fixtures, exp
     _exported[(flavor, case)] = target
 
 
-EXPORTED_AT_LEAST = 301  # of the 341 zoo variants; the rest use masks, attention layers or a custom layer
+EXPORTED_AT_LEAST = 315  # of the 341 zoo variants; the rest use masks or a custom layer
 
 
 def test_export_coverage_does_not_shrink_and_every_script_passes_ruff(keras_fixtures, tmp_path):
@@ -99,6 +101,55 @@ def test_sidecar_weights(tmp_path):
 
 
 def test_refusals_name_the_layer(keras_fixtures):
-    model = npinfer.load(keras_fixtures["keras3"].path("attention_dot", "keras"))
-    with pytest.raises(npinfer.UnsupportedLayerError, match=r"layer 'attention' \(Attention\) cannot be exported"):
+    model = npinfer.load(keras_fixtures["keras3"].path("stateful_lstm", "keras"))
+    with pytest.raises(npinfer.UnsupportedLayerError, match=r"layer 'lstm' \(LSTM\) cannot be exported: it is stateful"):
+        export_script(model, "/nonexistent/never.py")
+
+
+def _attention_variant(path, inputs=None, **options):
+    """The zoo model at `path` with its attention layer called with other call options (and,
+    with `inputs`, extra tensor arguments read from new inputs {kwarg: shape}); return_attention_scores
+    adds the weights as a second model output."""
+    spec = copy.deepcopy(npinfer.load(path).spec)
+    layer = next(entry for entry in spec.layers if "Attention" in entry.class_name)
+    layer.inbound[0].options.update(options)
+    for name, shape in (inputs or {}).items():
+        spec.layers.insert(0, LayerSpec(name, "InputLayer", {"shape": [None, *shape], "dtype": "float32"}))
+        spec.inputs = list(spec.inputs) + [(name, 0, 0)]
+        layer.inbound[0].tensor_kwargs[name] = [(name, 0, 0)]
+    if options.get("return_attention_scores"):
+        spec.outputs = list(spec.outputs) + [(layer.name, 0, 1)]
+    return npinfer.Model(spec)
+
+
+ATTENTION_CASES = ["attention_dot", "attention_scaled_with_key", "attention_concat_score_causal", "additive_attention",
+                   "multi_head_attention_self", "multi_head_attention_cross_key_causal", "multi_head_attention_causal_no_bias"]
+
+
+@pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])
+@pytest.mark.parametrize("case", ATTENTION_CASES)
+def test_exported_attention_scores_and_causal_masks_match_npinfer(keras_fixtures, tmp_path, flavor, case):
+    """No zoo model returns attention scores, and not every one is causal: the exported script
+    gives npinfer's own outputs, bit for bit, with both call options."""
+    for causal in (False, True):
+        model = _attention_variant(keras_fixtures[flavor].path(case, "keras"), use_causal_mask=causal,
+                                   return_attention_scores=True)
+        target = tmp_path / f"{case}_{causal}.py"
+        export_script(model, str(target))
+        script = _load_script(target)
+        rng = np.random.default_rng(0)
+        inputs = [rng.normal(size=(3, *t.shape[1:])).astype(np.float32) for t in model.inputs]
+        got, expected = script.predict(*inputs), model.predict(inputs if len(inputs) > 1 else inputs[0])
+        assert len(got) == len(expected) == 2
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
+        assert "def multi_head_attention(" in target.read_text() or "def attend(" in target.read_text()
+
+
+def test_attention_tensor_arguments_are_refused_by_name(keras_fixtures):
+    """MultiHeadAttention's attention_mask (and value_mask, key_mask) tensors are not exported."""
+    path = keras_fixtures["keras3"].path("multi_head_attention_self", "keras")
+    model = _attention_variant(path, {"attention_mask": (6, 6)})
+    with pytest.raises(npinfer.UnsupportedLayerError, match=r"layer 'multi_head_attention' \(MultiHeadAttention\) "
+                                                          r"cannot be exported: it is called with extra arguments \(attention_mask\)"):
         export_script(model, "/nonexistent/never.py")

@@ -35,9 +35,12 @@ EXPORTABLE = (
     "Maximum", "Minimum", "Concatenate", "RepeatVector", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
     "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
     "BatchNormalization", "LayerNormalization", "Normalization", "DepthwiseConv1D", "SeparableConv1D", "Dot",
-    "UnitNormalization", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Permute", "RNN",
+    "UnitNormalization", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Permute", "RNN", "Attention", "AdditiveAttention",
+    "MultiHeadAttention",
 )
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN")
+ATTENTION = ("Attention", "AdditiveAttention", "MultiHeadAttention")
+ATTENTION_OPTIONS = ("use_causal_mask", "return_attention_scores")  # the call options export reproduces
 STEP_FUNCTIONS = {"SimpleRNNCell": "simple_rnn_step", "LSTMCell": "lstm_step", "GRUCell": "gru_step"}
 
 
@@ -168,8 +171,10 @@ def _layer_code(writer: _Writer, node) -> None:
         raise _refuse(layer, "it is not in the exported set yet")
     initial = [writer.tensor(r) for r in call.tensor_kwargs.get("initial_state", [])] or None
     allowed = {"initial_state"} if layer.class_name in RECURRENT + ("Bidirectional",) else set()
-    if set(call.tensor_kwargs) - allowed or any(v for v in node.options.values()):
-        raise _refuse(layer, "it is called with extra arguments")
+    options = ATTENTION_OPTIONS if layer.class_name in ATTENTION else ()
+    extra = sorted(set(call.tensor_kwargs) - allowed) + sorted(k for k, v in node.options.items() if v and k not in options)
+    if extra:  # such as MultiHeadAttention's attention_mask, value_mask or key_mask tensors
+        raise _refuse(layer, f"it is called with extra arguments ({', '.join(extra)})")
     if config.get("stateful"):
         raise _refuse(layer, "it is stateful")
     a = ins[0]
@@ -286,8 +291,40 @@ def _layer_code(writer: _Writer, node) -> None:
         lines.append(f"    {outs[0]} = {a}[:, {start} : {a}.shape[1] - {end}]  # steps cropped from both ends")
     elif kind == "Permute":
         lines.append(f"    {outs[0]} = {a}.transpose({tuple(layer.order)})")
+    elif kind in ATTENTION:
+        _attention(writer, node, ins, outs)
     else:
         raise _refuse(layer, "it is not in the exported set yet")
+
+
+def _attention(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
+    """Attention, AdditiveAttention, MultiHeadAttention: inputs [query, value(, key)]; the call
+    options use_causal_mask and return_attention_scores (then a second output, the weights)."""
+    layer, config, kind = node.layer, node.layer.config, node.layer.class_name
+    query, value = ins[0], ins[1]
+    key = ins[2] if len(ins) == 3 else value
+    causal = bool(node.options.get("use_causal_mask", False))
+    returns_scores = bool(node.options.get("return_attention_scores", False))
+    if len(outs) != 1 + returns_scores:
+        raise _refuse(layer, f"{len(outs)} outputs where {1 + returns_scores} were expected")
+    writer._helper("softmax")  # the copied functions call npinfer's softmax
+    if kind == "Attention":
+        mode = config.get("score_mode", "dot")
+        if mode not in ("dot", "concat"):
+            raise _refuse(layer, f"score_mode {mode!r}")
+        call = (f"{writer.use('attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, "
+                f"concat_score_weight={_weight(layer, 'concat_score_weight')}, score_mode={mode!r}, causal={causal})")
+    elif kind == "AdditiveAttention":
+        call = f"{writer.use('additive_attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, causal={causal})"
+    else:
+        semantics = config["semantics"]
+        if semantics not in ("keras2", "keras3"):
+            raise _refuse(layer, f"semantics {semantics!r}")
+        kernels = ", ".join(f"{_weight(layer, part + '/kernel')}, {_weight(layer, part + '/bias')}"
+                            for part in ("query", "key", "value", "output"))
+        call = (f"{writer.use('multi_head_attention')}({query}, {value}, {key}, {kernels}, causal={causal}, "
+                f"return_scores={returns_scores}, semantics={semantics!r})")
+    writer.lines.append(f"    {outs[0]}, {outs[1] if returns_scores else '_'} = {call}")
 
 
 def _drop_unused(lines: list[str], outputs: list[str]) -> list[str]:
@@ -381,7 +418,9 @@ def _weights_loader(mode: str, weights_file: str, packed: bytes) -> str:
             f"{weights_file!r})\n    with np.load(path, allow_pickle=False) as npz:\n        return {{k: npz[k] for k in npz.files}}\n")
 
 
-DEPENDENCIES = {"depthwise_conv1d": ["conv1d"], "separable_conv1d": ["depthwise_conv1d", "dense"], "dot": ["l2_normalize"]}
+DEPENDENCIES = {"depthwise_conv1d": ["conv1d"], "separable_conv1d": ["depthwise_conv1d", "dense"], "dot": ["l2_normalize"],
+                "attend": ["causal_mask"], "attention": ["attend"], "additive_attention": ["attend"],
+                "multi_head_attention": ["project_heads", "causal_mask"]}
 
 
 def _with_dependencies(functions: list[str]) -> list[str]:
@@ -394,7 +433,8 @@ def _with_dependencies(functions: list[str]) -> list[str]:
             pending += DEPENDENCIES.get(name, [])
     order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "stacked_step", "merge", "embedding",
              "conv1d", "depthwise_conv1d", "separable_conv1d", "pool1d", "batch_normalization", "layer_normalization",
-             "normalization", "l2_normalize", "dot"]
+             "normalization", "l2_normalize", "dot", "causal_mask", "attend", "attention", "additive_attention",
+             "project_heads", "multi_head_attention"]
     missing = needed - set(order)
     if missing:
         raise AssertionError(f"export_lib functions missing from the copy order: {sorted(missing)}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers.activations import softmax
+
 
 def dense(x, kernel, bias=None, activation=None):
     """y = activation(x @ kernel + bias) on the last axis."""
@@ -236,3 +238,82 @@ def dot(a, b, axes, normalize, semantics):
     result = a.reshape(batch, -1, a.shape[-1]) @ b.reshape(batch, b.shape[1], -1)  # (batch, m, n)
     shape = a.shape[1:-1] + b.shape[2:]
     return result.reshape((batch,) + shape) if shape else result.reshape(batch, 1)
+
+
+# -- attention -------------------------------------------------------------------------------
+# `softmax` is npinfer's activation (copied into the script with the activations).
+
+
+def causal_mask(queries, keys):
+    """(queries, keys) booleans: True where key index <= query index (what each query may see)."""
+    return np.arange(queries)[:, None] >= np.arange(keys)[None, :]
+
+
+def attend(scores, value, causal=False):
+    """The shared end of Attention and AdditiveAttention: softmax over the keys of the
+    scores (batch, Tq, Tv), then the weighted sum of value (batch, Tv, dim_v). With `causal`,
+    1e9 is subtracted from the scores of later keys (as Keras does). Returns the output
+    (batch, Tq, dim_v) and the attention weights (batch, Tq, Tv)."""
+    if causal:
+        keep = causal_mask(scores.shape[1], scores.shape[2])[None]  # (1, Tq, Tv)
+        scores = np.where(keep, scores, scores - np.asarray(1.0e9, scores.dtype))
+    weights = softmax(scores, axis=-1)  # (batch, Tq, Tv)
+    return weights @ value, weights
+
+
+def attention(query, value, key, scale=None, concat_score_weight=None, score_mode="dot", causal=False):
+    """Keras Attention (Luong-style): query (batch, Tq, dim), value (batch, Tv, dim_v), key
+    (batch, Tv, dim). Scores: query . key (times the scalar `scale`), or with score_mode
+    'concat': concat_score_weight * sum(tanh(scale * (query + key))). Dropout does nothing
+    at inference. Returns the output (batch, Tq, dim_v) and the weights (batch, Tq, Tv)."""
+    if score_mode == "dot":
+        scores = query @ key.transpose(0, 2, 1)  # (batch, Tq, Tv)
+        if scale is not None:
+            scores = scores * scale
+    else:
+        summed = query[:, :, None, :] + key[:, None, :, :]  # (batch, Tq, Tv, dim)
+        if scale is not None:
+            summed = summed * scale
+        scores = concat_score_weight * np.sum(np.tanh(summed), axis=-1)  # (batch, Tq, Tv)
+    return attend(scores, value, causal)
+
+
+def additive_attention(query, value, key, scale=None, causal=False):
+    """Keras AdditiveAttention (Bahdanau-style): scores = sum(scale * tanh(query + key)) over
+    the features, `scale` (dim,). Shapes as in attention(); returns (output, weights)."""
+    summed = np.tanh(query[:, :, None, :] + key[:, None, :, :])  # (batch, Tq, Tv, dim)
+    if scale is not None:
+        summed = summed * scale
+    return attend(np.sum(summed, axis=-1), value, causal)  # scores (batch, Tq, Tv)
+
+
+def project_heads(x, kernel, bias=None):
+    """x (batch, time, features) times kernel (features, heads, dim): (batch, time, heads, dim)."""
+    y = np.einsum("btd,dnh->btnh", x, kernel)
+    return y + bias if bias is not None else y  # bias (heads, dim)
+
+
+def multi_head_attention(query, value, key, query_kernel, query_bias, key_kernel, key_bias, value_kernel, value_bias,
+                         output_kernel, output_bias, causal=False, return_scores=False, semantics="keras3"):
+    """Keras MultiHeadAttention over the sequence axis: query (batch, Tq, dq), value (batch,
+    Tk, dv), key (batch, Tk, dk); kernels (features, heads, key_dim or value_dim), output
+    kernel (heads, value_dim, out). Scaled dot-product attention in each head, the heads
+    projected back. With `causal`, later keys get the score -1e9; Keras 3 also zeroes their
+    weights when it returns the scores. Dropout does nothing at inference. Returns the output
+    (batch, Tq, out) and the weights (batch, heads, Tq, Tk)."""
+    key_dim = query_kernel.shape[-1]
+    q = project_heads(query, query_kernel, query_bias) * np.asarray(1.0 / np.sqrt(key_dim), query.dtype)  # (batch, Tq, heads, key_dim)
+    k = project_heads(key, key_kernel, key_bias)  # (batch, Tk, heads, key_dim)
+    v = project_heads(value, value_kernel, value_bias)  # (batch, Tk, heads, value_dim)
+    scores = np.einsum("bsnh,btnh->bnts", k, q)  # (batch, heads, Tq, Tk)
+    if causal:
+        keep = causal_mask(scores.shape[2], scores.shape[3])[None, None]  # (1, 1, Tq, Tk)
+        scores = np.where(keep, scores, np.asarray(-1.0e9, scores.dtype))
+    weights = softmax(scores, axis=-1)  # (batch, heads, Tq, Tk)
+    if causal and return_scores and semantics == "keras3":
+        weights = np.where(keep, weights, np.zeros((), scores.dtype))
+    attended = np.einsum("bnts,bsnh->btnh", weights, v)  # (batch, Tq, heads, value_dim)
+    result = np.einsum("btnh,nho->bto", attended, output_kernel)  # (batch, Tq, out)
+    if output_bias is not None:
+        result = result + output_bias
+    return result, weights

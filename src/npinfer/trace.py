@@ -5,6 +5,15 @@ for LSTM the gates i, f, o, the candidate, the cell state and the hidden state, 
 the candidate and the hidden state, with the equation each step applies (Bidirectional:
 both directions). Steps are listed in the order the layer reads them (last first with
 go_backwards).
+
+Masks (Masking, Embedding mask_zero, and whatever carries them on) are followed exactly as
+predict follows them: the trace records predict's own run, so every recurrent layer's steps
+start from the input, mask and initial states predict gave it (Keras 2 or 3 mask rules alike,
+by each layer's `semantics`). A direction that got a mask holds `mask` (time,), True where the
+step is read, as Keras's masks, and `masked_output` ("zeros" with zero_output_for_mask, else
+"the previous output"); each step then has `masked`. At a masked step the gates are those the
+cell computes and the layer discards; the states (h, c) are the ones carried over, which are
+what the layer holds after that step.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import numpy as np
 
 from .errors import NpinferError
 from .layers.cells import Cell, StackedCells
-from .layers.recurrent import Recurrent
+from .layers.recurrent import RUN_OBSERVER, Recurrent
 from .layers.wrappers import Bidirectional
 
 
@@ -25,48 +34,66 @@ def trace(model, x: Any, sample: int = 0) -> dict:
     rows = arrays[0].shape[0]
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < rows:
         raise NpinferError(f"sample {sample!r} is out of range: the input holds {rows} sample(s), 0..{rows - 1}")
-    if model._graph.may_mask:
-        raise NpinferError("trace does not follow masks yet: this model computes masks (Masking or Embedding mask_zero)")
     one = [a[sample : sample + 1] for a in arrays]
     layers = [layer for layer in model.layers if layer.class_name != "InputLayer" and model.node_output_shapes(layer.name)]
-    values = model.predict(one if len(one) > 1 else one[0], outputs=[layer.name for layer in layers])
+    names = [layer.name for layer in layers]
+    calls: dict[int, list[_Call]] = {}  # id(recurrent layer) -> what each of its runs started from, in order
+
+    def observe(layer, x_in, mask, states, output):
+        calls.setdefault(id(layer), []).append(_Call(
+            x_in, None if mask is None else np.array(mask, dtype=bool), None if states is None else [np.array(s) for s in states]))
+
+    token = RUN_OBSERVER.set(observe)
+    kept = None if model._state is None else dict(model._state)  # a stateful model's states: trace leaves them as they were
+    for key, arrays in (kept or {}).items():
+        if any(a.shape[0] != rows for a in arrays):
+            raise NpinferError(f"the model keeps states for a batch of {arrays[0].shape[0]}, the input holds {rows} "
+                               "sample(s): trace an input of that batch size, or reset the states first")
+    for key, arrays in (kept or {}).items():  # the sample continues from its own row of the carried states
+        model._state[key] = [a[sample : sample + 1] for a in arrays]
+    try:  # predict itself, so that the masks, initial and carried states are exactly the ones it uses
+        values = model.predict(one if len(one) > 1 else one[0], outputs=names)
+    finally:
+        RUN_OBSERVER.reset(token)
+        if kept is not None:
+            model._state.clear()
+            model._state.update(kept)
+    wanted = list(model.spec.outputs) + [r for name in names for r in model._graph.output_refs(name)]
+    plan = [step.node for step in model._graph.plan(wanted)]  # the order predict ran the calls in
     record = {"model": model.name, "sample": int(sample), "layers": []}
     for layer in layers:
         entry: dict[str, Any] = {"name": layer.name, "class_name": layer.class_name, "output": _first(values[layer.name])}
         recurrent = [layer] if isinstance(layer, Recurrent) else [layer.forward, layer.backward] if isinstance(layer, Bidirectional) else []
         if recurrent:
-            call_inputs = model._graph.first_call_inputs(layer.name)
-            x_in = _tensor(model, call_inputs[0], one, values)
-            initial = _initial_states(model, layer, one, values)
-            half = None if initial is None else len(initial) // 2
+            order = [node.index for node in plan if node.layer is layer]
             entry["directions"] = []
-            for part, start in zip(recurrent, [initial] if len(recurrent) == 1 else [initial and initial[:half], initial and initial[half:]]):
+            for part in recurrent:
+                runs = calls.get(id(part), [])
+                if len(runs) != len(order) or 0 not in order:  # cannot happen: predict runs every planned call once
+                    raise NpinferError(f"trace could not follow layer '{part.name}' through predict")
+                call = runs[order.index(0)]
+                steps, mask = _steps(part, call)
                 entry["directions"].append({
                     "name": part.name, "equation": _equation(part.cell), "go_backwards": part.config["go_backwards"],
-                    "steps": _steps(part, x_in, start),
+                    "mask": mask, "masked_output": _masked_output(part) if mask is not None else None, "steps": steps,
                 })
         record["layers"].append(entry)
     return record
+
+
+class _Call:
+    """What one run of a recurrent layer started from (reported by Recurrent.run)."""
+
+    def __init__(self, x, mask, states):
+        self.x, self.mask, self.states = x, mask, states
 
 
 def _first(value):
     return value[0] if isinstance(value, list) else value
 
 
-def _tensor(model, ref, inputs, values) -> np.ndarray:
-    """The value of a tensor ref: a model input, or a layer output from `values`."""
-    for i, input_ref in enumerate(model.spec.inputs):
-        if tuple(input_ref) == tuple(ref):
-            return inputs[i].astype(model.dtype)
-    value = values[ref[0]]
-    return value[ref[2]] if isinstance(value, list) else value
-
-
-def _initial_states(model, layer, inputs, values):
-    for node in model._graph.nodes:
-        if node.layer is layer and node.index == 0 and "initial_state" in node.call.tensor_kwargs:
-            return [_tensor(model, r, inputs, values) for r in node.call.tensor_kwargs["initial_state"]]
-    return None
+def _masked_output(layer: Recurrent) -> str:
+    return "zeros" if layer.config["zero_output_for_mask"] else "the previous output"
 
 
 def _equation(cell) -> str:
@@ -75,28 +102,40 @@ def _equation(cell) -> str:
     return cell.EQUATION
 
 
-def _steps(layer: Recurrent, x: np.ndarray, initial) -> list[dict]:
-    """Every quantity of every step, for a batch of one (the recurrence as recurrent.py runs it)."""
+def _steps(layer: Recurrent, call: _Call) -> tuple[list[dict], np.ndarray | None]:
+    """Every quantity of every step, for a batch of one (the recurrence as recurrent.py runs it),
+    and the mask (time,) the layer got, or None.
+
+    At a masked step (mask False) the cell still computes its gates, as in Keras and in
+    run_over_time, but the layer keeps its states: the step's states (h, c; every cell's with
+    stacked cells) are the ones carried over, and `masked` is True."""
     cell: Cell = layer.cell
     cells = cell.cells if isinstance(cell, StackedCells) else [cell]
-    states = [np.asarray(s, x.dtype) for s in initial] if initial else [np.zeros((1, n), x.dtype) for n in cell.state_sizes]
+    x = call.x
+    states = list(call.states) if call.states is not None else [np.zeros((1, n), x.dtype) for n in cell.state_sizes]
+    keep = None if call.mask is None else call.mask[0]
     xw = cells[0].project(x)  # (time, 1, G*units)
     order = range(x.shape[1] - 1, -1, -1) if layer.config["go_backwards"] else range(x.shape[1])
     steps = []
     for t in order:
-        step = {"time": int(t)}
+        step: dict[str, Any] = {"time": int(t)}
         new_states, at, out = [], 0, None
+        held = keep is not None and not keep[t]
         for k, c in enumerate(cells):
             count = len(c.STATES)
             values = c.gates(xw[t] if k == 0 else c.project_step(out), states[at : at + count])
+            out = values["h"]  # the next cell reads this step's new output, as StackedCells.step does
+            if held:
+                values = {**values, **dict(zip(c.STATES, states[at : at + count]))}
             for name, value in values.items():
                 step[name if len(cells) == 1 else f"cell{k}/{name}"] = value[0]
             new_states += [values[name] for name in c.STATES]
-            out = values["h"]
             at += count
+        if keep is not None:
+            step["masked"] = bool(held)
         states = new_states
         steps.append(step)
-    return steps
+    return steps, keep
 
 
 def to_json(record: dict) -> dict:
@@ -112,6 +151,9 @@ def to_json(record: dict) -> dict:
     return record
 
 
+_NOT_VALUES = ("time", "masked")
+
+
 def text_lines(record: dict, width: int = 6) -> list[str]:
     """A readable listing: each layer's output, and each recurrent step's values."""
     lines = [f"trace of sample {record['sample']} through model '{record['model']}'"]
@@ -120,9 +162,14 @@ def text_lines(record: dict, width: int = 6) -> list[str]:
             lines.append(f"\n{entry['name']} ({entry['class_name']}) -> {np.asarray(entry['output'])[0]}")
             for direction in entry.get("directions", []):
                 lines.append(f"  {direction['name']}: {direction['equation']}")
+                if direction.get("mask") is not None:
+                    masked = [str(t) for t, kept in enumerate(direction["mask"]) if not kept]
+                    lines.append(f"    masked steps: {', '.join(masked) or 'none'} (states carried over, "
+                                 f"output {direction['masked_output']})")
                 for step in direction["steps"]:
-                    parts = [f"{k}={np.asarray(v)}" for k, v in step.items() if k != "time"]
-                    lines.append(f"    t={step['time']:>3}  " + "  ".join(parts))
+                    parts = [f"{k}={np.asarray(v)}" for k, v in step.items() if k not in _NOT_VALUES]
+                    marker = "  [masked: states carried over]" if step.get("masked") else ""
+                    lines.append(f"    t={step['time']:>3}  " + "  ".join(parts) + marker)
     return lines
 
 
@@ -138,11 +185,11 @@ def plot(record: dict, path: str) -> None:
     rows = [(entry["name"], d) for entry in record["layers"] for d in entry.get("directions", [])]
     if not rows:
         raise NpinferError("the model has no recurrent layer to draw")
-    names = [k for k in rows[0][1]["steps"][0] if k != "time"]
-    columns = max(len([k for k in d["steps"][0] if k != "time"]) for _, d in rows)
+    columns = max(len([k for k in d["steps"][0] if k not in _NOT_VALUES]) for _, d in rows)
     figure, axes = plt.subplots(len(rows), columns, figsize=(3 * columns, 2.6 * len(rows)), squeeze=False)
     for r, (layer, direction) in enumerate(rows):
-        names = [k for k in direction["steps"][0] if k != "time"]
+        names = [k for k in direction["steps"][0] if k not in _NOT_VALUES]
+        masked = [k for k, step in enumerate(direction["steps"]) if step.get("masked")]
         for c in range(columns):
             ax = axes[r][c]
             if c >= len(names):
@@ -150,8 +197,10 @@ def plot(record: dict, path: str) -> None:
                 continue
             grid = np.stack([np.asarray(s[names[c]]) for s in direction["steps"]], axis=1)  # (units, steps)
             image = ax.imshow(grid, aspect="auto", cmap="coolwarm", vmin=-1, vmax=1)
+            for k in masked:  # masked steps hatched: the states there are carried over
+                ax.axvspan(k - 0.5, k + 0.5, facecolor="none", edgecolor="grey", hatch="//", linewidth=0)
             ax.set_title(f"{direction['name']}: {names[c]}", fontsize=8)
-            ax.set_xlabel("step", fontsize=7)
+            ax.set_xlabel("step (hatched: masked)" if masked else "step", fontsize=7)
             ax.set_ylabel("unit", fontsize=7)
             figure.colorbar(image, ax=ax, fraction=0.046)
     figure.tight_layout()

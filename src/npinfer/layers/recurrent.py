@@ -9,12 +9,19 @@ step the states are held and the output repeats the previous one (zeros with
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
 
 from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape, require_bool
 from .cells import CELL_OPTIONS, GRUCell, LSTMCell, SimpleRNNCell, build_cell, cell_weight_names
 from .kernels import GenericKernel
+
+
+# Model.trace (trace.py) listens here: while set, every Recurrent.run reports the layer, its
+# input, its mask and the states and output it starts from. None (the default) costs one lookup per call.
+RUN_OBSERVER: ContextVar = ContextVar("npinfer_recurrent_run_observer", default=None)
 
 
 class StateStore(dict):
@@ -134,6 +141,9 @@ class Recurrent(Layer):
                 )
         states = None if initial is None else self._initial_states(x, initial)
         previous = store.get(f"{key}/output") if carry else None  # what a masked step repeats
+        observer = RUN_OBSERVER.get()
+        if observer is not None:
+            observer(self, x, mask, states, None if previous is None else previous[0])
         output, sequence, states = run_over_time(
             self.cell, x, states, mask=mask, go_backwards=self.config["go_backwards"],
             return_sequences=self.config["return_sequences"], zero_output_for_mask=self.config["zero_output_for_mask"],
