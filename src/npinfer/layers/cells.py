@@ -234,8 +234,8 @@ class LSTMCell(Cell):
         return not self.projection and super().can_run_fast()
 
     def fast_order(self):
-        u = self.units  # Keras (i, f, c, o) -> (i, f, o, c): the three sigmoid gates first
-        return np.concatenate([np.arange(0, 2 * u), np.arange(3 * u, 4 * u), np.arange(2 * u, 3 * u)])
+        u = self.units  # Keras (i, f, c, o) -> (o, i, f, c): the three sigmoid gates first, [i, f] next to c's gate
+        return np.concatenate([np.arange(3 * u, 4 * u), np.arange(0, 2 * u), np.arange(2 * u, 3 * u)])
 
     def __init__(self, owner, config, weights, dtype):
         super().__init__(owner, config, weights, dtype)
