@@ -15,7 +15,7 @@ import pytest
 import npinfer
 import zoo
 from npinfer.export import export_script
-from npinfer.spec import LayerSpec
+from npinfer.spec import Call, LayerSpec
 from parity import as_list, assert_close
 
 CASES = [(flavor, c.name) for c in zoo.CASES.values() if not c.refuse and not c.stateful for flavor in c.flavors]
@@ -53,7 +53,7 @@ def test_exported_script_matches_keras_or_is_refused_by_name(keras_fixtures, exp
     _exported[(flavor, case)] = target
 
 
-EXPORTED_AT_LEAST = 315  # of the 341 zoo variants; the rest use masks or a custom layer
+EXPORTED_AT_LEAST = 339  # of the 341 zoo variants; the other 2 use a custom layer
 
 
 def test_export_coverage_does_not_shrink_and_every_script_passes_ruff(keras_fixtures, tmp_path):
@@ -153,3 +153,144 @@ def test_attention_tensor_arguments_are_refused_by_name(keras_fixtures):
     with pytest.raises(npinfer.UnsupportedLayerError, match=r"layer 'multi_head_attention' \(MultiHeadAttention\) "
                                                           r"cannot be exported: it is called with extra arguments \(attention_mask\)"):
         export_script(model, "/nonexistent/never.py")
+
+
+def _layer(spec, name):
+    return next(entry for entry in spec.layers if entry.name == name)
+
+
+def _merges_keras3_extremes(spec):
+    """Add / Multiply become Maximum / Minimum, and every merge follows Keras 3's mask rules."""
+    _layer(spec, "add").class_name, _layer(spec, "multiply").class_name = "Maximum", "Minimum"
+    for name in ("add", "multiply", "concatenate"):
+        _layer(spec, name).config["semantics"] = "keras3"
+
+
+def _merges_keras2_extremes(spec):
+    _layer(spec, "add").class_name, _layer(spec, "multiply").class_name = "Maximum", "Minimum"
+
+
+def _merges_with_an_unmasked_input(spec):
+    """The GRU called a second time on the raw input (no mask): Multiply (Keras 3) and Concatenate
+    then see one mask and one None; the last LSTM reads backwards, zeroing masked outputs, and
+    returns its sequence and states."""
+    gru = _layer(spec, "gru")
+    gru.inbound.append(Call([(spec.inputs[0][0], 0, 0)]))
+    for name in ("add", "multiply"):
+        _layer(spec, name).config["semantics"] = "keras3"  # Concatenate keeps Keras 2's `all`: a real mask for lstm_1
+    _layer(spec, "multiply").inbound[0].inputs[1] = ("gru", 1, 0)
+    _layer(spec, "concatenate").inbound[0].inputs = [("gru", 1, 0), ("add", 0, 0)]  # no mask, then a mask
+    lstm = _layer(spec, "lstm_1")
+    lstm.config.update(return_sequences=True, return_state=True, go_backwards=True, zero_output_for_mask=True)
+    spec.outputs = [("lstm_1", 0, 0), ("lstm_1", 0, 1), ("lstm_1", 0, 2), ("multiply", 0, 0)]
+
+
+def _bidirectional_states_unmerged(spec):
+    """The second Bidirectional keeps forward and backward apart and returns its states (all model outputs)."""
+    second = _layer(spec, "bidirectional_1")
+    second.config["merge_mode"] = None
+    for part in ("layer", "backward_layer"):
+        second.config[part]["config"]["return_state"] = True
+    spec.outputs = [("dense", 0, 0), ("bidirectional_1", 0, 1), ("bidirectional_1", 0, 2), ("bidirectional_1", 0, 3)]
+
+
+def _attention_causal_with_scores(spec):
+    """The attention layer causal, its output (rows of masked queries zeroed) and scores model outputs too."""
+    layer = next(entry for entry in spec.layers if "Attention" in entry.class_name)
+    layer.inbound[0].options.update(use_causal_mask=True, return_attention_scores=True)
+    spec.outputs = list(spec.outputs) + [(layer.name, 0, 0), (layer.name, 0, 1)]
+
+
+def _attention_key_keras3_scores(spec):
+    """MultiHeadAttention given a key (its mask too), Keras 3 semantics, causal, returning scores."""
+    _attention_causal_with_scores(spec)
+    layer = _layer(spec, "multi_head_attention")
+    layer.config["semantics"] = "keras3"
+    layer.inbound[0].inputs.append(layer.inbound[0].inputs[0])
+
+
+def _without_explicit_masks(spec):
+    """Keras 3's recorded mask arguments dropped: the pooling then sees the propagated mask,
+    which MultiHeadAttention (Keras 3) removes from its inputs once it has run."""
+    for entry in spec.layers:
+        for call in entry.inbound:
+            call.tensor_kwargs.pop("mask", None)
+
+
+MASK_VARIANTS = [
+    ("tf_keras", "mask_through_merges", _merges_keras3_extremes),
+    ("tf_keras", "mask_through_merges", _merges_keras2_extremes),
+    ("tf_keras", "mask_through_merges", _merges_with_an_unmasked_input),
+    ("tf_keras", "mask_bidirectional_lstm", _bidirectional_states_unmerged),
+    ("tf_keras", "attention_with_mask", _attention_causal_with_scores),
+    ("tf_keras", "transformer_block_masked", _attention_causal_with_scores),
+    ("tf_keras", "transformer_block_masked", _attention_key_keras3_scores),
+    ("keras3", "transformer_block_masked", _without_explicit_masks),
+]
+
+
+@pytest.mark.parametrize("flavor,case,edit", MASK_VARIANTS, ids=[f"{c}-{e.__name__}" for _, c, e in MASK_VARIANTS])
+def test_exported_masks_match_npinfer_beyond_the_zoo(keras_fixtures, tmp_path, flavor, case, edit):
+    """Mask paths no zoo model takes (Keras 3 Maximum / Minimum / Multiply with masks, a merge
+    with one unmasked input, zero_output_for_mask backwards with states, Bidirectional
+    merge_mode None with states, causal attention under masks returning scores, a masked
+    key): the exported script gives npinfer's outputs on left and right padded inputs."""
+    fx = keras_fixtures[flavor]
+    spec = copy.deepcopy(npinfer.load(fx.path(case, "keras")).spec)
+    edit(spec)
+    model = npinfer.Model(spec)
+    target = tmp_path / "masked.py"
+    export_script(model, str(target))
+    script = _load_script(target)
+    inputs = fx.inputs(case, 7)
+    got, expected = as_list(script.predict(*inputs)), as_list(model.predict(inputs if len(inputs) > 1 else inputs[0]))
+    assert len(got) == len(expected) == len(spec.outputs)
+    for j, (g, e) in enumerate(zip(got, expected)):
+        assert_close(g, e, what=f"exported output {j}")
+
+
+def test_exported_masked_scripts_read_as_written(keras_fixtures, tmp_path):
+    """The masks are plain boolean arrays beside the tensors, passed to rnn()."""
+    model = npinfer.load(keras_fixtures["tf_keras"].path("mask_lstm_right_padded", "keras"))
+    export_script(model, str(tmp_path / "m.py"))
+    text = (tmp_path / "m.py").read_text()
+    assert "m_masking = np.any(inputs[0] != 0.0, axis=-1)" in text
+    assert "return_sequences=True, mask=m_masking, zero_output_for_mask=False)" in text
+
+
+def _two_masked_inputs_model(semantics):
+    """Two token inputs through one Embedding (mask_zero; two calls, two different masks), every
+    merge of the two and a Concatenate over time, each averaged over its unmasked steps."""
+    from npinfer.spec import ModelSpec
+
+    rng = np.random.default_rng(1)
+    layers = [LayerSpec(name, "InputLayer", {"shape": [None, 6], "dtype": "int32"}) for name in ("a", "b")]
+    layers.append(LayerSpec("embedding", "Embedding", {"input_dim": 5, "output_dim": 3, "mask_zero": True},
+                            {"embeddings": rng.normal(size=(5, 3)).astype(np.float32)}, [Call([("a", 0, 0)]), Call([("b", 0, 0)])]))
+    both = [("embedding", 0, 0), ("embedding", 1, 0)]
+    outputs = []
+    for kind in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"):
+        config = {"semantics": semantics, **({"axis": 1} if kind == "Concatenate" else {})}
+        layers.append(LayerSpec(kind.lower(), kind, config, {}, [Call(list(both))]))
+        layers.append(LayerSpec(f"mean_{kind.lower()}", "GlobalAveragePooling1D", {}, {}, [Call([(kind.lower(), 0, 0)])]))
+        outputs.append((f"mean_{kind.lower()}", 0, 0))
+    return npinfer.Model(ModelSpec("two_masks", layers, [("a", 0, 0), ("b", 0, 0)], outputs))
+
+
+@pytest.mark.parametrize("semantics", ["keras3", "keras2"])
+def test_exported_merges_of_two_different_masks_match_npinfer(tmp_path, semantics):
+    """Keras 3 ORs the masks (and keeps masked values out of Multiply, Maximum, Minimum);
+    Keras 2 ANDs them; Concatenate over time joins them: with two different masks, the exported
+    script gives npinfer's outputs."""
+    model = _two_masked_inputs_model(semantics)
+    export_script(model, str(tmp_path / "two.py"))
+    script = _load_script(tmp_path / "two.py")
+    rng = np.random.default_rng(2)
+    ids = [rng.integers(0, 5, size=(9, 6)) for _ in range(2)]
+    ids[0][:, 4:] = 0  # right padded
+    ids[1][:, :2] = 0  # left padded
+    ids[0][0] = ids[1][0] = 0  # one row masked everywhere
+    got, expected = script.predict(*ids), model.predict(ids)
+    assert len(got) == len(expected) == 7
+    for j, (g, e) in enumerate(zip(got, expected)):
+        assert_close(g, e, what=f"exported output {j}")

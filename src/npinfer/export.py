@@ -26,9 +26,12 @@ from .errors import UnsupportedLayerError
 from .graph import Node
 from .layers import activations
 from .layers.activations import HELPERS, canonical
+from .layers.base import Layer
 from .layers.special import _erf_series, _erfc_fraction, erf
 from .spec import Call
 
+OPERATIONS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "ConvertToTensor",
+              "Concatenate")  # the Keras 3 op nodes that compute masks (layers/ops.py)
 EXPORTABLE = (
     "InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout1D",
     "GaussianNoise", "GaussianDropout", "AlphaDropout", "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average",
@@ -36,11 +39,16 @@ EXPORTABLE = (
     "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
     "BatchNormalization", "LayerNormalization", "Normalization", "DepthwiseConv1D", "SeparableConv1D", "Dot",
     "UnitNormalization", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Permute", "RNN", "Attention", "AdditiveAttention",
-    "MultiHeadAttention",
+    "MultiHeadAttention", "Masking", *(f"ops.{name}" for name in OPERATIONS),
 )
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN")
 ATTENTION = ("Attention", "AdditiveAttention", "MultiHeadAttention")
 ATTENTION_OPTIONS = ("use_causal_mask", "return_attention_scores")  # the call options export reproduces
+MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+# Masks flow as npinfer's graph propagates them (graph.py): _output_masks follows each layer's
+# compute_masks. Of the exported layers only the recurrent ones, Bidirectional, the merges,
+# the attention layers and GlobalAveragePooling1D read masks in their call; the rest compute
+# the same with or without one.
 STEP_FUNCTIONS = {"SimpleRNNCell": "simple_rnn_step", "LSTMCell": "lstm_step", "GRUCell": "gru_step"}
 
 
@@ -55,6 +63,8 @@ class _Writer:
         self.activations: dict[str, str] = {}  # canonical JSON -> function name
         self.helpers: list[str] = []
         self.used: set[str] = set()  # variable names given out
+        self.masks: dict[tuple, str] = {}  # tensor ref -> the variable holding its (batch, time) boolean mask
+        self.op_outputs: set[tuple] = set()  # tensors made by Keras 3 op nodes (booleans, mostly)
 
     def use(self, name: str) -> str:
         if name not in self.functions:
@@ -86,6 +96,14 @@ class _Writer:
 
     def tensor(self, ref) -> str:
         return self.names[tuple(ref)]
+
+    def mask_variable(self, tensor: str) -> str:
+        """A fresh variable name for the mask of the tensor variable `tensor` (v_x -> m_x)."""
+        name = "m_" + tensor[2:]
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        return name
 
     def define(self, layer, index: int, count: int) -> list[str]:
         base = "".join(ch if ch.isalnum() else "_" for ch in layer.name).strip("_") or "t"
@@ -132,9 +150,11 @@ def _cell_step(writer: _Writer, layer, cell, prefix: str) -> tuple[str, list[int
     return f"{step}({', '.join(args)})", list(cell.state_sizes)
 
 
-def _recurrent(writer: _Writer, layer, source: str, prefix: str = "", initial: list[str] | None = None) -> tuple[str, list[int]]:
+def _recurrent(writer: _Writer, layer, source: str, prefix: str = "", initial: list[str] | None = None,
+               mask: str | None = None) -> tuple[str, list[int]]:
     """Code running one recurrent layer on `source` from the `initial` state tensors (zeros if
-    None): an expression for (sequence-or-last output, final states), and the state sizes."""
+    None) under `mask` (a variable, or None): an expression for (sequence-or-last output,
+    final states), and the state sizes."""
     config = layer.config
     step, sizes = _cell_step(writer, layer, layer.cell, prefix or layer.name)
     writer.use("rnn")
@@ -144,19 +164,73 @@ def _recurrent(writer: _Writer, layer, source: str, prefix: str = "", initial: l
         if len(initial) != len(sizes):
             raise _refuse(layer, f"{len(initial)} initial states given for {len(sizes)} states")
         states = "[" + ", ".join(initial) + "]"
+    masked = f", mask={mask}, zero_output_for_mask={config['zero_output_for_mask']}" if mask else ""
     call = (f"rnn({source}, {step}, {states}, "
-            f"go_backwards={config['go_backwards']}, return_sequences={config['return_sequences']})")
+            f"go_backwards={config['go_backwards']}, return_sequences={config['return_sequences']}{masked})")
     return call, sizes
 
 
 def _refuse(layer, why: str) -> UnsupportedLayerError:
     return UnsupportedLayerError(
         f"layer '{layer.name}' ({layer.class_name}) cannot be exported: {why}; export supports: {', '.join(EXPORTABLE)} "
-        "(without masks or stateful layers)"
+        "(stateful layers are not exported)"
     )
 
 
-def _layer_code(writer: _Writer, node) -> None:
+def _input_masks(writer: _Writer, node, outs: list[str]) -> list:
+    """The masks the layer's call sees, as npinfer's graph gives them: an explicit mask argument
+    (Keras 3 records them) if any, else the masks of its input tensors; a variable or None each."""
+    layer, call = node.layer, node.call
+    if "mask" not in call.tensor_kwargs:
+        return [writer.masks.get(tuple(r)) for r in call.inputs]
+    given = call.tensor_kwargs["mask"]
+    if len(given) != len(call.inputs):
+        raise _refuse(layer, f"its mask argument has {len(given)} masks for {len(call.inputs)} inputs")
+    masks = []
+    for ref in given:
+        name = writer.mask_variable(outs[0] + "_arg")
+        writer.lines.append(f"    {name} = {writer.tensor(ref)}.astype(bool)")
+        masks.append(name)
+    return masks
+
+
+def _output_masks(writer: _Writer, node, ins: list[str], outs: list[str], masks: list) -> list:
+    """The mask of each output (a variable or None), following the layer's compute_masks."""
+    layer, kind, config = node.layer, node.layer.class_name, node.layer.config
+    first = masks[0] if masks else None
+    present = [m for m in masks if m is not None]
+    count = len(outs)
+    if kind in ("Masking", "Embedding"):
+        return [writer.masks.get((layer.name, node.index, 0))]  # made with the layer's code
+    if kind in RECURRENT:
+        return [first if config["return_sequences"] else None] + [None] * (count - 1)
+    if kind == "Bidirectional":
+        merged = 2 if config["merge_mode"] is None else 1
+        return [first if layer.return_sequences else None] * merged + [None] * (count - merged)
+    if kind in ATTENTION:
+        return [first] + [None] * (count - 1)
+    if kind in MERGES:
+        if not present or (config["semantics"] == "keras3" and len(present) != len(masks)):
+            return [None]
+        name = writer.mask_variable(outs[0])
+        reduce = "np.logical_or" if config["semantics"] == "keras3" else "np.logical_and"
+        writer.lines.append(f"    {name} = {reduce}.reduce([{', '.join(present)}])")
+        return [name]
+    if kind == "Concatenate":
+        if not present:
+            return [None]
+        name = writer.mask_variable(outs[0])
+        writer.lines.append(f"    {name} = {writer.use('concatenate_mask')}([{', '.join(ins)}], [{', '.join(map(str, masks))}], "
+                            f"{layer.axis}, {config['semantics']!r})")
+        return [name]
+    if type(layer).compute_masks is not Layer.compute_masks:
+        if present:
+            raise _refuse(layer, "its output mask is not exported")
+        return [None] * count
+    return [first if layer.MASKING == "propagate" else None] * count
+
+
+def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
     layer, call = node.layer, node.call
     config = layer.config
     if layer.class_name == "InputLayer":
@@ -169,9 +243,12 @@ def _layer_code(writer: _Writer, node) -> None:
     ins = [writer.tensor(r) for r in call.inputs]
     if layer.class_name not in EXPORTABLE:
         raise _refuse(layer, "it is not in the exported set yet")
+    read = list(call.inputs) + [r for k, refs in call.tensor_kwargs.items() if k != "mask" for r in refs]
+    if not layer.ACCEPTS_INTEGERS and any(tuple(r) in writer.op_outputs for r in read):
+        raise _refuse(layer, "it reads the result of a Keras operation node (npinfer would cast it to floats)")
     initial = [writer.tensor(r) for r in call.tensor_kwargs.get("initial_state", [])] or None
-    allowed = {"initial_state"} if layer.class_name in RECURRENT + ("Bidirectional",) else set()
-    options = ATTENTION_OPTIONS if layer.class_name in ATTENTION else ()
+    allowed = {"initial_state", "mask"} if layer.class_name in RECURRENT + ("Bidirectional",) else {"mask"}
+    options = ATTENTION_OPTIONS if layer.class_name in ATTENTION else ("scalars",) if layer.class_name.startswith("ops.") else ()
     extra = sorted(set(call.tensor_kwargs) - allowed) + sorted(k for k, v in node.options.items() if v and k not in options)
     if extra:  # such as MultiHeadAttention's attention_mask, value_mask or key_mask tensors
         raise _refuse(layer, f"it is called with extra arguments ({', '.join(extra)})")
@@ -181,6 +258,8 @@ def _layer_code(writer: _Writer, node) -> None:
     kind = layer.class_name
     lines = writer.lines
     lines.append(f"    # {layer.name} ({kind}) -> {', '.join(str(s) for s in layer.output_shapes)}")
+    masks = _input_masks(writer, node, outs) if track_masks else []
+    first = masks[0] if masks else None  # what ctx.mask(0) gives the layer
     if kind == "Dense":
         lines.append(f"    {outs[0]} = {writer.use('dense')}({a}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, "
                      f"{writer.activation(config['activation'])})")
@@ -193,7 +272,15 @@ def _layer_code(writer: _Writer, node) -> None:
         lines.append(f"    {outs[0]} = {moved}.reshape({a}.shape[0], -1)")
     elif kind == "Reshape":
         lines.append(f"    {outs[0]} = {a}.reshape(({a}.shape[0], {', '.join(map(str, config['target_shape']))}))")
-    elif kind in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+    elif kind in MERGES and kind in ("Multiply", "Maximum", "Minimum") and config["semantics"] == "keras3" and \
+            any(m is not None for m in masks):  # Keras 3 keeps masked values out of these
+        listed = f"[{', '.join(ins)}], [{', '.join(map(str, masks))}]"
+        if kind == "Multiply":
+            expression = f"{writer.use('masked_multiply')}({listed})"
+        else:
+            expression = f"{writer.use('masked_extreme')}({listed}, np.{kind.lower()})"
+        lines.append(f"    {outs[0]} = {expression}")
+    elif kind in MERGES:
         joined = {"Add": " + ", "Subtract": " - ", "Multiply": " * ", "Average": " + "}.get(kind)
         if joined:
             expression = joined.join(ins)
@@ -209,14 +296,14 @@ def _layer_code(writer: _Writer, node) -> None:
     elif kind == "RepeatVector":
         lines.append(f"    {outs[0]} = np.repeat({a}[:, None, :], {config['n']}, axis=1)")
     elif kind in RECURRENT:
-        run, sizes = _recurrent(writer, layer, a, initial=initial)
+        run, sizes = _recurrent(writer, layer, a, initial=initial, mask=first)
         states = outs[1:] if config["return_state"] else ["_"]
         lines.append(f"    {outs[0]}, {'[' + ', '.join(states) + ']' if config['return_state'] else '_'} = {run}")
     elif kind == "Bidirectional":
         forward, backward = layer.forward, layer.backward
         half = None if initial is None else len(initial) // 2  # forward states first, then backward ones
-        run_f, sizes_f = _recurrent(writer, forward, a, f"{layer.name}/forward", None if initial is None else initial[:half])
-        run_b, sizes_b = _recurrent(writer, backward, a, f"{layer.name}/backward", None if initial is None else initial[half:])
+        run_f, sizes_f = _recurrent(writer, forward, a, f"{layer.name}/forward", None if initial is None else initial[:half], first)
+        run_b, sizes_b = _recurrent(writer, backward, a, f"{layer.name}/backward", None if initial is None else initial[half:], first)
         keep = layer.return_state
         lines.append(f"    forward, {'forward_states' if keep else '_'} = {run_f}")
         lines.append(f"    backward, {'backward_states' if keep else '_'} = {run_b}")
@@ -237,13 +324,23 @@ def _layer_code(writer: _Writer, node) -> None:
         writer.used.add(flat)
         writer.names[flat_ref] = flat
         lines.append(f"    {flat} = {a}.reshape((-1,) + {a}.shape[2:])  # (batch * time, ...)")
-        _layer_code(writer, Node(inner, node.index, Call([flat_ref]), {}))
+        _layer_code(writer, Node(inner, node.index, Call([flat_ref]), {}), track_masks=False)  # no masks inside
         y = writer.tensor((inner.name, node.index, 0))
         lines.append(f"    {outs[0]} = {y}.reshape({a}.shape[:2] + {y}.shape[1:])  # (batch, time, ...)")
     elif kind == "Embedding":
-        if config["mask_zero"]:
-            raise _refuse(layer, "mask_zero (masks are not exported)")
+        if config["mask_zero"] and track_masks and writer.model._graph.may_mask:
+            mask = writer.mask_variable(outs[0])
+            lines.append(f"    {mask} = {a} != 0  # mask_zero: id 0 is padding")
+            writer.masks[(layer.name, node.index, 0)] = mask
         lines.append(f"    {outs[0]} = {writer.use('embedding')}({a}, W[{layer.name + '/embeddings'!r}])")
+    elif kind == "Masking":
+        mask = writer.mask_variable(outs[0])
+        lines.append(f"    {mask} = np.any({a} != {config['mask_value']!r}, axis=-1)  # steps not all {config['mask_value']!r}")
+        lines.append(f"    {outs[0]} = {a} * {mask}[..., None].astype({a}.dtype)  # masked steps zeroed")
+        if track_masks and writer.model._graph.may_mask:
+            writer.masks[(layer.name, node.index, 0)] = mask
+    elif kind.startswith("ops."):
+        _operation(writer, node, ins, outs)
     elif kind in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D", "MaxPooling1D", "AveragePooling1D"):
         # The functions work channels last; channels_first is transposed in and out (as npinfer does).
         first = config["data_format"] == "channels_first"
@@ -262,7 +359,9 @@ def _layer_code(writer: _Writer, node) -> None:
             y = (f"{writer.use('pool1d')}({x}, {layer.kernel}, {layer.stride}, {config['padding']!r}, "
                  f"{'max' if kind == 'MaxPooling1D' else 'average'!r})")
         lines.append(f"    {outs[0]} = {y}{'.transpose(0, 2, 1)' if first else ''}")
-    elif kind in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):
+    elif kind == "GlobalAveragePooling1D" and first is not None:  # the mean of the unmasked steps
+        lines.append(f"    {outs[0]} = {writer.use('masked_mean')}({a}, {first}, {layer.time_axis}, {config['keepdims']})")
+    elif kind in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):  # GlobalMaxPooling1D ignores masks, as Keras's does
         reduce = "max" if kind == "GlobalMaxPooling1D" else "mean"
         lines.append(f"    {outs[0]} = {a}.{reduce}(axis={layer.time_axis}, keepdims={config['keepdims']})")
     elif kind == "BatchNormalization":
@@ -292,12 +391,48 @@ def _layer_code(writer: _Writer, node) -> None:
     elif kind == "Permute":
         lines.append(f"    {outs[0]} = {a}.transpose({tuple(layer.order)})")
     elif kind in ATTENTION:
-        _attention(writer, node, ins, outs)
+        _attention(writer, node, ins, outs, masks)
     else:
         raise _refuse(layer, "it is not in the exported set yet")
+    if not track_masks or not writer.model._graph.may_mask:
+        return
+    if layer.clears_input_masks():  # Keras 3's MultiHeadAttention: later readers of its inputs see no mask
+        for ref in call.inputs:
+            writer.masks.pop(tuple(ref), None)
+    for i, mask in enumerate(_output_masks(writer, node, ins, outs, masks)):
+        if mask is not None:
+            writer.masks[(layer.name, node.index, i)] = mask
 
 
-def _attention(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
+def _operation(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
+    """The Keras 3 op nodes of mask computations (layers/ops.py): scalar arguments come after the tensors."""
+    layer, kind, config = node.layer, node.layer.class_name[4:], node.layer.config
+    args = ins + [repr(v) for v in node.options.get("scalars", [])]
+    writer.op_outputs.update((layer.name, node.index, i) for i in range(len(outs)))
+    if kind in ("NotEqual", "LogicalOr", "LogicalAnd"):
+        function = {"NotEqual": "np.not_equal", "LogicalOr": "np.logical_or", "LogicalAnd": "np.logical_and"}[kind]
+        expression = f"{function}({args[0]}, {args[1]})"
+    elif kind in ("Any", "All"):
+        axis = config["axis"]
+        axis = tuple(axis) if isinstance(axis, list) else axis
+        expression = f"np.{kind.lower()}({args[0]}, axis={axis!r}, keepdims={config['keepdims']})"
+    elif kind == "ExpandDims":
+        expression = f"np.expand_dims({args[0]}, {config['axis']!r})"
+    elif kind in ("ZerosLike", "OnesLike", "ConvertToTensor"):
+        dtype = config["dtype"]
+        dtype = f"{args[0]}.dtype" if dtype is None else ("bool" if dtype == "bool" else f"np.{dtype}")
+        if kind == "ConvertToTensor":
+            expression = args[0] if config["dtype"] is None else f"{args[0]}.astype({dtype}, copy=False)"
+        else:
+            expression = f"np.{'zeros' if kind == 'ZerosLike' else 'ones'}({args[0]}.shape, {dtype})"
+    elif kind == "Concatenate":
+        expression = f"np.concatenate([{', '.join(args)}], axis={config['axis']!r})"
+    else:
+        raise _refuse(layer, "this Keras operation is not exported")
+    writer.lines.append(f"    {outs[0]} = {expression}")
+
+
+def _attention(writer: _Writer, node, ins: list[str], outs: list[str], masks: list) -> None:
     """Attention, AdditiveAttention, MultiHeadAttention: inputs [query, value(, key)]; the call
     options use_causal_mask and return_attention_scores (then a second output, the weights)."""
     layer, config, kind = node.layer, node.layer.config, node.layer.class_name
@@ -308,14 +443,20 @@ def _attention(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
     if len(outs) != 1 + returns_scores:
         raise _refuse(layer, f"{len(outs)} outputs where {1 + returns_scores} were expected")
     writer._helper("softmax")  # the copied functions call npinfer's softmax
+    mask = [masks[i] if i < len(masks) else None for i in range(3)]  # of query, value, key
+    if kind == "MultiHeadAttention":
+        masked = "".join(f", {name}_mask={m}" for name, m in zip(("query", "value", "key"), mask[:len(ins)]) if m is not None)
+    else:
+        masked = "".join(f", {name}_mask={m}" for name, m in zip(("query", "value"), mask) if m is not None)
     if kind == "Attention":
         mode = config.get("score_mode", "dot")
         if mode not in ("dot", "concat"):
             raise _refuse(layer, f"score_mode {mode!r}")
         call = (f"{writer.use('attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, "
-                f"concat_score_weight={_weight(layer, 'concat_score_weight')}, score_mode={mode!r}, causal={causal})")
+                f"concat_score_weight={_weight(layer, 'concat_score_weight')}, score_mode={mode!r}, causal={causal}{masked})")
     elif kind == "AdditiveAttention":
-        call = f"{writer.use('additive_attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, causal={causal})"
+        call = (f"{writer.use('additive_attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, "
+                f"causal={causal}{masked})")
     else:
         semantics = config["semantics"]
         if semantics not in ("keras2", "keras3"):
@@ -323,7 +464,7 @@ def _attention(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
         kernels = ", ".join(f"{_weight(layer, part + '/kernel')}, {_weight(layer, part + '/bias')}"
                             for part in ("query", "key", "value", "output"))
         call = (f"{writer.use('multi_head_attention')}({query}, {value}, {key}, {kernels}, causal={causal}, "
-                f"return_scores={returns_scores}, semantics={semantics!r})")
+                f"return_scores={returns_scores}, semantics={semantics!r}{masked})")
     writer.lines.append(f"    {outs[0]}, {outs[1] if returns_scores else '_'} = {call}")
 
 
@@ -340,6 +481,18 @@ def _drop_unused(lines: list[str], outputs: list[str]) -> list[str]:
     return result
 
 
+def _drop_unused_masks(lines: list[str], outputs: list[str]) -> list[str]:
+    """Mask lines that nothing reads (an output's mask, a mask an explicit one replaces) go."""
+    while True:
+        code = [line.split("  #")[0] for line in lines if not line.lstrip().startswith("#")]
+        counts = collections.Counter(re.findall(r"\bm_\w+", "\n".join(code + outputs)))
+        unused = {i for i, line in enumerate(lines) if re.fullmatch(r"    (m_\w+) = .*", line)
+                  and counts[line.split(" = ")[0].strip()] == 1}
+        if not unused:
+            return lines
+        lines = [line for i, line in enumerate(lines) if i not in unused]
+
+
 def _source(fn) -> str:
     return textwrap.dedent(inspect.getsource(fn))
 
@@ -348,15 +501,13 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
     """(the script's text, the compressed .npz bytes of its weights)."""
     from . import __version__
 
-    if model._graph.may_mask:
-        raise UnsupportedLayerError("models with masks (Masking, Embedding mask_zero) cannot be exported yet")
     writer = _Writer(model)
     for i, ref in enumerate(model.spec.inputs):
         writer.names[tuple(ref)] = f"inputs[{i}]"
     for node in model._graph.nodes:
         _layer_code(writer, node)
     outputs = [writer.tensor(r) for r in model.spec.outputs]
-    writer.lines = _drop_unused(writer.lines, outputs)
+    writer.lines = _drop_unused(_drop_unused_masks(writer.lines, outputs), outputs)
     weights = {f"{layer.name}/{key}": array for layer in model.layers for key, array in layer.weights.items()}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **weights)
@@ -418,7 +569,7 @@ def _weights_loader(mode: str, weights_file: str, packed: bytes) -> str:
             f"{weights_file!r})\n    with np.load(path, allow_pickle=False) as npz:\n        return {{k: npz[k] for k in npz.files}}\n")
 
 
-DEPENDENCIES = {"depthwise_conv1d": ["conv1d"], "separable_conv1d": ["depthwise_conv1d", "dense"], "dot": ["l2_normalize"],
+DEPENDENCIES = {"masked_multiply": ["expanded_mask"], "masked_extreme": ["expanded_mask"], "depthwise_conv1d": ["conv1d"], "separable_conv1d": ["depthwise_conv1d", "dense"], "dot": ["l2_normalize"],
                 "attend": ["causal_mask"], "attention": ["attend"], "additive_attention": ["attend"],
                 "multi_head_attention": ["project_heads", "causal_mask"]}
 
@@ -431,7 +582,8 @@ def _with_dependencies(functions: list[str]) -> list[str]:
         if name not in needed:
             needed.add(name)
             pending += DEPENDENCIES.get(name, [])
-    order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "stacked_step", "merge", "embedding",
+    order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "stacked_step", "merge",
+             "expanded_mask", "masked_multiply", "masked_extreme", "concatenate_mask", "masked_mean", "embedding",
              "conv1d", "depthwise_conv1d", "separable_conv1d", "pool1d", "batch_normalization", "layer_normalization",
              "normalization", "l2_normalize", "dot", "causal_mask", "attend", "attention", "additive_attention",
              "project_heads", "multi_head_attention"]

@@ -21,13 +21,25 @@ def dense(x, kernel, bias=None, activation=None):
     return activation(y) if activation else y
 
 
-def rnn(x, step, states, go_backwards=False, return_sequences=False):
+def rnn(x, step, states, go_backwards=False, return_sequences=False, mask=None, zero_output_for_mask=False):
     """The one loop over time steps: `step(x_t, states)` returns (output, new states).
-    With go_backwards the sequence is read last step first and the outputs keep that order."""
+    With go_backwards the sequence is read last step first and the outputs keep that order.
+    mask: (batch, time) booleans or None. At a masked step the states are held and the output
+    repeats the previous one (zeros before the first step; always zeros with zero_output_for_mask)."""
+    if mask is not None and mask.shape != x.shape[:2]:
+        raise ValueError(f"mask has shape {mask.shape}, expected {x.shape[:2]} (batch, time)")
     outputs = []
+    output = None
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
     for t in steps:
-        output, states = step(x[:, t], states)
+        new_output, new_states = step(x[:, t], states)
+        if mask is None:
+            output, states = new_output, new_states
+        else:
+            keep = mask[:, t, None]  # (batch, 1): this step is real
+            states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
+            previous = np.zeros((), new_output.dtype) if zero_output_for_mask or output is None else output
+            output = np.where(keep, new_output, previous)
         outputs.append(output)
     sequence = np.stack(outputs, axis=1) if return_sequences else outputs[-1]
     return sequence, states
@@ -97,6 +109,62 @@ def merge(tensors, mode):
     if mode == "mul":
         return a * b
     return (a + b) / 2  # ave
+
+
+def expanded_mask(mask, x):
+    """A (batch, time) mask broadcast to x's shape, as Keras expands it."""
+    return np.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x.shape)
+
+
+def masked_multiply(tensors, masks):
+    """Keras 3 Multiply with masks (None: no mask): masked values count as 1; if every input
+    has a mask, positions masked in all of them give 0."""
+    total = None
+    for x, m in zip(tensors, masks):
+        value = x if m is None else np.where(expanded_mask(m, x), x, np.ones((), x.dtype))
+        total = value if total is None else total * value
+    if all(m is not None for m in masks):
+        anywhere = np.logical_or.reduce([expanded_mask(m, x) for x, m in zip(tensors, masks)])
+        total = np.where(anywhere, total, np.zeros((), total.dtype))
+    return total
+
+
+def masked_extreme(tensors, masks, op):
+    """Keras 3 Maximum / Minimum (op np.maximum / np.minimum) with masks: masked values never win."""
+    out, out_mask = tensors[0], None if masks[0] is None else expanded_mask(masks[0], tensors[0])
+    for x, m in zip(tensors[1:], masks[1:]):
+        m = None if m is None else expanded_mask(m, x)
+        if m is not None:
+            x = np.where(m, x, out)
+        if out_mask is not None:
+            out = np.where(out_mask, out, x)
+        out_mask = out_mask | m if out_mask is not None and m is not None else None
+        out = op(out, x)
+    return out
+
+
+def concatenate_mask(tensors, masks, axis, semantics):
+    """The mask of Concatenate: a missing mask counts as all true, each mask is expanded to its
+    input's shape, the masks are joined on `axis`, then reduced over the last axis: with
+    `any` in Keras 3, `all` in Keras 2."""
+    full = []
+    for x, m in zip(tensors, masks):
+        if m is None:
+            full.append(np.ones(x.shape, bool))
+        elif m.ndim < x.ndim:
+            full.append(np.broadcast_to(m[..., None], x.shape))
+        else:
+            full.append(m)
+    reduce = np.any if semantics == "keras3" else np.all
+    return reduce(np.concatenate(full, axis=axis), axis=-1)
+
+
+def masked_mean(x, mask, axis, keepdims):
+    """GlobalAveragePooling1D with a (batch, time) mask: the mean over the unmasked steps only
+    (time on `axis`, 1 or 2)."""
+    weights = (mask[:, :, None] if axis == 1 else mask[:, None, :]).astype(x.dtype)
+    with np.errstate(invalid="ignore"):  # a row masked everywhere gives NaN, as in Keras
+        return (np.sum(x * weights, axis=axis, keepdims=keepdims) / np.sum(weights, axis=axis, keepdims=keepdims)).astype(x.dtype)
 
 
 def embedding(ids, table):
@@ -249,23 +317,31 @@ def causal_mask(queries, keys):
     return np.arange(queries)[:, None] >= np.arange(keys)[None, :]
 
 
-def attend(scores, value, causal=False):
+def attend(scores, value, causal=False, query_mask=None, value_mask=None):
     """The shared end of Attention and AdditiveAttention: softmax over the keys of the
-    scores (batch, Tq, Tv), then the weighted sum of value (batch, Tv, dim_v). With `causal`,
-    1e9 is subtracted from the scores of later keys (as Keras does). Returns the output
-    (batch, Tq, dim_v) and the attention weights (batch, Tq, Tv)."""
+    scores (batch, Tq, Tv), then the weighted sum of value (batch, Tv, dim_v). 1e9 is
+    subtracted from the scores of masked keys (value_mask (batch, Tv)) and, with `causal`,
+    of later keys (as Keras does); rows of masked queries (query_mask (batch, Tq)) are zeroed.
+    Returns the output (batch, Tq, dim_v) and the attention weights (batch, Tq, Tv)."""
+    keep = None if value_mask is None else value_mask[:, None, :]  # (batch, 1, Tv)
     if causal:
-        keep = causal_mask(scores.shape[1], scores.shape[2])[None]  # (1, Tq, Tv)
+        later = causal_mask(scores.shape[1], scores.shape[2])[None]  # (1, Tq, Tv)
+        keep = later if keep is None else keep & later
+    if keep is not None:
         scores = np.where(keep, scores, scores - np.asarray(1.0e9, scores.dtype))
     weights = softmax(scores, axis=-1)  # (batch, Tq, Tv)
-    return weights @ value, weights
+    result = weights @ value
+    if query_mask is not None:
+        result = np.where(query_mask[:, :, None], result, np.zeros((), result.dtype))
+    return result, weights
 
 
-def attention(query, value, key, scale=None, concat_score_weight=None, score_mode="dot", causal=False):
+def attention(query, value, key, scale=None, concat_score_weight=None, score_mode="dot", causal=False, query_mask=None,
+              value_mask=None):
     """Keras Attention (Luong-style): query (batch, Tq, dim), value (batch, Tv, dim_v), key
     (batch, Tv, dim). Scores: query . key (times the scalar `scale`), or with score_mode
     'concat': concat_score_weight * sum(tanh(scale * (query + key))). Dropout does nothing
-    at inference. Returns the output (batch, Tq, dim_v) and the weights (batch, Tq, Tv)."""
+    at inference. Masks as in attend(). Returns the output (batch, Tq, dim_v) and the weights (batch, Tq, Tv)."""
     if score_mode == "dot":
         scores = query @ key.transpose(0, 2, 1)  # (batch, Tq, Tv)
         if scale is not None:
@@ -275,16 +351,16 @@ def attention(query, value, key, scale=None, concat_score_weight=None, score_mod
         if scale is not None:
             summed = summed * scale
         scores = concat_score_weight * np.sum(np.tanh(summed), axis=-1)  # (batch, Tq, Tv)
-    return attend(scores, value, causal)
+    return attend(scores, value, causal, query_mask, value_mask)
 
 
-def additive_attention(query, value, key, scale=None, causal=False):
+def additive_attention(query, value, key, scale=None, causal=False, query_mask=None, value_mask=None):
     """Keras AdditiveAttention (Bahdanau-style): scores = sum(scale * tanh(query + key)) over
-    the features, `scale` (dim,). Shapes as in attention(); returns (output, weights)."""
+    the features, `scale` (dim,). Shapes and masks as in attention(); returns (output, weights)."""
     summed = np.tanh(query[:, :, None, :] + key[:, None, :, :])  # (batch, Tq, Tv, dim)
     if scale is not None:
         summed = summed * scale
-    return attend(np.sum(summed, axis=-1), value, causal)  # scores (batch, Tq, Tv)
+    return attend(np.sum(summed, axis=-1), value, causal, query_mask, value_mask)  # scores (batch, Tq, Tv)
 
 
 def project_heads(x, kernel, bias=None):
@@ -294,23 +370,32 @@ def project_heads(x, kernel, bias=None):
 
 
 def multi_head_attention(query, value, key, query_kernel, query_bias, key_kernel, key_bias, value_kernel, value_bias,
-                         output_kernel, output_bias, causal=False, return_scores=False, semantics="keras3"):
+                         output_kernel, output_bias, causal=False, return_scores=False, semantics="keras3",
+                         query_mask=None, value_mask=None, key_mask=None):
     """Keras MultiHeadAttention over the sequence axis: query (batch, Tq, dq), value (batch,
     Tk, dv), key (batch, Tk, dk); kernels (features, heads, key_dim or value_dim), output
     kernel (heads, value_dim, out). Scaled dot-product attention in each head, the heads
-    projected back. With `causal`, later keys get the score -1e9; Keras 3 also zeroes their
-    weights when it returns the scores. Dropout does nothing at inference. Returns the output
-    (batch, Tq, out) and the weights (batch, heads, Tq, Tk)."""
+    projected back. Keys a query may not see get the score -1e9: those masked by value_mask or
+    key_mask (batch, Tk), every key of a query masked by query_mask (batch, Tq), and with
+    `causal` later keys; Keras 3 also zeroes their weights when it returns the scores. Dropout
+    does nothing at inference. Returns the output (batch, Tq, out) and the weights (batch, heads, Tq, Tk)."""
     key_dim = query_kernel.shape[-1]
     q = project_heads(query, query_kernel, query_bias) * np.asarray(1.0 / np.sqrt(key_dim), query.dtype)  # (batch, Tq, heads, key_dim)
     k = project_heads(key, key_kernel, key_bias)  # (batch, Tk, heads, key_dim)
     v = project_heads(value, value_kernel, value_bias)  # (batch, Tk, heads, value_dim)
     scores = np.einsum("bsnh,btnh->bnts", k, q)  # (batch, heads, Tq, Tk)
+    keep = None if query_mask is None else query_mask[:, :, None]  # (batch, Tq, 1)
+    for m in (value_mask, key_mask):
+        if m is not None:
+            keep = m[:, None, :] if keep is None else keep & m[:, None, :]  # (batch, Tq or 1, Tk)
     if causal:
-        keep = causal_mask(scores.shape[2], scores.shape[3])[None, None]  # (1, 1, Tq, Tk)
+        later = causal_mask(scores.shape[2], scores.shape[3])[None]  # (1, Tq, Tk)
+        keep = later if keep is None else keep & later
+    if keep is not None:
+        keep = np.broadcast_to(keep, (scores.shape[0], scores.shape[2], scores.shape[3]))[:, None]  # (batch, 1, Tq, Tk)
         scores = np.where(keep, scores, np.asarray(-1.0e9, scores.dtype))
     weights = softmax(scores, axis=-1)  # (batch, heads, Tq, Tk)
-    if causal and return_scores and semantics == "keras3":
+    if keep is not None and return_scores and semantics == "keras3":
         weights = np.where(keep, weights, np.zeros((), scores.dtype))
     attended = np.einsum("bnts,bsnh->btnh", weights, v)  # (batch, Tq, heads, value_dim)
     result = np.einsum("btnh,nho->bto", attended, output_kernel)  # (batch, Tq, out)
