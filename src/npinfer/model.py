@@ -222,6 +222,11 @@ class Model:
     # -- inputs ---------------------------------------------------------------------------
 
     def _prepare_inputs(self, x: Any, free_time: bool = False) -> list[np.ndarray]:
+        if type(x) is np.ndarray and x.dtype == self.dtype and not free_time and len(self.inputs) == 1 \
+                and x.flags.c_contiguous and self.inputs[0].dtype == self.dtype.name:
+            expected = self.inputs[0].shape  # the common case, checked in ~0.5 us instead of ~3
+            if x.ndim == len(expected) and all(e is None or e == g for e, g in zip(expected, x.shape)):
+                return [x]
         if isinstance(x, dict):
             missing = [n for n in self.input_names if n not in x]
             unknown = [k for k in x if k not in self.input_names]
