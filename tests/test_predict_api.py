@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,12 @@ def test_nan_and_inf_propagate_without_errors():
     x = np.ones((3, 4, 3), np.float32)
     x[0, 1, 2] = np.nan
     x[1, 0, 0] = np.inf
-    y = ARTICLE.predict(x)
+    before = np.geterr()
+    with warnings.catch_warnings(), np.errstate(all="raise"):  # no warning, no FloatingPointError
+        warnings.simplefilter("error")
+        y = ARTICLE.predict(x)
+        assert np.geterr() == {"divide": "raise", "over": "raise", "under": "raise", "invalid": "raise"}  # the caller's state is back
+    assert np.geterr() == before
     assert np.isnan(y[0, 0])  # NaN flows through tanh and the products, as in Keras
     assert np.isfinite(y[2, 0])  # other samples are untouched
 

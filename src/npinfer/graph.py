@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import ModelFormatError
 from .layers.base import CallContext, Layer
+from .quiet import run_quietly
 from .spec import Call, ModelSpec
 
 
@@ -62,6 +63,7 @@ class Graph:
             "int" in str(n.layer.config.get("dtype", "")) for n in nodes if n.layer.class_name == "InputLayer")
         self.input_refs = [tuple(r) for r in spec.inputs]
         self._plans: dict[tuple, list[Step]] = {}
+        self._chains: dict[tuple, tuple | None] = {}
         self._recurrent_weights: int | None = None
         if not spec.inputs or not spec.outputs:
             raise ModelFormatError("the model has no inputs" if not spec.inputs else "the model has no outputs")
@@ -161,8 +163,30 @@ class Graph:
     def run(self, arrays: list[np.ndarray], wanted: list, float_dtype, state: dict | None = None) -> list[np.ndarray]:
         """Evaluate the steps needed for the `wanted` refs; free tensors once no longer read.
         NaN and inf propagate as in Keras, without NumPy's warnings."""
-        with np.errstate(all="ignore"):
-            return self._run(arrays, wanted, float_dtype, state)
+        if state is None:
+            chain = self._chain(wanted)
+            if chain is not None:
+                return run_quietly(_run_chain, chain, arrays)
+        return run_quietly(self._run, arrays, wanted, float_dtype, state)
+
+    def _chain(self, wanted: list) -> tuple | None:
+        """For a plain chain of layers (each reads only the previous one's first output; no
+        masks, integer inputs or tensor kwargs; one model input, one wanted output): the
+        (call, context) pairs to run in order, with no bookkeeping. None otherwise (cached)."""
+        key = tuple(map(tuple, wanted))
+        if key in self._chains:
+            return self._chains[key]
+        chain = None
+        steps = self.plan(wanted)
+        if not self.may_mask and not self.has_integers and len(self.input_refs) == 1 and len(key) == 1 and steps:
+            previous, ok = self.input_refs[0], True
+            for step in steps:
+                ok = ok and step.inputs == (previous,) and not step.kwargs and not step.explicit_mask
+                previous = (step.node.layer.name, step.node.index, 0)
+            if ok and key[0] == previous:
+                chain = tuple((step.node.layer.call, step.plain) for step in steps)
+        self._chains[key] = chain
+        return chain
 
     def _run(self, arrays, wanted, float_dtype, state):
         tensors: dict[tuple, np.ndarray] = dict(zip(self.input_refs, arrays))
@@ -212,3 +236,13 @@ class Graph:
             if (node.layer.name, node.index) in needed:
                 needed.update((r[0], r[1]) for r in node.call.refs())
         return [n for n in self.nodes if (n.layer.name, n.index) in needed]
+
+
+def _run_chain(chain: tuple, arrays: list) -> list:
+    """Run a plain chain of layer calls (Graph._chain): each gets the previous one's first output."""
+    outputs = arrays
+    for call, ctx in chain:
+        outputs = call(outputs, ctx)
+        if len(outputs) > 1:
+            outputs = outputs[:1]
+    return outputs
