@@ -4,13 +4,22 @@ The Keras side is zoo_layers.scale_shift_layer; the parity tests prove the two a
 
 from __future__ import annotations
 
+import numpy as np
+
 import npinfer
+
+
+def scale_shift(inputs, weights, config):
+    """The same computation for `npinfer export`: plain NumPy, copied into the exported script."""
+    x = inputs[0]
+    return [x * np.asarray(config["factor"], x.dtype) + weights["shift"]]
 
 
 class ScaleShift(npinfer.Layer):
     """y = x * factor + shift (shift: one weight per feature)."""
 
     OPTIONS = {"factor": 2.0}
+    EXPORT_FUNCTION = scale_shift  # lets `npinfer export` write this layer into a standalone script
 
     @classmethod
     def weight_names(cls, config):

@@ -53,7 +53,7 @@ def test_exported_script_matches_keras_or_is_refused_by_name(keras_fixtures, exp
     _exported[(flavor, case)] = target
 
 
-EXPORTED_AT_LEAST = 339  # of the 341 zoo variants; the other 2 use a custom layer
+EXPORTED_AT_LEAST = 341  # every zoo variant, the registered custom layer through its EXPORT_FUNCTION
 
 
 def test_export_coverage_does_not_shrink_and_every_script_passes_ruff(keras_fixtures, tmp_path):
@@ -294,3 +294,22 @@ def test_exported_merges_of_two_different_masks_match_npinfer(tmp_path, semantic
     assert len(got) == len(expected) == 7
     for j, (g, e) in enumerate(zip(got, expected)):
         assert_close(g, e, what=f"exported output {j}")
+
+
+def test_custom_layers_export_through_their_function_or_are_refused(keras_fixtures, tmp_path, monkeypatch):
+    """A registered custom layer is written into the script by its class's EXPORT_FUNCTION (its
+    source copied, called with inputs, weights and config); without one it is refused by name."""
+    import custom_layers
+
+    fx = keras_fixtures["keras3"]
+    model = npinfer.load(fx.path("custom_layer_registered", "keras"))
+    target = tmp_path / "custom.py"
+    export_script(model, str(target))
+    text = target.read_text()
+    assert "def scale_shift(inputs, weights, config):" in text and "import npinfer" not in text
+    script = _load_script(target)
+    for got, expected in zip(as_list(script.predict(*fx.inputs("custom_layer_registered", 7))), fx.outputs("custom_layer_registered", 7)):
+        assert_close(got, expected)
+    monkeypatch.delattr(custom_layers.ScaleShift, "EXPORT_FUNCTION")
+    with pytest.raises(npinfer.UnsupportedLayerError, match=r"\(zoo>ScaleShift\) cannot be exported: it is a registered custom layer without an EXPORT_FUNCTION"):
+        export_script(model, str(tmp_path / "refused.py"))

@@ -65,6 +65,7 @@ class _Writer:
         self.used: set[str] = set()  # variable names given out
         self.masks: dict[tuple, str] = {}  # tensor ref -> the variable holding its (batch, time) boolean mask
         self.op_outputs: set[tuple] = set()  # tensors made by Keras 3 op nodes (booleans, mostly)
+        self.custom: dict[str, str] = {}  # registered custom layers' EXPORT_FUNCTION: name -> source
 
     def use(self, name: str) -> str:
         if name not in self.functions:
@@ -177,6 +178,29 @@ def _refuse(layer, why: str) -> UnsupportedLayerError:
     )
 
 
+def _custom_names() -> set[str]:
+    from .layers import CUSTOM
+
+    return set(CUSTOM)
+
+
+def _custom_code(writer: _Writer, layer, function, ins: list[str], outs: list[str], masks: list) -> None:
+    """A registered custom layer whose class names a plain NumPy function `EXPORT_FUNCTION(inputs,
+    weights, config) -> list of outputs`: its source is copied into the script and called."""
+    if any(m is not None for m in masks):
+        raise _refuse(layer, "a mask reaches it (custom layers are exported without masks)")
+    if not inspect.isfunction(function):
+        raise _refuse(layer, "its EXPORT_FUNCTION is not a plain function")
+    name = function.__name__
+    if name in writer.custom and writer.custom[name] != _source(function):
+        raise _refuse(layer, f"two different EXPORT_FUNCTIONs are named {name!r}")
+    if name in export_lib.__dict__ or name in activations.__dict__ or name in ("predict", "main", "load_weights"):
+        raise _refuse(layer, f"its EXPORT_FUNCTION's name {name!r} is taken in the script; rename it")
+    writer.custom[name] = _source(function)
+    weights = "{" + ", ".join(f"{key!r}: {_weight(layer, key)}" for key in layer.weights) + "}"
+    writer.lines.append(f"    {', '.join(outs)}, = {name}([{', '.join(ins)}], {weights}, {dict(layer.config)!r})")
+
+
 def _input_masks(writer: _Writer, node, outs: list[str]) -> list:
     """The masks the layer's call sees, as npinfer's graph gives them: an explicit mask argument
     (Keras 3 records them) if any, else the masks of its input tensors; a variable or None each."""
@@ -241,8 +265,11 @@ def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
         raise _refuse(layer, "LSTM projections (PyTorch's proj_size) are not exported")
     outs = writer.define(layer, node.index, len(layer.output_shapes))
     ins = [writer.tensor(r) for r in call.inputs]
-    if layer.class_name not in EXPORTABLE:
-        raise _refuse(layer, "it is not in the exported set yet")
+    custom = getattr(type(layer), "EXPORT_FUNCTION", None)  # a registered custom layer's plain NumPy function
+    if layer.class_name not in EXPORTABLE and custom is None:
+        why = ("it is a registered custom layer without an EXPORT_FUNCTION (README: Custom layers)"
+               if layer.class_name in _custom_names() else "it is not in the exported set yet")
+        raise _refuse(layer, why)
     read = list(call.inputs) + [r for k, refs in call.tensor_kwargs.items() if k != "mask" for r in refs]
     if not layer.ACCEPTS_INTEGERS and any(tuple(r) in writer.op_outputs for r in read):
         raise _refuse(layer, "it reads the result of a Keras operation node (npinfer would cast it to floats)")
@@ -260,6 +287,9 @@ def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
     lines.append(f"    # {layer.name} ({kind}) -> {', '.join(str(s) for s in layer.output_shapes)}")
     masks = _input_masks(writer, node, outs) if track_masks else []
     first = masks[0] if masks else None  # what ctx.mask(0) gives the layer
+    if custom is not None and kind not in EXPORTABLE:
+        _custom_code(writer, layer, custom, ins, outs, masks)
+        return
     if kind == "Dense":
         lines.append(f"    {outs[0]} = {writer.use('dense')}({a}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, "
                      f"{writer.activation(config['activation'])})")
@@ -521,6 +551,7 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
         "\n\n".join(_source(_helper_function(name)) for name in writer.helpers),
         "\n\n".join(entry[1] for entry in writer.activations.values()),
         "\n\n".join(_source(getattr(export_lib, name)) for name in _with_dependencies(writer.functions)),
+        "\n\n".join(writer.custom.values()),
         _weights_loader(weights_mode, weights_file, packed),
         f"W = load_weights()\nDTYPE = np.{model.dtype.name}\nINPUT_SHAPES = {[t.shape for t in model.inputs]}\n"
         f"INTEGER_INPUTS = {[i for i, t in enumerate(model.inputs) if 'int' in t.dtype]}\n",
