@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from .base import REQUIRED, CallContext, Layer
-from .recurrent import Recurrent
+from .paired import PAIRED_MAX_BATCH, PairedDirections
+from .recurrent import RUN_OBSERVER, Recurrent, run_over_time
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -59,6 +60,7 @@ class Bidirectional(Layer):
         return "it reads the sequence backwards too, so it needs the whole sequence"
 
     def build_call(self, input_shapes, kwarg_shapes, options):
+        self._paired = None  # PairedDirections once checked (False: the directions are not twins)
         self.forward, forward_class = inner_layer(self, "layer", "forward")
         self.backward, backward_class = inner_layer(self, "backward_layer", "backward")
         for part in (self.forward, self.backward):
@@ -91,8 +93,11 @@ class Bidirectional(Layer):
         initial = ctx.kwargs.get("initial_state")
         half = None if initial is None else len(initial) // 2
         inner = CallContext(masks=ctx.masks, state=ctx.state)
-        y, forward_states = self.forward.run(x, inner, f"{self.name}/forward", None if initial is None else initial[:half])
-        y_back, backward_states = self.backward.run(x, inner, f"{self.name}/backward", None if initial is None else initial[half:])
+        if self._pairs(x, ctx, initial):
+            y, y_back, forward_states, backward_states = self._run_paired(x)
+        else:
+            y, forward_states = self.forward.run(x, inner, f"{self.name}/forward", None if initial is None else initial[:half])
+            y_back, backward_states = self.backward.run(x, inner, f"{self.name}/backward", None if initial is None else initial[half:])
         if self.return_sequences:
             y_back = y_back[:, ::-1]  # back to forward time order
         mode = self.config["merge_mode"]
@@ -109,6 +114,29 @@ class Bidirectional(Layer):
         if self.return_state:
             outputs += [s.copy() for s in forward_states + backward_states]
         return outputs
+
+    def _pairs(self, x, ctx, initial) -> bool:
+        """Whether both directions run as one loop (paired.py): a small batch, no mask, no
+        initial or carried state, twin cells with the default activations."""
+        if x.shape[0] > PAIRED_MAX_BATCH or ctx.mask(0) is not None or initial is not None or ctx.state is not None \
+                or RUN_OBSERVER.get() is not None:  # a trace follows each direction's own run
+            return False
+        if self._paired is None:
+            forward, backward = self.forward, self.backward
+            twins = (type(forward) is type(backward) and not forward.config["go_backwards"]
+                     and backward.config["go_backwards"] and PairedDirections.can_pair(forward.cell, backward.cell))
+            self._paired = PairedDirections(forward.cell, backward.cell) if twins else False
+        return self._paired is not False
+
+    def _run_paired(self, x):
+        """Both directions in one loop: (forward output, backward output in its processing
+        order, forward states, backward states), as the two separate runs give them."""
+        paired = self._paired
+        last, sequence, states = run_over_time(paired, x, None, return_sequences=self.return_sequences,
+                                               want_states=self.return_state)
+        y, y_back = paired.split(sequence if self.return_sequences else last)
+        halves = [paired.split(s) for s in states] if self.return_state else []
+        return y, y_back, [f for f, _ in halves], [b for _, b in halves]
 
     def compute_masks(self, inputs, ctx, outputs):
         mask = ctx.mask(0)
