@@ -327,13 +327,36 @@ def test_sizes_the_module_fixes_stay_fixed():
         model.predict(np.zeros((2, 6, 3), np.float32))
 
 
-def test_export_refuses_what_it_cannot_write_by_name():
-    from npinfer.errors import UnsupportedLayerError as Refused
-    from npinfer.export import script_text
+def test_integers_joined_with_floats_become_floats_of_the_model_dtype(tmp_path):
+    """torch.cat of int64 and float32 gives float32; so do npinfer and its exported script."""
+    from npinfer.export import export_script
+    from test_export import _load_script
 
-    time_major = npinfer.from_torch(nn.GRU(3, 4), torch.randn(5, 2, 3))
-    with pytest.raises(Refused, match="time-major"):
-        script_text(time_major, "m", "embedded", "")
-    projected = npinfer.from_torch(nn.LSTM(3, 4, proj_size=2, batch_first=True), torch.randn(2, 5, 3))
-    with pytest.raises(Refused, match="proj_size"):
-        script_text(projected, "m", "embedded", "")
+    class Joined(nn.Module):
+        def forward(self, ids, x):
+            return torch.cat([ids, x], dim=1) * 2
+
+    model = npinfer.from_torch(Joined(), (torch.randint(0, 5, (2, 3)), torch.randn(2, 4)))
+    ids, x = torch.randint(0, 5, (3, 3)), torch.randn(3, 4)
+    expected = Joined()(ids, x).numpy()
+    got = model.predict([ids.numpy(), x.numpy()])
+    assert got.dtype == np.float32 == expected.dtype
+    assert_close(got, expected, tolerance=1e-6)
+    export_script(model, str(tmp_path / "joined.py"))
+    scripted = _load_script(tmp_path / "joined.py").predict(ids.numpy(), x.numpy())
+    assert scripted.dtype == np.float32 and np.array_equal(scripted, got)
+
+
+class Extremes(nn.Module):
+    """torch.amax / amin give values only; torch.max / min with a dim give (values, indices)."""
+
+    def forward(self, x):
+        return torch.amax(x, dim=1) + torch.amin(x, dim=(1,)) * 2 + torch.max(x, 1)[0] - x.min(dim=1)[0] + x.amax(1)
+
+
+def test_amax_amin_and_max_min_with_a_dim():
+    torch.manual_seed(6)
+    x = torch.randn(3, 7, 4)
+    model = npinfer.from_torch(Extremes().eval(), x)
+    other = torch.randn(5, 7, 4)
+    assert_close(model.predict(other.numpy()), Extremes()(other).numpy(), tolerance=1e-5)

@@ -28,6 +28,7 @@ from .layers import activations
 from .layers.activations import HELPERS, canonical
 from .layers.base import Layer
 from .layers.special import _erf_series, _erfc_fraction, erf
+from .layers.tensor_ops import TENSOR_OPS
 from .spec import Call
 
 OPERATIONS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "ConvertToTensor",
@@ -39,7 +40,7 @@ EXPORTABLE = (
     "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
     "BatchNormalization", "LayerNormalization", "Normalization", "DepthwiseConv1D", "SeparableConv1D", "Dot",
     "UnitNormalization", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Permute", "RNN", "Attention", "AdditiveAttention",
-    "MultiHeadAttention", "Masking", *(f"ops.{name}" for name in OPERATIONS),
+    "MultiHeadAttention", "Masking", *(f"ops.{name}" for name in OPERATIONS), *TENSOR_OPS,
 )
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN")
 ATTENTION = ("Attention", "AdditiveAttention", "MultiHeadAttention")
@@ -66,6 +67,7 @@ class _Writer:
         self.masks: dict[tuple, str] = {}  # tensor ref -> the variable holding its (batch, time) boolean mask
         self.op_outputs: set[tuple] = set()  # tensors made by Keras 3 op nodes (booleans, mostly)
         self.custom: dict[str, str] = {}  # registered custom layers' EXPORT_FUNCTION: name -> source
+        self.integers: set[tuple] = set()  # tensors holding integers (integer inputs, tensor.* ops passing them on)
 
     def use(self, name: str) -> str:
         if name not in self.functions:
@@ -97,6 +99,14 @@ class _Writer:
 
     def tensor(self, ref) -> str:
         return self.names[tuple(ref)]
+
+    def read(self, ref, layer) -> str:
+        """The variable of tensor `ref` as `layer` reads it: integers cast to the model's float
+        type for layers that do not take integers (as npinfer's graph casts them)."""
+        name = self.tensor(ref)
+        if tuple(ref) in self.integers and not layer.ACCEPTS_INTEGERS:
+            return f"{name}.astype(np.{self.model.dtype.name})"
+        return name
 
     def mask_variable(self, tensor: str) -> str:
         """A fresh variable name for the mask of the tensor variable `tensor` (v_x -> m_x)."""
@@ -133,8 +143,6 @@ def _cell_step(writer: _Writer, layer, cell, prefix: str) -> tuple[str, list[int
     kind = type(cell).__name__
     if kind not in STEP_FUNCTIONS:
         raise _refuse(layer, f"the cell {kind} is not exported")
-    if getattr(cell, "projection", None):
-        raise _refuse(layer, "LSTM projections (PyTorch's proj_size) are not exported")
     config = cell.config
     step = writer.use(STEP_FUNCTIONS[kind])
     kernel, recurrent = f"W[{prefix + '/kernel'!r}]", f"W[{prefix + '/recurrent_kernel'!r}]"
@@ -148,6 +156,8 @@ def _cell_step(writer: _Writer, layer, cell, prefix: str) -> tuple[str, list[int
         args.append(writer.activation(config["recurrent_activation"]))
     if kind == "GRUCell":
         args.append(f"reset_after={config['reset_after']}")
+    if getattr(cell, "projection", None):  # PyTorch's proj_size
+        args.append(f"projection=W[{prefix + '/projection_kernel'!r}]")
     return f"{step}({', '.join(args)})", list(cell.state_sizes)
 
 
@@ -258,13 +268,11 @@ def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
     layer, call = node.layer, node.call
     config = layer.config
     if layer.class_name == "InputLayer":
-        if config.get("batch_axis", 0) != 0:
-            raise _refuse(layer, "its batch is on axis 1 (time-major input)")
+        if config.get("batch_axis", 0) not in (0, 1):
+            raise _refuse(layer, "the model file does not say which axis is the batch (batch_axis None)")
         return
-    if config.get("projection_units") is not None:
-        raise _refuse(layer, "LSTM projections (PyTorch's proj_size) are not exported")
     outs = writer.define(layer, node.index, len(layer.output_shapes))
-    ins = [writer.tensor(r) for r in call.inputs]
+    ins = [writer.read(r, layer) for r in call.inputs]
     custom = getattr(type(layer), "EXPORT_FUNCTION", None)  # a registered custom layer's plain NumPy function
     if layer.class_name not in EXPORTABLE and custom is None:
         why = ("it is a registered custom layer without an EXPORT_FUNCTION (README: Custom layers)"
@@ -273,7 +281,7 @@ def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
     read = list(call.inputs) + [r for k, refs in call.tensor_kwargs.items() if k != "mask" for r in refs]
     if not layer.ACCEPTS_INTEGERS and any(tuple(r) in writer.op_outputs for r in read):
         raise _refuse(layer, "it reads the result of a Keras operation node (npinfer would cast it to floats)")
-    initial = [writer.tensor(r) for r in call.tensor_kwargs.get("initial_state", [])] or None
+    initial = [writer.read(r, layer) for r in call.tensor_kwargs.get("initial_state", [])] or None
     allowed = {"initial_state", "mask"} if layer.class_name in RECURRENT + ("Bidirectional",) else {"mask"}
     options = ATTENTION_OPTIONS if layer.class_name in ATTENTION else ("scalars",) if layer.class_name.startswith("ops.") else ()
     extra = sorted(set(call.tensor_kwargs) - allowed) + sorted(k for k, v in node.options.items() if v and k not in options)
@@ -371,6 +379,8 @@ def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
             writer.masks[(layer.name, node.index, 0)] = mask
     elif kind.startswith("ops."):
         _operation(writer, node, ins, outs)
+    elif kind.startswith("tensor."):
+        _tensor_op(writer, node, ins, outs)
     elif kind in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D", "MaxPooling1D", "AveragePooling1D"):
         # The functions work channels last; channels_first is transposed in and out (as npinfer does).
         first = config["data_format"] == "channels_first"
@@ -462,6 +472,109 @@ def _operation(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
     writer.lines.append(f"    {outs[0]} = {expression}")
 
 
+def _index_text(key: tuple) -> str:
+    """A NumPy index tuple written as Python subscript text: (slice(None), -1) -> ':, -1'."""
+    parts = []
+    for item in key:
+        if item is None:
+            parts.append("None")
+        elif item is Ellipsis:
+            parts.append("...")
+        elif isinstance(item, slice):
+            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
+            parts.append(text + ("" if item.step is None else f":{item.step}"))
+        else:
+            parts.append(str(item))
+    return ", ".join(parts) if parts else "()"
+
+
+def _size_text(entry, ins: list[str]) -> str:
+    """A Reshape / Full shape entry: a size, or {"dim": [k, axis]}: input k's size on `axis` at run time."""
+    if isinstance(entry, dict):
+        k, axis = entry["dim"]
+        return f"{ins[k]}.shape[{axis}]"
+    return str(entry)
+
+
+def _tensor_op(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
+    """The whole-tensor operations of models converted from PyTorch (layers/tensor_ops.py): a
+    NumPy line each, computing what the layer's compute() does (its axes count the batch)."""
+    layer, kind, config = node.layer, node.layer.class_name[len("tensor."):], node.layer.config
+    refs = [tuple(r) for r in node.call.inputs]
+    a = ins[0] if ins else None
+    dtype = f"np.{writer.model.dtype.name}"
+    # the output holds integers when the op passes on an integer input (the others read them cast to floats)
+    integer = layer.ACCEPTS_INTEGERS and bool(refs) and refs[0] in writer.integers
+    if kind == "Transpose":
+        expression = f"np.ascontiguousarray({a}.transpose({tuple(config['perm'])}))"
+    elif kind in ("Reshape", "Full"):
+        shape = "(" + ", ".join(_size_text(e, ins) for e in config["shape"]) + ("," if len(config["shape"]) == 1 else "") + ")"
+        if kind == "Full":
+            expression, integer = f"np.full({shape}, {config['value']!r}, {dtype})", False
+        elif any(e == -1 and d is not None for e, d in zip(config["shape"], layer.assumed)):
+            # the size of -1 was worked out when the model was built: checked on every call, as npinfer does
+            expression = f"{writer.use('checked_reshape')}({a}, {shape}, {tuple(layer.assumed)})"
+        else:
+            expression = f"{a}.reshape({shape})"
+    elif kind == "Flatten":
+        if len(layer.input_shapes[0]) == 0:
+            expression = f"{a}.reshape(1)"
+        else:
+            start, end = layer.axes
+            expression = f"{a}.reshape({a}.shape[:{start}] + (-1,) + {a}.shape[{end + 1}:])"
+    elif kind == "Squeeze":  # np.squeeze refuses an axis whose size is not 1, as npinfer does
+        expression = f"np.squeeze({a}, axis={tuple(layer.axes)})"
+    elif kind == "Unsqueeze":
+        expression = f"np.expand_dims({a}, {tuple(layer.axes)})"
+    elif kind == "Index":
+        expression = f"np.ascontiguousarray({a}[{_index_text(layer.key)}])"
+    elif kind in ("Concat", "Stack"):
+        parts = list(ins)
+        if len({r in writer.integers for r in refs}) > 1:  # integers joined with floats are cast first, as npinfer does
+            parts = [f"{v}.astype({dtype})" if r in writer.integers else v for v, r in zip(ins, refs)]
+            integer = False
+        function = "np.concatenate" if kind == "Concat" else "np.stack"
+        expression = f"{function}([{', '.join(parts)}], axis={config['axis']})"
+    elif kind == "Binary":
+        operands = list(ins)
+        if config["operand"] is True:
+            operands.append(_weight(layer, "operand"))
+        elif config["scalar"] is not None:
+            operands.append(f"{dtype}({config['scalar']!r})")
+        if config["swap"]:
+            operands.reverse()
+        op = config["op"]
+        symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}.get(op)
+        expression = f"{operands[0]} {symbol} {operands[1]}" if symbol else f"np.{op}({operands[0]}, {operands[1]})"
+    elif kind == "Unary":
+        op = config["op"]
+        if op == "erf":
+            for helper in ("_erf_series", "_erfc_fraction", "erf"):  # npinfer's erf (layers/special.py)
+                writer._helper(helper)
+            expression = f"erf({a})"
+        else:
+            expression = f"-{a}" if op == "neg" else f"np.{op}({a})"
+    elif kind == "Reduce":
+        expression = f"np.asarray(np.{config['op']}({a}, axis={layer.axes}, keepdims={config['keepdims']}))"
+    elif kind == "MatMul":
+        b = ins[1] if len(ins) == 2 else _weight(layer, "operand")
+        expression = f"{a} @ {b}"
+    elif kind == "Pad":
+        expression = f"np.pad({a}, {[tuple(p) for p in layer.pads]}, constant_values={config['value']!r})"
+    elif kind == "Softmax":
+        expression = f"{writer.use('softmax_over')}({a}, {layer.axis!r}, log={config['log']})"
+    elif kind == "Take":
+        expression = f"np.take({a}, np.array({layer.indices.tolist()}, np.int64), axis={layer.axis})"
+    elif kind == "Cast":
+        integer = layer.target == "int64"
+        expression = f"{writer.use('truncate_to_int64')}({a})" if integer else f"{a}.astype({dtype})"
+    else:
+        raise _refuse(layer, "this tensor operation is not exported")
+    if integer:
+        writer.integers.add((layer.name, node.index, 0))
+    writer.lines.append(f"    {outs[0]} = {expression}")
+
+
 def _attention(writer: _Writer, node, ins: list[str], outs: list[str], masks: list) -> None:
     """Attention, AdditiveAttention, MultiHeadAttention: inputs [query, value(, key)]; the call
     options use_causal_mask and return_attention_scores (then a second output, the weights)."""
@@ -534,6 +647,8 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
     writer = _Writer(model)
     for i, ref in enumerate(model.spec.inputs):
         writer.names[tuple(ref)] = f"inputs[{i}]"
+        if "int" in model.inputs[i].dtype:
+            writer.integers.add(tuple(ref))
     for node in model._graph.nodes:
         _layer_code(writer, node)
     outputs = [writer.tensor(r) for r in model.spec.outputs]
@@ -554,7 +669,8 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
         "\n\n".join(writer.custom.values()),
         _weights_loader(weights_mode, weights_file, packed),
         f"W = load_weights()\nDTYPE = np.{model.dtype.name}\nINPUT_SHAPES = {[t.shape for t in model.inputs]}\n"
-        f"INTEGER_INPUTS = {[i for i, t in enumerate(model.inputs) if 'int' in t.dtype]}\n",
+        f"INTEGER_INPUTS = {[i for i, t in enumerate(model.inputs) if 'int' in t.dtype]}\n"
+        f"BATCH_AXES = {list(model.batch_axes)}  # each input's batch axis (1: time-major, (time, batch, ...))\n",
         _predict_source(model, writer.lines, outputs),
         MAIN_SOURCE,
     ]
@@ -566,11 +682,13 @@ def _docstring(model, source_name, weights_mode, weights_file, version) -> str:
     source = model.spec.source or {}
     origin = " ".join(str(source[k]) for k in ("framework", "version", "format") if source.get(k))
     example = ("python predict_model.py data.csv --look-back N [--target COLUMN] -o predictions.csv"
-               if any(len(t.shape) == 3 for t in model.inputs) else "python predict_model.py inputs.npy -o predictions.npy")
+               if model.batch_first and any(len(t.shape) == 3 for t in model.inputs)
+               else "python predict_model.py inputs.npy -o predictions.npy")
     stored = "embedded below (compressed, base64)" if weights_mode == "embedded" else f"in {weights_file} beside this file"
     return (f'"""Model \'{model.name}\' as plain NumPy, generated by npinfer {version} from {source_name} ({origin}).\n\n'
             f"Inputs: {', '.join(f'{t.name} {t.shape}' for t in model.inputs)}. "
-            f"Outputs: {', '.join(f'{t.name} {t.shape}' for t in model.outputs)} (batch first; None: any size).\n"
+            f"Outputs: {', '.join(f'{t.name} {t.shape}' for t in model.outputs)} "
+            f"({'batch first' if model.batch_first else 'inputs ' + _layout(model)}; None: any size).\n"
             f"Needs only NumPy (not npinfer). Weights: {stored}; read with allow_pickle=False.\n\n"
             f"Run:          {example}\nFrom Python:  from predict_model import predict; y = predict(x)\n" + '"""\n')
 
@@ -617,24 +735,36 @@ def _with_dependencies(functions: list[str]) -> list[str]:
              "expanded_mask", "masked_multiply", "masked_extreme", "concatenate_mask", "masked_mean", "embedding",
              "conv1d", "depthwise_conv1d", "separable_conv1d", "pool1d", "batch_normalization", "layer_normalization",
              "normalization", "l2_normalize", "dot", "causal_mask", "attend", "attention", "additive_attention",
-             "project_heads", "multi_head_attention"]
+             "project_heads", "multi_head_attention", "checked_reshape", "softmax_over", "truncate_to_int64"]
     missing = needed - set(order)
     if missing:
         raise AssertionError(f"export_lib functions missing from the copy order: {sorted(missing)}")
     return [name for name in order if name in needed]
 
 
+def _layout(model) -> str:
+    """Where the inputs' batch is: 'batch first', or which inputs are time-major."""
+    if model.batch_first:
+        return "batch first"
+    if len(model.inputs) == 1:
+        return "time-major: (time, batch, ...)"
+    return "batch first but the time-major inputs " + ", ".join(str(i) for i, a in enumerate(model.batch_axes) if a == 1)
+
+
 def _predict_source(model, body: list[str], outputs: list[str]) -> str:
     result = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+    # INPUT_SHAPES has None on each input's batch axis (npinfer's InputLayer), so every axis is checked
     return (
         "def predict(*x):\n"
-        '    """The model\'s output(s) for input array(s) x (batch first); several inputs in order."""\n'
+        f'    """The model\'s output(s) for input array(s) x ({_layout(model)}); several inputs in order."""\n'
         "    inputs = [np.asarray(a, np.int64 if i in INTEGER_INPUTS else DTYPE) for i, a in enumerate(x)]\n"
         f"    if len(inputs) != {len(model.inputs)}:\n"
         f"        raise ValueError('the model takes {len(model.inputs)} input(s), got ' + str(len(inputs)))\n"
         "    for i, (a, shape) in enumerate(zip(inputs, INPUT_SHAPES)):\n"
-        "        if a.ndim != len(shape) or any(s is not None and s != g for s, g in zip(shape[1:], a.shape[1:])):\n"
+        "        if a.ndim != len(shape) or any(s is not None and s != g for s, g in zip(shape, a.shape)):\n"
         "            raise ValueError(f'input {i} expects shape {shape}, got {a.shape}')\n"
+        + ("    if len({a.shape[axis] for a, axis in zip(inputs, BATCH_AXES)}) > 1:\n"
+           "        raise ValueError('all inputs need the same batch size')\n" if len(model.inputs) > 1 else "")
         + "\n".join(body) + f"\n    return {result}\n"
     )
 
@@ -679,6 +809,8 @@ def main():
     parser.add_argument("--look-back", type=int, help="CSV: sliding windows of N rows")
     parser.add_argument("--target", help="CSV: a column to leave out (name, or position without a header)")
     args = parser.parse_args()
+    if args.look_back and any(BATCH_AXES):
+        parser.error("--look-back builds batch-first windows, but this model takes time-major input; give a .npy array")
     y = predict(read_input(args.input, args.look_back, args.target))
     for i, output in enumerate(y if isinstance(y, list) else [y]):
         write_output(args.output if i == 0 else (args.output or "") + f".{i}", output)

@@ -54,9 +54,11 @@ def simple_rnn_step(W, U, b, activation):
     return step
 
 
-def lstm_step(W, U, b, activation, recurrent_activation):
-    """z = x_t W + h U + b; i, f, o gates; c = f c + i activation(z_c); h = o activation(c)."""
-    units = U.shape[0]
+def lstm_step(W, U, b, activation, recurrent_activation, projection=None):
+    """z = x_t W + h U + b; i, f, o gates; c = f c + i activation(z_c); h = o activation(c).
+    With `projection` P (units, projection_units), PyTorch's proj_size: h = (o activation(c)) P,
+    and U is (projection_units, 4*units)."""
+    units = W.shape[1] // 4
 
     def step(x_t, states):
         h, c = states
@@ -67,6 +69,8 @@ def lstm_step(W, U, b, activation, recurrent_activation):
         o = recurrent_activation(z[:, 3 * units :])
         c = f * c + i * candidate
         h = o * activation(c)
+        if projection is not None:
+            h = h @ projection  # (batch, projection_units)
         return h, [h, c]
     return step
 
@@ -402,3 +406,29 @@ def multi_head_attention(query, value, key, query_kernel, query_bias, key_kernel
     if output_bias is not None:
         result = result + output_bias
     return result, weights
+
+
+# -- tensor operations of models converted from PyTorch (layers/tensor_ops.py) --------------------
+# Their axes count the batch axis, as torch numbers them.
+
+
+def checked_reshape(x, shape, expected):
+    """x.reshape(shape), where the model was built for the result shape `expected` (None: any size)."""
+    y = x.reshape(shape)
+    if any(e is not None and e != g for e, g in zip(expected, y.shape)):
+        raise ValueError(f"reshaping {x.shape} gives {y.shape}, but the model was built for {expected}")
+    return y
+
+
+def softmax_over(x, axis, log=False):
+    """softmax (or log_softmax with `log`) over `axis`, an axis or a tuple of axes taken together."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    total = np.sum(exp, axis=axis, keepdims=True)
+    return shifted - np.log(total) if log else exp / total
+
+
+def truncate_to_int64(x):
+    """Cast to int64, floats truncated toward zero (ONNX Cast)."""
+    with np.errstate(invalid="ignore"):
+        return np.trunc(x).astype(np.int64) if x.dtype.kind == "f" else x.astype(np.int64)

@@ -479,7 +479,9 @@ def _unsqueeze(c: Converter, node, args, kwargs):
     return c.b.add(None, "tensor.Unsqueeze", {"axes": [_arg(args, kwargs, 1, "dim")]}, [c.tensor(args[0])])[0]
 
 
-def _reduce(op: str):
+def _reduce(op: str, with_indices: bool = False):
+    """mean / sum / amax / amin; with_indices: torch.max / torch.min, which with a dim give
+    (values, indices)."""
     def convert(c: Converter, node, args, kwargs):
         axis = _arg(args, kwargs, 1, "dim")
         keepdims = bool(_arg(args, kwargs, 2, "keepdim", False))
@@ -488,7 +490,7 @@ def _reduce(op: str):
         axes = None if axis is None else ([axis] if isinstance(axis, int) else list(axis))
         x = c.tensor(args[0])
         ref = c.b.add(None, "tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [x])[0]
-        if op in ("max", "min") and axis is not None:  # torch.max(x, dim) gives (values, indices)
+        if with_indices and axis is not None:  # torch.max(x, dim) gives (values, indices); torch.amax only values
             rank = x.rank if keepdims or x.rank < 0 else x.rank - len(axes)
             return (Tensor(ref, rank), Refused(f"the indices of {op}(dim), which npinfer does not compute"))
         return ref
@@ -621,7 +623,7 @@ FUNCTIONS = {
     "permute": _permute, "transpose": _transpose, "reshape": _reshape, "flatten": _flatten,
     "squeeze": _squeeze, "unsqueeze": _unsqueeze, "matmul": _matmul, "bmm": _matmul,
     "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "amin": _reduce("min"),
-    "max": _reduce("max"), "min": _reduce("min"), "pad": _pad, "dropout": _dropout, "linear": _f_linear,
+    "max": _reduce("max", True), "min": _reduce("min", True), "pad": _pad, "dropout": _dropout, "linear": _f_linear,
     "split": _chunk(True), "chunk": _chunk(False),
     **_ACTIVATION_FUNCTIONS,
 }
@@ -633,7 +635,7 @@ METHODS = {
     "add": _binary("add"), "sub": _binary("sub"), "mul": _binary("mul"), "div": _binary("div"), "pow": _binary("pow"),
     "neg": _unary("neg"), "exp": _unary("exp"), "log": _unary("log"), "sqrt": _unary("sqrt"), "abs": _unary("abs"),
     "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "amin": _reduce("min"),
-    "max": _reduce("max"), "min": _reduce("min"), "matmul": _matmul, "split": _chunk(True), "chunk": _chunk(False),
+    "max": _reduce("max", True), "min": _reduce("min", True), "matmul": _matmul, "split": _chunk(True), "chunk": _chunk(False),
     **{name: fn for name, fn in _ACTIVATION_FUNCTIONS.items() if name in ("relu", "tanh", "sigmoid", "softmax", "log_softmax")},
 }
 

@@ -259,6 +259,14 @@ class Index(TensorOp):
             raise InputShapeError(f"layer '{self.name}': cannot index an input of shape {inputs[0].shape} ({err})") from None
 
 
+def _one_kind(layer, inputs: list) -> list:
+    """Integer and float inputs joined: the integers cast to the model's float type first, as
+    torch promotes them (NumPy would make float64 of int64 and float32)."""
+    if len({a.dtype.kind == "f" for a in inputs}) > 1:
+        return [a if a.dtype.kind == "f" else a.astype(layer.dtype) for a in inputs]
+    return inputs
+
+
 def _same_rank(layer, shapes, min_rank: int) -> int:
     """The rank all of a joining layer's inputs share (Concat, Stack); an error if they differ."""
     layer.expect_inputs(shapes, count=None, min_rank=min_rank)
@@ -281,7 +289,7 @@ class Concat(TensorOp):
         return tuple(out)
 
     def compute(self, inputs):
-        return [np.concatenate(inputs, axis=self.config["axis"])]
+        return [np.concatenate(_one_kind(self, inputs), axis=self.config["axis"])]
 
 
 class Stack(TensorOp):
@@ -297,7 +305,7 @@ class Stack(TensorOp):
         return merged[:axis] + (len(shapes),) + merged[axis:]
 
     def compute(self, inputs):
-        return [np.stack(inputs, axis=self.config["axis"])]
+        return [np.stack(_one_kind(self, inputs), axis=self.config["axis"])]
 
 
 _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
