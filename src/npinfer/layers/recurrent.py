@@ -52,7 +52,14 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
         states = [np.zeros((batch, size), x.dtype) for size in cell.state_sizes]
     sequence = np.empty((steps, batch, units), x.dtype) if return_sequences else None  # time-major: rows contiguous
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
-    if mask is None:
+    if mask is None and batch >= FUSED_MIN_BATCH and getattr(cell, "FUSES_INPUT", False) and cell.can_run_fast() \
+            and cell.GATES * cell.units >= FUSED_MIN_WIDTH:
+        kernel = cell.fast_kernel(states, features=x.shape[2])  # each step reads x_t itself: no hoisted projection
+        for k, t in enumerate(order):
+            output = kernel.step_input(x[:, t], None if sequence is None else sequence[k])  # x[:, t]: (batch, F)
+        states = [s.copy() for s in kernel.states] if want_states else None
+        output = output.copy()
+    elif mask is None:
         fast = cell.can_run_fast()
         xw = cell.fast_projection(x) if fast else cell.project(x)  # (time, batch, G*units)
         kernel = cell.fast_kernel(states) if fast else GenericKernel(cell, states)
@@ -77,6 +84,13 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
                 sequence[k] = output
     return output, (None if sequence is None else sequence.transpose(1, 0, 2)), states
 
+
+# From this batch size and gate width on, SimpleRNN and LSTM steps read x_t themselves
+# (kernels.fuse_input). Fused / hoisted time, LSTM(64) over 50 steps: batch 64 0.88, 1024 0.86
+# (2 threads, whole model); the article's SimpleRNN(3): 1.09 / 1.29 — narrow layers keep the
+# hoisted projection, whose per-step cost is tiny there.
+FUSED_MIN_BATCH = 64
+FUSED_MIN_WIDTH = 128  # GATES * units
 
 SEQUENCE_OPTIONS = {
     "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False,
