@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..export_lib import masked_extreme, masked_multiply  # one implementation: runtime and exported scripts
 from .base import Layer, Shape, format_shape, require_bool
 
 
@@ -34,11 +35,6 @@ def check_semantics(layer: Layer) -> str:
     return value
 
 
-def expanded_mask(mask, x):
-    """A (batch, time) mask broadcast to x's shape, as Keras expands it."""
-    return np.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x.shape)
-
-
 class ElementwiseMerge(Layer):
     """Add, Subtract, Multiply, Average, Maximum, Minimum.
 
@@ -65,9 +61,9 @@ class ElementwiseMerge(Layer):
         masks = ctx.masks if ctx.masks and any(m is not None for m in ctx.masks) else None
         if masks is not None and self.config["semantics"] == "keras3":
             if self.class_name == "Multiply":
-                return [self._masked_product(inputs, masks)]
+                return [masked_multiply(inputs, masks)]  # keras/src/layers/merging/multiply.py
             if self.class_name in ("Maximum", "Minimum"):
-                return [self._masked_extreme(inputs, masks)[0]]
+                return [masked_extreme(inputs, masks, np.maximum if self.class_name == "Maximum" else np.minimum)]  # base_merge.py
         if self.class_name == "Subtract":
             return [inputs[0] - inputs[1]]
         reduce = self.REDUCE[self.class_name]
@@ -77,32 +73,6 @@ class ElementwiseMerge(Layer):
         if self.class_name == "Average":
             total = total / np.asarray(len(inputs), total.dtype)
         return [total]
-
-    def _masked_product(self, inputs, masks):
-        # keras/src/layers/merging/multiply.py: masked values count as 1; if every input is
-        # masked, positions masked everywhere give 0.
-        total = None
-        for x, m in zip(inputs, masks):
-            value = x if m is None else np.where(expanded_mask(m, x), x, np.ones((), x.dtype))
-            total = value if total is None else total * value
-        if all(m is not None for m in masks):
-            anywhere = np.logical_or.reduce([expanded_mask(m, x) for x, m in zip(inputs, masks)])
-            total = np.where(anywhere, total, np.zeros((), total.dtype))
-        return total
-
-    def _masked_extreme(self, inputs, masks):
-        # keras/src/layers/merging/base_merge.py: masked values never win.
-        op = np.maximum if self.class_name == "Maximum" else np.minimum
-        out, out_mask = inputs[0], None if masks[0] is None else expanded_mask(masks[0], inputs[0])
-        for x, m in zip(inputs[1:], masks[1:]):
-            m = None if m is None else expanded_mask(m, x)
-            if m is not None:
-                x = np.where(m, x, out)
-            if out_mask is not None:
-                out = np.where(out_mask, out, x)
-            out_mask = out_mask | m if out_mask is not None and m is not None else None
-            out = op(out, x)
-        return out, out_mask
 
     def compute_masks(self, inputs, ctx, outputs):
         masks = list(ctx.masks)
