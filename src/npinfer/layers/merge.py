@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..export_lib import masked_extreme, masked_multiply  # one implementation: runtime and exported scripts
+from ..export_lib import concatenate_mask, masked_extreme, masked_multiply  # one implementation: runtime and exported scripts
 from .base import Layer, Shape, format_shape, require_bool
 
 
@@ -128,16 +128,7 @@ class Concatenate(Layer):
         # Keras 3, `all` in Keras 2.
         if all(m is None for m in ctx.masks):
             return [None]
-        full = []
-        for x, m in zip(inputs, ctx.masks):
-            if m is None:
-                full.append(np.ones(x.shape, bool))
-            elif m.ndim < x.ndim:
-                full.append(np.broadcast_to(m[..., None], x.shape))
-            else:
-                full.append(m)
-        reduce = np.any if self.config["semantics"] == "keras3" else np.all
-        return [reduce(np.concatenate(full, axis=self.axis), axis=-1)]
+        return [concatenate_mask(inputs, ctx.masks, self.axis, self.config["semantics"])]
 
 
 class Dot(Layer):

@@ -51,6 +51,11 @@ class TensorOp(Layer):
     ACCEPTS_INTEGERS = True
     ARITY: int | None = 1
 
+    @classmethod
+    def weight_names(cls, config):
+        """Binary and MatMul with "operand": True hold their constant operand as a weight."""
+        return ["operand"] if "operand" in cls.OPTIONS and config.get("operand") is True else []
+
     def build(self, input_shapes):
         if self.ARITY is not None:
             self.expect_inputs(input_shapes, count=self.ARITY, min_rank=0)
@@ -332,10 +337,6 @@ class Binary(TensorOp):
     ARITY = None
     ACCEPTS_INTEGERS = False
 
-    @classmethod
-    def weight_names(cls, config):
-        return ["operand"] if config.get("operand") is True else []
-
     def shape(self, shapes):
         _choice(self, "op", _BINARY)
         scalar = self.config["scalar"]
@@ -411,10 +412,6 @@ class MatMul(TensorOp):
     OPTIONS = {"operand": False}
     ARITY = None
     ACCEPTS_INTEGERS = False
-
-    @classmethod
-    def weight_names(cls, config):
-        return ["operand"] if config.get("operand") is True else []
 
     def shape(self, shapes):
         shapes = list(shapes) + ([self.weights["operand"].shape] if self.config["operand"] is True else [])
