@@ -33,7 +33,10 @@ def test_split_batch_equals_one_thread(kind, monkeypatch):
     split = model.predict(x)
     monkeypatch.setenv("NPINFER_THREADS", "1")
     whole = model.predict(x)
-    assert_close(split, whole, tolerance=1e-6)
+    # within float precision, not bit for bit: the kernels keep the batch on the columns of the
+    # recurrent product, and OpenBLAS rounds edge columns (a part's last few) differently by an
+    # ulp; 40 steps of SimpleRNN amplify that to ~2e-6 (files get bit-identical results from tiles.py)
+    assert_close(split, whole, tolerance=1e-5)
     assert split.flags.c_contiguous or split.shape[0] == 600
 
 

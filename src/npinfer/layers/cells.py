@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from . import activations, workspace
 from .base import REQUIRED
-from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel
+from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel, transposed
 
 CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True}
 
@@ -184,21 +184,29 @@ class Cell:
         return {}
 
     def fast_projection(self, x: np.ndarray) -> np.ndarray:
-        """x @ kernel + bias for all steps in ONE matrix product, into a reused buffer:
-        (batch, time, F) -> (time, batch, G*units). The bias rides on a column of ones.
-        Small outputs (under 256K values, where fresh memory is cheap) skip the copy: a
-        product and a bias addition."""
+        """x @ kernel + bias for all steps, gate-major as the fast kernels read it:
+        (batch, time, F) -> (time, G*units, batch). A batch of one: one (time, F) @ (F, G*units)
+        product plus the bias, (time, G*units, 1). Larger batches: per step
+        [W; b]^T (G*units, F + 1) @ [x_t^T; 1] (F + 1, batch), all steps in ONE batched product
+        into a reused buffer (the bias rides on a row of ones)."""
         batch, steps, features = x.shape
         weights = self.fast_weights()
-        if batch * steps * weights["bias"].shape[0] <= 1 << 18:
-            return np.matmul(x.transpose(1, 0, 2), weights["kernel"]) + weights["bias"]
-        kernel = weights["kernel_with_bias"]  # (F + 1, G*units)
-        x_ones = workspace.buffer(self, "x_ones", (steps, batch, features + 1), self.dtype)
-        x_ones[:, :, :features] = x.transpose(1, 0, 2)
-        x_ones[:, :, features] = 1
-        xw = workspace.buffer(self, "xw", (steps, batch, kernel.shape[1]), self.dtype)
-        np.matmul(x_ones.reshape(steps * batch, features + 1), kernel, out=xw.reshape(steps * batch, kernel.shape[1]))
+        if batch == 1:
+            return (np.matmul(x[0], weights["kernel"]) + weights["bias"])[:, :, None]
+        kernel_t = transposed(weights, "kernel_with_bias")  # (G*units, F + 1)
+        x_ones = workspace.buffer(self, "x_ones", (steps, features + 1, batch), self.dtype)
+        x_ones[:, :features] = x.transpose(1, 2, 0)
+        x_ones[:, features] = 1
+        xw = workspace.buffer(self, "xw", (steps, kernel_t.shape[0], batch), self.dtype)
+        np.matmul(kernel_t, x_ones, out=xw)
         return xw
+
+    def fast_inputs(self, x: np.ndarray) -> np.ndarray:
+        """x (batch, time, F) as the fused-input kernels read it: (time, F, batch), in a reused buffer."""
+        batch, steps, features = x.shape
+        x_t = workspace.buffer(self, "x_t", (steps, features, batch), self.dtype)
+        x_t[...] = x.transpose(1, 2, 0)
+        return x_t
 
 
 class SimpleRNNCell(Cell):

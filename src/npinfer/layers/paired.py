@@ -57,14 +57,14 @@ class PairedDirections:
         return self._fast
 
     def fast_projection(self, x: np.ndarray) -> np.ndarray:
-        """(batch, time, F) -> (time, batch, G*2u): per gate, the forward projection of step t
-        beside the backward projection of step time-1-t."""
+        """(batch, time, F) -> (time, G*2u, batch), gate-major as the kernels read it: per gate,
+        the forward projection of step t above the backward projection of step time-1-t."""
         steps, batch = x.shape[1], x.shape[0]
         u, gates = self.forward.units, self.GATES
-        xw = workspace.buffer(self, "xw", (steps, batch, gates, 2, u), self.forward.dtype)
-        xw[:, :, :, 0] = self.forward.fast_projection(x).reshape(steps, batch, gates, u)
-        xw[:, :, :, 1] = self.backward.fast_projection(x)[::-1].reshape(steps, batch, gates, u)
-        return xw.reshape(steps, batch, gates * 2 * u)
+        xw = workspace.buffer(self, "xw", (steps, gates, 2, u, batch), self.forward.dtype)
+        xw[:, :, 0] = self.forward.fast_projection(x).reshape(steps, gates, u, batch)
+        xw[:, :, 1] = self.backward.fast_projection(x)[::-1].reshape(steps, gates, u, batch)
+        return xw.reshape(steps, gates * 2 * u, batch)
 
     def fast_kernel(self, states):
         return Cell.fast_kernel(self, states)

@@ -50,27 +50,32 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
     units = cell.output_size
     if states is None:
         states = [np.zeros((batch, size), x.dtype) for size in cell.state_sizes]
+    if mask is None and cell.can_run_fast():
+        # the fast kernels (kernels.py) keep h gate-major, so the sequence is (time, units, batch)
+        sequence = np.empty((steps, units, batch), x.dtype) if return_sequences else None
+        if batch >= FUSED_MIN_BATCH and getattr(cell, "FUSES_INPUT", False) and cell.GATES * cell.units >= FUSED_MIN_WIDTH:
+            kernel = cell.fast_kernel(states, features=x.shape[2])  # each step reads x_t itself: no hoisted projection
+            inputs = cell.fast_inputs(x)  # (time, F, batch)
+        else:
+            kernel = cell.fast_kernel(states)
+            inputs = cell.fast_projection(x)  # (time, G*units, batch)
+        rows = sequence
+        if batch == 1:  # a batch of one runs on vectors
+            inputs = inputs[:, :, 0]
+            rows = None if sequence is None else sequence[:, :, 0]
+        output = kernel.run(inputs, rows, go_backwards)
+        states = [s.copy() for s in kernel.states] if want_states else None
+        output = kernel.as_states(output)[0].copy()  # (batch, units)
+        return output, (None if sequence is None else sequence.transpose(2, 0, 1)), states
     sequence = np.empty((steps, batch, units), x.dtype) if return_sequences else None  # time-major: rows contiguous
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
-    if mask is None and batch >= FUSED_MIN_BATCH and getattr(cell, "FUSES_INPUT", False) and cell.can_run_fast() \
-            and cell.GATES * cell.units >= FUSED_MIN_WIDTH:
-        kernel = cell.fast_kernel(states, features=x.shape[2])  # each step reads x_t itself: no hoisted projection
+    if mask is None:
+        xw = cell.project(x)  # (time, batch, G*units)
+        kernel = GenericKernel(cell, states)
         for k, t in enumerate(order):
-            output = kernel.step_input(x[:, t], None if sequence is None else sequence[k])  # x[:, t]: (batch, F)
+            output = kernel.step(xw[t], None if sequence is None else sequence[k])
         states = [s.copy() for s in kernel.states] if want_states else None
         output = output.copy()
-    elif mask is None:
-        fast = cell.can_run_fast()
-        xw = cell.fast_projection(x) if fast else cell.project(x)  # (time, batch, G*units)
-        kernel = cell.fast_kernel(states) if fast else GenericKernel(cell, states)
-        rows = sequence
-        if fast and batch == 1:  # the fast kernels work on vectors for a batch of one
-            xw = xw[:, 0]
-            rows = None if sequence is None else sequence[:, 0]
-        for k, t in enumerate(order):
-            output = kernel.step(xw[t], None if rows is None else rows[k])
-        states = [s.copy() for s in kernel.states] if want_states else None
-        output = output.reshape(batch, units).copy()
     else:
         xw = cell.project(x)
         keep = np.ascontiguousarray(mask.T)[:, :, None]  # (time, batch, 1)
