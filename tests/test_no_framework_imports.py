@@ -51,3 +51,26 @@ def _torch_converted(tmp_path) -> str:
     path = tmp_path / "torch.npz"
     model.save(path)
     return str(path)
+
+
+def test_loading_a_small_model_skips_file_prediction_and_thread_machinery(tmp_path):
+    """Cold start (issue 5): load (.npz: no pyfive, whose importlib.metadata pulls csv and
+    tempfile in) + predict at a small batch leave csv, tempfile, concurrent.futures and
+    npinfer.batch unimported (each is imported where first needed)."""
+    import npinfer
+
+    path = tmp_path / "article.npz"
+    npinfer.load(FIXTURES / "keras3" / "article_simple_rnn" / "model.keras").save(path)
+    script = (
+        "import sys, json, numpy as np, npinfer\n"
+        f"model = npinfer.load({str(path)!r})\n"
+        "model.predict(np.zeros((2, 4, 3), np.float32))\n"
+        "lazy = ('csv', 'tempfile', 'concurrent.futures', 'npinfer.batch', 'npinfer.datafiles')\n"
+        "print(json.dumps([m for m in lazy if m in sys.modules]))\n"
+        "npinfer.predict_chunks\n"
+        "print(json.dumps('npinfer.batch' in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[-2]) == []
+    assert json.loads(lines[-1]) is True  # and the lazy attribute still works

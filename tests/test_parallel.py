@@ -80,18 +80,21 @@ def test_a_later_call_never_changes_an_earlier_result(kind, batch):
 
 
 @pytest.mark.parametrize("options", [{}, {"go_backwards": True}, {"return_sequences": False, "return_state": True}])
-@pytest.mark.parametrize("kind", ["LSTM", "SimpleRNN"])
-def test_fused_input_steps_equal_the_hoisted_projection(kind, options, monkeypatch):
-    """At large batches SimpleRNN and LSTM steps compute [x_t, h, 1] @ [W; U; b]; the numbers
-    are those of the hoisted projection path (to rounding), states included."""
+@pytest.mark.parametrize("kind, units, batch", [("LSTM", 32, 96), ("SimpleRNN", 128, 96), ("SimpleRNN", 3, 1), ("LSTM", 8, 1)])
+def test_fused_input_steps_equal_the_hoisted_projection(kind, units, batch, options, monkeypatch):
+    """Wide layers at large batches and narrow layers at batch 1 compute [x_t; h; 1] against
+    [W; U; b] (recurrent.fuses_input); the numbers are those of the hoisted projection path
+    (to rounding), states included."""
     from npinfer.layers import recurrent
 
-    model = _recurrent_model(kind, units=128 if kind == "SimpleRNN" else 32)  # wide enough to fuse (FUSED_MIN_WIDTH)
+    model = _recurrent_model(kind, units=units)
     model.spec.layers[1].config.update(options)
     model.spec.layers[1].weights["recurrent_kernel"] *= 0.5 if kind == "LSTM" else 0.25  # a contracting recurrence: rounding does not grow over 40 steps
-    x = np.random.default_rng(5).normal(size=(96, 40, 8)).astype(np.float32)
+    x = np.random.default_rng(5).normal(size=(batch, 40, 8)).astype(np.float32)
+    cell = Model(model.spec).get_layer("r").cell
+    assert recurrent.fuses_input(cell, batch)
     fused = Model(model.spec).predict(x)
-    monkeypatch.setattr(recurrent, "FUSED_MIN_BATCH", 10**9)
+    monkeypatch.setattr(recurrent, "fuses_input", lambda cell, batch: False)
     hoisted = Model(model.spec).predict(x)
     for a, b in zip(fused if isinstance(fused, list) else [fused], hoisted if isinstance(hoisted, list) else [hoisted]):
         assert a.dtype == b.dtype == np.float32 and a.shape == b.shape

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-from .batch import predict_chunks, predict_file
 from .errors import (
     InputError,
     InputShapeError,
@@ -26,6 +25,16 @@ from .layers.activations import supported_activations
 from .model import Model
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """predict_chunks and predict_file, imported on first use (their csv / file machinery is
+    not needed to load and predict)."""
+    if name in ("predict_chunks", "predict_file"):
+        from . import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module 'npinfer' has no attribute {name!r}")
 
 __all__ = [
     "load", "save", "from_keras", "from_torch", "Model", "supported_layers", "supported_activations",

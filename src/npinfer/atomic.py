@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from typing import BinaryIO, Iterator
 
 
@@ -15,6 +14,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     On any error the temporary file is removed and an existing `path` is left untouched."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    import tempfile  # here, not at import: load + predict do not write files
+
     fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -15,14 +15,17 @@ are not split: correct either way, only the speed differs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import glob
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+# ctypes, glob and concurrent.futures are imported where first needed (large batches only):
+# load + predict of a small model then starts faster.
 
 MIN_ROWS_PER_THREAD = 128  # below this the hand-off costs more than the second core gives
 MIN_WORK = 2e7  # multiply-adds in the recurrent layers: below ~10 ms of work one thread is faster
@@ -34,6 +37,9 @@ _blas_local_threads: Callable[[int], int] | None | bool = None  # False: looked,
 
 def _find_blas_setter():
     """openblas_set_num_threads_local from NumPy's bundled OpenBLAS, or None."""
+    import ctypes
+    import glob
+
     base = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
     for pattern in ("numpy.libs/libscipy_openblas*.so*", "numpy.libs/libopenblas*.so*", "numpy/.dylibs/libscipy_openblas*.dylib"):
         for path in glob.glob(os.path.join(base, pattern)):
@@ -78,6 +84,8 @@ def _pool_of(count: int) -> ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None or _pool._max_workers < count:
+            from concurrent.futures import ThreadPoolExecutor
+
             _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="npinfer")
         return _pool
 

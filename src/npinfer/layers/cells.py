@@ -204,6 +204,8 @@ class Cell:
     def fast_inputs(self, x: np.ndarray) -> np.ndarray:
         """x (batch, time, F) as the fused-input kernels read it: (time, F, batch), in a reused buffer."""
         batch, steps, features = x.shape
+        if x.dtype == self.dtype and x.transpose(1, 2, 0).flags.c_contiguous:  # already so: a gate-major sequence output
+            return x.transpose(1, 2, 0)
         x_t = workspace.buffer(self, "x_t", (steps, features, batch), self.dtype)
         x_t[...] = x.transpose(1, 2, 0)
         return x_t

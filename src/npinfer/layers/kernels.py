@@ -81,12 +81,20 @@ class FastKernel:
         """A function (x_t, h) -> z = x_t-part + h U written into z, for this kernel's inputs:
         the hoisted projection (added), or x_t itself (fused: [x_t; h; 1] against [W; U; b])."""
         if self.features is not None:
-            x_in, xh, WU = self.xh[: self.features], self.xh, self.WU_T
-            copyto, matmul = np.copyto, np.matmul
+            x_in, xh = self.xh[: self.features], self.xh
+            if self.vector:
+                WU, dot = self.WU, np.dot
+
+                def fused_vector(x_t, h):
+                    x_in[...] = x_t  # (np.copyto costs ~0.3 us more per call)
+                    dot(xh, WU, z)  # (G*units,)
+
+                return fused_vector
+            WU_T, matmul = transposed(self.weights, "fused"), np.matmul
 
             def fused(x_t, h):
-                copyto(x_in, x_t)
-                matmul(WU, xh, z)  # (G*units, batch)
+                x_in[...] = x_t
+                matmul(WU_T, xh, z)  # (G*units, batch)
 
             return fused
         add = np.add
@@ -107,15 +115,16 @@ class FastKernel:
         return gate_major
 
     def fuse_input(self, cell, features: int):
-        """Large batches: the step computes [W; U; b]^T @ [x_t; h; 1] in ONE product instead of
-        adding a hoisted (time, G*units, batch) projection — no big projection buffer to stream
-        through memory. h lives in the middle rows of that [x_t; h; 1] buffer."""
-        batch = self.h.shape[-1]
+        """The step computes [W; U; b]^T @ [x_t; h; 1] in ONE product instead of adding a
+        hoisted (time, G*units, batch) projection. Large batches: no big projection buffer to
+        stream through memory. A batch of one with a narrow layer: no projection call at all
+        (the article's SimpleRNN(3), batch 1: see recurrent.fuses_input). h lives in the middle
+        rows of that [x_t; h; 1] buffer."""
         self.features = features
-        self.xh = workspace.buffer(cell, "xh", (features + self.u + 1, batch), self.h.dtype)  # (F + units + 1, batch)
+        shape = (features + self.u + 1,) + self.h.shape[1:]  # (F + units + 1[, batch])
+        self.xh = workspace.buffer(cell, "xh", shape, self.h.dtype)
         self.own_h = self.xh[features : features + self.u]
-        cell.fused_weights()
-        self.WU_T = transposed(self.weights, "fused")  # (G*units, F + units + 1)
+        self.WU = cell.fused_weights()  # (F + units + 1, G*units)
         self.build()
         return self
 

@@ -18,8 +18,9 @@ import numpy as np
 from . import workspace
 from .cells import Cell
 
-# Conv1D -> Bidirectional(LSTM(64)) over 50 steps (benchmarks/), one loop / two loops:
-# batch 1 0.65, 4 0.62, 8 0.78, 16 0.86, 32 1.56 — so one loop up to 16 rows
+# Conv1D -> Bidirectional(LSTM(32)) over 50 steps (benchmarks/), one loop / two loops:
+# batch 1 0.65, 4 0.62, 8 0.78, 16 0.86, 32 1.56; again with the gate-major kernels:
+# batch 1 0.62, 4 0.67, 16 0.80, 32 1.19 — so one loop up to 16 rows
 PAIRED_MAX_BATCH = 16
 
 

@@ -53,7 +53,7 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
     if mask is None and cell.can_run_fast():
         # the fast kernels (kernels.py) keep h gate-major, so the sequence is (time, units, batch)
         sequence = np.empty((steps, units, batch), x.dtype) if return_sequences else None
-        if batch >= FUSED_MIN_BATCH and getattr(cell, "FUSES_INPUT", False) and cell.GATES * cell.units >= FUSED_MIN_WIDTH:
+        if fuses_input(cell, batch):
             kernel = cell.fast_kernel(states, features=x.shape[2])  # each step reads x_t itself: no hoisted projection
             inputs = cell.fast_inputs(x)  # (time, F, batch)
         else:
@@ -91,11 +91,23 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
 
 
 # From this batch size and gate width on, SimpleRNN and LSTM steps read x_t themselves
-# (kernels.fuse_input). Fused / hoisted time, LSTM(64) over 50 steps: batch 64 0.88, 1024 0.86
-# (2 threads, whole model); the article's SimpleRNN(3): 1.09 / 1.29 — narrow layers keep the
-# hoisted projection, whose per-step cost is tiny there.
-FUSED_MIN_BATCH = 64
+# (kernels.fuse_input). Fused / hoisted time (gate-major kernels, whole model, A/B): LSTM(64)
+# over 50 steps batch 4 1.03, 16 0.96, 32 0.88, 64 0.69, 256 0.89, 1024 0.73; stacked
+# LSTM(128) batch 32 0.88, 1024 0.98; the article's SimpleRNN(3): 1.09 / 1.29 at 64 / 1024 —
+# narrow layers keep the hoisted projection, whose per-step cost is tiny there.
+FUSED_MIN_BATCH = 16
 FUSED_MIN_WIDTH = 128  # GATES * units
+
+
+def fuses_input(cell, batch: int) -> bool:
+    """Whether the fast kernel reads x_t itself ([x_t; h; 1] against [W; U; b]) rather than a
+    hoisted projection: wide layers at batches from FUSED_MIN_BATCH, and narrow layers at
+    batch 1, where the projection's two calls cost more than a slightly larger product per
+    step (the article's SimpleRNN(3) over 4 steps, batch 1: 39 -> 35 us per predict)."""
+    if not getattr(cell, "FUSES_INPUT", False):
+        return False
+    wide = cell.GATES * cell.units >= FUSED_MIN_WIDTH
+    return batch >= FUSED_MIN_BATCH if wide else batch == 1
 
 SEQUENCE_OPTIONS = {
     "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False,
