@@ -79,8 +79,11 @@ class WindowOp(Layer):
     def padded(self, x, fill=0.0):
         """x (batch, steps, channels) padded on the time axis, and the output length."""
         out, (left, right) = output_length(x.shape[1], self.kernel, self.stride, self.dilation, self.config["padding"])
-        if left or right:
-            x = np.pad(x, ((0, 0), (left, right), (0, 0)), constant_values=fill)
+        if left or right:  # (np.pad costs ~20 us of Python per call; a batch-1 Conv1D took 85 us in all)
+            batch, steps, channels = x.shape
+            padded = np.full((batch, left + steps + right, channels), fill, x.dtype)
+            padded[:, left : left + steps] = x
+            x = padded
         return x, out
 
     def finish_build(self, channels_out: int, out) -> list:
@@ -129,11 +132,14 @@ class Conv1D(WindowOp):
         kernel = self.weights["kernel"]  # (k, in/groups, filters)
         batch, groups = x.shape[0], self.groups
         per_group_in, filters = kernel.shape[1], kernel.shape[2]
-        y = np.zeros((batch, out, filters), x.dtype)
-        if groups == 1:
+        if groups == 1:  # every tap's window side by side, then ONE product (not one per tap)
+            channels = x.shape[2]
+            columns = np.empty((batch, out, self.kernel * channels), x.dtype)  # (batch, out, k*in)
             for j, window in self.taps(x, out):
-                y += window @ kernel[j]  # (batch, out, filters)
+                columns[:, :, j * channels : (j + 1) * channels] = window
+            y = columns @ kernel.reshape(self.kernel * channels, filters)  # (batch, out, filters)
         else:
+            y = np.zeros((batch, out, filters), x.dtype)
             grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y
             for j, window in self.taps(x, out):
                 w = kernel[j].reshape(per_group_in, groups, filters // groups)  # (in/groups, groups, filters/groups)
