@@ -183,7 +183,8 @@ def write_results(rows, cold, sizes, quick: bool) -> None:
 
     versions = f"Keras {keras.__version__}, ONNX Runtime {onnxruntime.__version__}"
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine}; {versions}{' (quick run)' if quick else ''}.",
-             "Times are the median µs per call; ratio = npinfer / best ONNX Runtime (below 1: npinfer is faster).", "",
+             "Times are the median µs per call (npinfer, ONNX Runtime and the reference evaluator timed in 5 alternating rounds, "
+             "a fresh TensorFlow-free process); ratio = npinfer / best ONNX Runtime (below 1: npinfer is faster).", "",
              "| model | batch | npinfer µs | ORT 1 thr µs | ORT 2 thr µs | Keras predict µs | Keras call µs | ONNX ref µs | ratio vs ORT | npinfer / Keras predict | samples/s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

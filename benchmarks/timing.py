@@ -22,3 +22,16 @@ def per_call_seconds(call: Callable[[], object], budget: float = 1.0, max_calls:
             call()
         blocks.append((time.perf_counter() - start) / per_block)
     return statistics.median(blocks)
+
+
+def interleaved_per_call_seconds(calls: dict[str, Callable[[], object]], budget: float = 1.0, rounds: int = 5) -> dict[str, float]:
+    """Median seconds per call of each runtime, timed in `rounds` alternating rounds (the order
+    rotating each round) — so a burst of load from other processes on this shared machine hits
+    every runtime alike instead of the one being timed at that moment; each round's time is
+    per_call_seconds' median over blocks, the result the median over rounds."""
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            times[name].append(per_call_seconds(calls[name], budget=budget / rounds, min_blocks=3))
+    return {name: statistics.median(values) for name, values in times.items()}

@@ -187,3 +187,21 @@ def test_stateful_models_match_keras_call_for_call(keras_fixtures, npz_dir, flav
         expected = data[f"stateful/{step}/keras/0"]
         got = data[f"stateful/{step}/from_keras/0"] if model is None else model.predict(data[f"stateful/{step}/x"])
         assert_close(got, expected, what=f"call {step}")
+
+
+CONV_CASES = [c.name for c in zoo.CASES.values() if c.name.startswith("conv1d") and not c.refuse]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv1d_on_large_inputs_matches_keras(keras_fixtures, case, monkeypatch):
+    """Large inputs take Conv1D's one-product-per-tap path (conv.IM2COL_MAX_VALUES), small ones
+    the gathered windows: both against Keras (the zoo's batches are all small)."""
+    from npinfer.layers import conv
+
+    fx = keras_fixtures["keras3"]
+    batch = zoo.BATCH_SIZES[-1]
+    monkeypatch.setattr(conv, "IM2COL_MAX_VALUES", 0)
+    model = npinfer.load(str(fx.path(case, "keras")))
+    actual = _predict(model, fx.inputs(case, batch))
+    for got, want in zip(actual, fx.outputs(case, batch)):
+        assert_close(got, want)

@@ -80,9 +80,9 @@ def test_a_later_call_never_changes_an_earlier_result(kind, batch):
 
 
 @pytest.mark.parametrize("options", [{}, {"go_backwards": True}, {"return_sequences": False, "return_state": True}])
-@pytest.mark.parametrize("kind, units, batch", [("LSTM", 32, 96), ("SimpleRNN", 128, 96), ("SimpleRNN", 3, 1), ("LSTM", 8, 1)])
+@pytest.mark.parametrize("kind, units, batch", [("LSTM", 32, 96), ("SimpleRNN", 128, 96), ("SimpleRNN", 3, 1), ("LSTM", 8, 1), ("SimpleRNN", 3, 40)])
 def test_fused_input_steps_equal_the_hoisted_projection(kind, units, batch, options, monkeypatch):
-    """Wide layers at large batches and narrow layers at batch 1 compute [x_t; h; 1] against
+    """Wide layers at large batches and narrow layers at small ones compute [x_t; h; 1] against
     [W; U; b] (recurrent.fuses_input); the numbers are those of the hoisted projection path
     (to rounding), states included."""
     from npinfer.layers import recurrent

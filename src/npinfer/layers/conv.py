@@ -14,6 +14,10 @@ from ..errors import ModelFormatError
 from . import activations
 from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
 
+# Conv1D gathers every tap's window into one (batch, out, kernel*in) array up to this many
+# values (1 MB of float32); beyond, one product per tap keeps peak memory near the output's size.
+IM2COL_MAX_VALUES = 1 << 18
+
 CONV_OPTIONS = {
     "kernel_size": REQUIRED, "strides": 1, "padding": "valid", "data_format": "channels_last",
     "dilation_rate": 1, "activation": "linear", "use_bias": True,
@@ -132,12 +136,20 @@ class Conv1D(WindowOp):
         kernel = self.weights["kernel"]  # (k, in/groups, filters)
         batch, groups = x.shape[0], self.groups
         per_group_in, filters = kernel.shape[1], kernel.shape[2]
-        if groups == 1:  # every tap's window side by side, then ONE product (not one per tap)
-            channels = x.shape[2]
+        if groups == 1 and batch * out * self.kernel * x.shape[2] <= IM2COL_MAX_VALUES:
+            channels = x.shape[2]  # every tap's window side by side, then ONE product (not one per tap)
             columns = np.empty((batch, out, self.kernel * channels), x.dtype)  # (batch, out, k*in)
             for j, window in self.taps(x, out):
                 columns[:, :, j * channels : (j + 1) * channels] = window
             y = columns @ kernel.reshape(self.kernel * channels, filters)  # (batch, out, filters)
+        elif groups == 1:  # large inputs: one product per tap, into one reused temporary
+            y, product = None, None
+            for j, window in self.taps(x, out):
+                if y is None:
+                    y = window @ kernel[j]  # (batch, out, filters)
+                else:
+                    product = np.matmul(window, kernel[j], out=product)
+                    y += product
         else:
             y = np.zeros((batch, out, filters), x.dtype)
             grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y

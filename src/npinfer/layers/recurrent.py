@@ -93,21 +93,24 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
 # From this batch size and gate width on, SimpleRNN and LSTM steps read x_t themselves
 # (kernels.fuse_input). Fused / hoisted time (gate-major kernels, whole model, A/B): LSTM(64)
 # over 50 steps batch 4 1.03, 16 0.96, 32 0.88, 64 0.69, 256 0.89, 1024 0.73; stacked
-# LSTM(128) batch 32 0.88, 1024 0.98; the article's SimpleRNN(3): 1.09 / 1.29 at 64 / 1024 —
-# narrow layers keep the hoisted projection, whose per-step cost is tiny there.
+# LSTM(128) batch 32 0.88, 1024 0.98. Narrow layers: see fuses_input.
 FUSED_MIN_BATCH = 16
 FUSED_MIN_WIDTH = 128  # GATES * units
+NARROW_FUSED_MAX_BATCH = 16384
 
 
 def fuses_input(cell, batch: int) -> bool:
     """Whether the fast kernel reads x_t itself ([x_t; h; 1] against [W; U; b]) rather than a
-    hoisted projection: wide layers at batches from FUSED_MIN_BATCH, and narrow layers at
-    batch 1, where the projection's two calls cost more than a slightly larger product per
-    step (the article's SimpleRNN(3) over 4 steps, batch 1: 39 -> 35 us per predict)."""
+    hoisted projection: wide layers at batches from FUSED_MIN_BATCH, narrow layers up to
+    NARROW_FUSED_MAX_BATCH rows, where the projection's calls cost more than a slightly
+    larger product per step. The article's SimpleRNN(3) over 4 steps, fused / hoisted (A/B):
+    batch 1 0.89 (39.9 -> 35.5 us), 4 0.86, 32 0.98, 256 0.88, 1024 0.91, 4096 0.89, 16384
+    0.94, 65536 (two threads of 32768) 1.17."""
     if not getattr(cell, "FUSES_INPUT", False):
         return False
     wide = cell.GATES * cell.units >= FUSED_MIN_WIDTH
-    return batch >= FUSED_MIN_BATCH if wide else batch == 1
+    return batch >= FUSED_MIN_BATCH if wide else batch <= NARROW_FUSED_MAX_BATCH
+
 
 SEQUENCE_OPTIONS = {
     "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False,
