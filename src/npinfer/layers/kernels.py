@@ -162,10 +162,9 @@ class FastKernel:
             for x_t in inputs:
                 step(x_t, h, h)
         elif self.features is not None:  # fused: h must stay in its slot of [x_t; h; 1]
-            copyto = np.copyto
             for x_t, row in zip(inputs, rows):
                 step(x_t, h, h)
-                copyto(row, h)
+                row[...] = h
         else:
             for x_t, row in zip(inputs, rows):
                 step(x_t, h, row)
