@@ -143,13 +143,12 @@ class Conv1D(WindowOp):
                 columns[:, :, j * channels : (j + 1) * channels] = window
             y = columns @ kernel.reshape(self.kernel * channels, filters)  # (batch, out, filters)
         elif groups == 1:  # large inputs: one product per tap, into one reused temporary
-            y, product = None, None
-            for j, window in self.taps(x, out):
-                if y is None:
-                    y = window @ kernel[j]  # (batch, out, filters)
-                else:
-                    product = np.matmul(window, kernel[j], out=product)
-                    y += product
+            taps = self.taps(x, out)
+            _, window = next(taps)
+            y, product = window @ kernel[0], None  # (batch, out, filters)
+            for j, window in taps:
+                product = np.matmul(window, kernel[j], out=product)
+                y += product
         else:
             y = np.zeros((batch, out, filters), x.dtype)
             grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y
