@@ -53,7 +53,7 @@ def test_exported_script_matches_keras_or_is_refused_by_name(keras_fixtures, exp
     _exported[(flavor, case)] = target
 
 
-EXPORTED_AT_LEAST = 341  # every zoo variant, the registered custom layer through its EXPORT_FUNCTION
+EXPORTED_AT_LEAST = 344  # every zoo variant, the registered custom layer through its EXPORT_FUNCTION
 
 
 def test_export_coverage_does_not_shrink_and_every_script_passes_ruff(keras_fixtures, tmp_path):
@@ -146,13 +146,23 @@ def test_exported_attention_scores_and_causal_masks_match_npinfer(keras_fixtures
         assert "def multi_head_attention(" in target.read_text() or "def attend(" in target.read_text()
 
 
-def test_attention_tensor_arguments_are_refused_by_name(keras_fixtures):
-    """MultiHeadAttention's attention_mask (and value_mask, key_mask) tensors are not exported."""
-    path = keras_fixtures["keras3"].path("multi_head_attention_self", "keras")
-    model = _attention_variant(path, {"attention_mask": (6, 6)})
-    with pytest.raises(npinfer.UnsupportedLayerError, match=r"layer 'multi_head_attention' \(MultiHeadAttention\) "
-                                                          r"cannot be exported: it is called with extra arguments \(attention_mask\)"):
-        export_script(model, "/nonexistent/never.py")
+def test_attention_tensor_arguments_export_as_predict_runs_them(keras_fixtures, tmp_path):
+    """MultiHeadAttention's attention_mask and value_mask tensors (once refused by export while
+    predict took them): the script calls the same multi_head_attention function, so it gives
+    npinfer's outputs bit for bit (the zoo's multi_head_attention_*_mask cases check Keras)."""
+    for flavor in ("keras3", "tf_keras"):
+        model = _attention_variant(keras_fixtures[flavor].path("multi_head_attention_self", "keras"),
+                                   {"attention_mask": (6, 6), "value_mask": (6,)}, return_attention_scores=True)
+        target = tmp_path / f"{flavor}.py"
+        export_script(model, str(target))
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(5, 6, 8)).astype(np.float32)
+        allowed = (rng.uniform(size=(5, 6, 6)) > 0.3).astype(np.float32)
+        keep = (rng.uniform(size=(5, 6)) > 0.3).astype(np.float32)
+        got, expected = _load_script(target).predict(x, allowed, keep), model.predict([x, allowed, keep])
+        assert "attention_mask=inputs[1]" in target.read_text()
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
 
 
 def _layer(spec, name):

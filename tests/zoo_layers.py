@@ -374,6 +374,20 @@ def _mha_causal(k, flavor):
     return k.Model(x, mha(x, x, use_causal_mask=True))
 
 
+@case("multi_head_attention_attention_mask")
+def _mha_attention_mask(k, flavor):
+    # the mask input holds token-like ids, 0 on the rows past a random length: those queries see no key
+    x, allowed = k.Input((6, 8)), k.Input((6, 6), dtype="int32")
+    return k.Model([x, allowed], k.layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x, attention_mask=allowed))
+
+
+@case("multi_head_attention_value_key_masks", flavors=("keras3",))
+def _mha_value_key_masks(k, flavor):
+    q, v, key, keep = k.Input((5, 8)), k.Input((6, 6)), k.Input((6, 6)), k.Input((6,), dtype="int32")
+    return k.Model([q, v, key, keep], k.layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, v, key, value_mask=keep,
+                                                                                          key_mask=keep))
+
+
 @case("transformer_block_masked", data="tokens")
 def _transformer(k, flavor):
     x = k.Input((8,), dtype="int32")

@@ -193,7 +193,7 @@ def _model_inputs(args, model):
     from .datafiles import read_input
 
     data = read_input(args.input, look_back=args.look_back, target=args.target)
-    return model._prepare_inputs(data)
+    return model.prepare_inputs(data)
 
 
 def run_verify(args) -> int:

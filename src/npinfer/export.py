@@ -1,191 +1,322 @@
 """`npinfer export`: one self-contained Python file that predicts with NumPy alone.
 
-The file holds only what the model uses: the layer functions (copied from export_lib.py),
-the activation functions (copied from layers/activations.py), a `predict(x)` that calls them
-in order with the weights by name, the weights themselves (compressed and base64-encoded, or
-in a sidecar .npz), and a command line reading .npy or .csv. It never imports npinfer.
+Each layer writes itself (Layer.export): a line calling the same plain NumPy functions its
+`call` runs. This module walks the model's calls, copies those functions into the script by
+their source (with every function, constant and module they read, found in their code), and
+adds the weights (compressed and base64-encoded, or in a sidecar .npz), a `predict` and the
+command line of script_main.py. The script never imports npinfer.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
+import builtins
 import collections
 import inspect
 import io
 import os
 import re
+import sys
 import textwrap
+import types
 import zlib
-
 
 import numpy as np
 
-from . import export_lib
+from . import script_main
 from .atomic import atomic_write
 from .errors import UnsupportedLayerError
-from .graph import Node
 from .layers import activations
-from .layers.activations import HELPERS, canonical
 from .layers.base import Layer
-from .layers.special import _erf_series, _erfc_fraction, erf
-from .layers.tensor_ops import TENSOR_OPS
-from .spec import Call
-
-OPERATIONS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "ConvertToTensor",
-              "Concatenate")  # the Keras 3 op nodes that compute masks (layers/ops.py)
-EXPORTABLE = (
-    "InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout1D",
-    "GaussianNoise", "GaussianDropout", "AlphaDropout", "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average",
-    "Maximum", "Minimum", "Concatenate", "RepeatVector", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
-    "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
-    "BatchNormalization", "LayerNormalization", "Normalization", "DepthwiseConv1D", "SeparableConv1D", "Dot",
-    "UnitNormalization", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Permute", "RNN", "Attention", "AdditiveAttention",
-    "MultiHeadAttention", "Masking", *(f"ops.{name}" for name in OPERATIONS), *TENSOR_OPS,
-)
-RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN")
-ATTENTION = ("Attention", "AdditiveAttention", "MultiHeadAttention")
-ATTENTION_OPTIONS = ("use_causal_mask", "return_attention_scores")  # the call options export reproduces
-MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
-# Masks flow as npinfer's graph propagates them (graph.py): _output_masks follows each layer's
-# compute_masks. Of the exported layers only the recurrent ones, Bidirectional, the merges,
-# the attention layers and GlobalAveragePooling1D read masks in their call; the rest compute
-# the same with or without one.
-STEP_FUNCTIONS = {"SimpleRNNCell": "simple_rnn_step", "LSTMCell": "lstm_step", "GRUCell": "gru_step"}
 
 
-class _Writer:
-    """Collects the pieces of the script while walking the model's graph."""
+class Code(str):
+    """Python expression text for the script (written as it is; other values are written by repr)."""
+
+
+def render(value) -> str:
+    """A value as script text: Code as it is, lists / tuples / dicts element by element, numbers
+    and strings by repr."""
+    if isinstance(value, Code):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(render(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(render(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {render(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, np.ndarray):
+        raise AssertionError("arrays reach a script as weights (LayerExport.weight), not as text")
+    return repr(value)
+
+
+class Functions:
+    """The plain functions a script holds, with the constants and modules they read (found in
+    their source), in the order they were first needed."""
+
+    def __init__(self):
+        self.functions: dict[str, types.FunctionType] = {}
+        self.constants: dict[str, object] = {}
+        self.modules: dict[str, str] = {}  # name in the script -> import line
+
+    def add(self, function) -> Code:
+        """Hold `function` (and what it reads); returns its name in the script."""
+        if isinstance(function, np.ufunc):
+            self.modules["np"] = "import numpy as np"
+            return Code(f"np.{function.__name__}")
+        name = function.__name__
+        held = self.functions.get(name)
+        if held is not None:
+            if held is not function:
+                raise AssertionError(f"two different functions are named {name!r} ({held.__module__}, {function.__module__})")
+            return Code(name)
+        if not inspect.isfunction(function) or name == "<lambda>":
+            raise AssertionError(f"{function!r} is not a plain function export can copy")
+        self.functions[name] = function
+        for read in _globals_read(function):
+            value = function.__globals__.get(read, _MISSING)
+            if value is _MISSING or read.startswith("__"):
+                continue  # a builtin, or what every module has (__file__)
+            if isinstance(value, types.ModuleType):
+                self._module(read, value, function)
+            elif inspect.isfunction(value) or isinstance(value, np.ufunc):
+                self.add(value)
+            elif value is None or isinstance(value, (bool, int, float, str)):
+                if self.constants.get(read, value) != value:
+                    raise AssertionError(f"two constants are named {read!r}")
+                self.constants[read] = value
+            else:
+                raise AssertionError(f"{name} reads {read!r} ({type(value).__name__}), which a script cannot hold")
+        return Code(name)
+
+    def _module(self, alias: str, module, function) -> None:
+        if module.__name__ == "numpy" and alias == "np":
+            self.modules[alias] = "import numpy as np"
+        elif module.__name__ in sys.stdlib_module_names and alias == module.__name__:
+            self.modules[alias] = f"import {alias}"
+        else:
+            raise AssertionError(f"{function.__name__} reads the module {module.__name__} as {alias!r}; scripts import NumPy "
+                                 "(as np) and the standard library only")
+
+    def source(self) -> str:
+        constants = "".join(f"{name} = {value!r}\n" for name, value in self.constants.items())
+        return constants + "\n\n" + "\n\n".join(_source(f) for f in self.functions.values())
+
+    def imports(self) -> str:
+        """The import lines, then the blank lines isort wants before what follows."""
+        lines = sorted(line for alias, line in self.modules.items() if alias != "np")
+        return "\n".join(lines) + "\n\nimport numpy as np\n" + ("\n" if self.constants else "\n\n")
+
+
+_MISSING = object()
+
+
+def _globals_read(function) -> list[str]:
+    """Names a function reads that are not its own locals (in its source, nested functions included)."""
+    tree = ast.parse(_source(function))
+    bound = {a.arg for node in ast.walk(tree) if isinstance(node, ast.arguments)
+             for a in node.posonlyargs + node.args + node.kwonlyargs + [node.vararg, node.kwarg] if a is not None}
+    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)} - {function.__name__}
+    reads = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    return list(dict.fromkeys(r for r in reads if r not in bound and not hasattr(builtins, r)))
+
+
+def _source(function) -> str:
+    return textwrap.dedent(inspect.getsource(function))
+
+
+class Writer:
+    """Collects the script while walking the model's calls: variable names, masks, integers,
+    the predict body, the functions and activations used."""
 
     def __init__(self, model):
         self.model = model
-        self.names: dict[tuple, str] = {}
-        self.lines: list[str] = []
-        self.functions: list[str] = []  # export_lib functions used, in order
-        self.activations: dict[str, str] = {}  # canonical JSON -> function name
-        self.helpers: list[str] = []
-        self.used: set[str] = set()  # variable names given out
+        self.names: dict[tuple, str] = {}  # tensor ref -> the variable holding it
         self.masks: dict[tuple, str] = {}  # tensor ref -> the variable holding its (batch, time) boolean mask
+        self.integers: set[tuple] = set()  # tensors holding integers (integer inputs, and ops passing them on)
         self.op_outputs: set[tuple] = set()  # tensors made by Keras 3 op nodes (booleans, mostly)
+        self.lines: list[str] = []
+        self.used: set[str] = set()
+        self.functions = Functions()
+        self.bindings: dict[str, tuple[str, str]] = {}  # activation key -> (name, assignment line)
         self.custom: dict[str, str] = {}  # registered custom layers' EXPORT_FUNCTION: name -> source
-        self.integers: set[tuple] = set()  # tensors holding integers (integer inputs, tensor.* ops passing them on)
 
-    def use(self, name: str) -> str:
-        if name not in self.functions:
-            self.functions.append(name)
-        return name
-
-    def activation(self, spec) -> str:
-        full = canonical(spec)
-        key = repr(sorted(full.items()))
-        if key not in self.activations:
-            name = f"act_{full['name']}_{len(self.activations)}"
-            params = ", ".join(f"{k}={v!r}" for k, v in full.items() if k != "name")
-            function = "np.tanh" if full["name"] == "tanh" else full["name"]
-            if full["name"] != "tanh":
-                self._helper(full["name"])
-            call = f"{function}(x{', ' + params if params else ''})"
-            self.activations[key] = (name, f"def {name}(x):\n    return np.asarray({call}).astype(x.dtype, copy=False)\n")
-        return self.activations[key][0]
-
-    def _helper(self, name: str) -> None:
-        for dependency in HELPERS.get(name, []):
-            self._helper(dependency)
-        if name == "gelu":
-            for fn in ("_erf_series", "_erfc_fraction", "erf"):
-                if fn not in self.helpers:
-                    self.helpers.append(fn)
-        if name not in self.helpers:
-            self.helpers.append(name)
-
-    def tensor(self, ref) -> str:
-        return self.names[tuple(ref)]
-
-    def read(self, ref, layer) -> str:
-        """The variable of tensor `ref` as `layer` reads it: integers cast to the model's float
-        type for layers that do not take integers (as npinfer's graph casts them)."""
-        name = self.tensor(ref)
-        if tuple(ref) in self.integers and not layer.ACCEPTS_INTEGERS:
-            return f"{name}.astype(np.{self.model.dtype.name})"
-        return name
-
-    def mask_variable(self, tensor: str) -> str:
-        """A fresh variable name for the mask of the tensor variable `tensor` (v_x -> m_x)."""
-        name = "m_" + tensor[2:]
+    def fresh(self, base: str) -> str:
+        """A variable name not given out yet."""
+        base = "".join(ch if ch.isalnum() else "_" for ch in base).strip("_") or "t"
+        name = base
         while name in self.used:
             name += "_"
         self.used.add(name)
         return name
 
-    def define(self, layer, index: int, count: int) -> list[str]:
+    def define(self, layer, index: int, count: int) -> list[Code]:
+        """The variables of one call's outputs."""
         base = "".join(ch if ch.isalnum() else "_" for ch in layer.name).strip("_") or "t"
-        names = [f"{base}_{index}_{i}" if count > 1 or index else base for i in range(count)]
+        names = [self.fresh("v_" + (f"{base}_{index}_{i}" if count > 1 or index else base)) for i in range(count)]
         for i, name in enumerate(names):
-            while f"v_{name}" in self.used:  # two layer names that read alike (such as "a/b" and "a_b")
-                name += "_"
-            names[i] = name
-            self.used.add(f"v_{name}")
-            self.names[(layer.name, index, i)] = f"v_{name}"
-        return [f"v_{n}" for n in names]
+            self.names[(layer.name, index, i)] = name
+        return [Code(n) for n in names]
+
+    def activation(self, spec, clip=None) -> Code:
+        """The script's name for an activation (with ONNX's clip of its input), bound once:
+        activations.get's own composition of with_parameters and clipped."""
+        full = activations.canonical(spec)
+        key = repr((sorted(full.items()), clip))
+        if key not in self.bindings:
+            function = self.functions.add(activations.FUNCTIONS[full["name"]][0])
+            params = {k: v for k, v in full.items() if k != "name"}
+            if full["name"] in ("linear", "tanh", "sigmoid") and not params and clip is None:
+                return function
+            expression = function
+            if not (full["name"] in ("linear", "tanh", "sigmoid") and not params):
+                arguments = "".join(f", {k}={render(v)}" for k, v in params.items())
+                expression = f"{self.functions.add(activations.with_parameters)}({function}{arguments})"
+            if clip is not None:
+                expression = f"{self.functions.add(activations.clipped)}({expression}, {clip!r})"
+            name = f"act_{full['name']}_{len(self.bindings)}"
+            self.bindings[key] = (name, f"{name} = {expression}\n")
+        return Code(self.bindings[key][0])
 
 
-def _weight(layer, key: str) -> str:
-    full = f"{layer.name}/{key}"
-    return f"W[{full!r}]" if key in layer.weights else "None"
+class LayerExport:
+    """What a layer's `export(e)` writes with: its inputs, masks, tensor arguments and weights
+    as script code, and the means to call functions and write lines."""
+
+    def __init__(self, writer: Writer, owner: Layer, layer: Layer, inputs: list[Code], masks: list, kwargs: dict,
+                 outputs: list[Code], options: dict, integers: list[bool], prefix: str = ""):
+        self.writer, self.owner, self.layer = writer, owner, layer
+        self.inputs, self.masks, self.kwargs, self.outputs = inputs, masks, kwargs, outputs
+        self.options, self.integers, self.prefix = options, integers, prefix
+
+    @property
+    def input(self) -> Code:
+        return self.inputs[0]
+
+    @property
+    def mask(self):
+        """The first input's mask variable (what ctx.mask(0) gives the layer), or None."""
+        return self.masks[0] if self.masks else None
+
+    @property
+    def dtype(self) -> Code:
+        return Code(f"np.{self.writer.model.dtype.name}")
+
+    def weight(self, key: str) -> Code:
+        """The script's expression for this layer's weight `key` (None when it has none)."""
+        full = self.prefix + key
+        return Code(f"W[{self.owner.name + '/' + full!r}]") if full in self.owner.weights else Code("None")
+
+    def zeros(self, shape) -> Code:
+        return Code(f"np.zeros({render(tuple(shape))}, {self.dtype})")
+
+    def function(self, function) -> Code:
+        return self.writer.functions.add(function)
+
+    def call(self, function, *args, **kwargs) -> Code:
+        """Text calling `function` (copied into the script) with these arguments."""
+        text = [render(a) for a in args] + [f"{k}={render(v)}" for k, v in kwargs.items()]
+        return Code(f"{self.function(function)}({', '.join(text)})")
+
+    def activation(self, spec, clip=None) -> Code:
+        return self.writer.activation(spec, clip)
+
+    def line(self, text: str) -> None:
+        self.writer.lines.append("    " + text)
+
+    def assign(self, expression, *hints: str) -> list[Code]:
+        """Write `a, b = expression` with fresh variables named after hints; return them."""
+        names = [Code(self.writer.fresh(hint)) for hint in hints]
+        self.line(f"{', '.join(names)} = {expression}")
+        return names
+
+    def code(self, text: str) -> Code:
+        """Text to write as it is (an expression built by the layer)."""
+        return Code(text)
+
+    def refuse(self, why: str) -> UnsupportedLayerError:
+        return refusal(self.layer, why)
+
+    def scoped(self, prefix: str) -> LayerExport:
+        """The same call, for a part whose weights sit under `prefix` (Bidirectional's forward/)."""
+        return LayerExport(self.writer, self.owner, self.layer, self.inputs, self.masks, self.kwargs, self.outputs,
+                           self.options, self.integers, self.prefix + prefix)
+
+    def inner(self, layer: Layer, inputs: list[Code], prefix: str) -> list[Code]:
+        """Write a wrapped layer (TimeDistributed's), weights under `prefix`, no masks; its outputs."""
+        outputs = [Code(self.writer.fresh(f"{self.outputs[0]}_{i}")) for i in range(len(layer.output_shapes))]
+        sub = LayerExport(self.writer, self.owner, layer, inputs, [], {}, outputs, {}, [False] * len(inputs),
+                          self.prefix + prefix)
+        _write_expressions(sub, layer.export(sub))
+        return outputs
 
 
-def _cell_step(writer: _Writer, layer, cell, prefix: str) -> tuple[str, list[int]]:
-    """Code making the step function of `cell` (weights under `prefix`/), and its state sizes."""
-    if hasattr(cell, "cells"):  # StackedRNNCells: weights under cells/<i>/
-        parts = [_cell_step(writer, layer, c, f"{prefix}/cells/{i}") for i, c in enumerate(cell.cells)]
-        counts = [len(sizes) for _, sizes in parts]
-        steps = ", ".join(step for step, _ in parts)
-        return f"{writer.use('stacked_step')}([{steps}], {counts})", [s for _, sizes in parts for s in sizes]
-    kind = type(cell).__name__
-    if kind not in STEP_FUNCTIONS:
-        raise _refuse(layer, f"the cell {kind} is not exported")
-    config = cell.config
-    step = writer.use(STEP_FUNCTIONS[kind])
-    kernel, recurrent = f"W[{prefix + '/kernel'!r}]", f"W[{prefix + '/recurrent_kernel'!r}]"
-    if config["use_bias"]:
-        bias = f"W[{prefix + '/bias'!r}]"
-    else:
-        shape = tuple(cell.bias_shape())
-        bias = f"np.zeros({shape}, np.float32)"
-    args = [kernel, recurrent, bias, writer.activation(config["activation"])]
-    if kind != "SimpleRNNCell":
-        args.append(writer.activation(config["recurrent_activation"]))
-    if kind == "GRUCell":
-        args.append(f"reset_after={config['reset_after']}")
-    if getattr(cell, "projection", None):  # PyTorch's proj_size
-        args.append(f"projection=W[{prefix + '/projection_kernel'!r}]")
-    return f"{step}({', '.join(args)})", list(cell.state_sizes)
-
-
-def _recurrent(writer: _Writer, layer, source: str, prefix: str = "", initial: list[str] | None = None,
-               mask: str | None = None) -> tuple[str, list[int]]:
-    """Code running one recurrent layer on `source` from the `initial` state tensors (zeros if
-    None) under `mask` (a variable, or None): an expression for (sequence-or-last output,
-    final states), and the state sizes."""
-    config = layer.config
-    step, sizes = _cell_step(writer, layer, layer.cell, prefix or layer.name)
-    writer.use("rnn")
-    if initial is None:
-        states = f"{writer.use('zeros_states')}({source}, {sizes})"
-    else:
-        if len(initial) != len(sizes):
-            raise _refuse(layer, f"{len(initial)} initial states given for {len(sizes)} states")
-        states = "[" + ", ".join(initial) + "]"
-    masked = f", mask={mask}, zero_output_for_mask={config['zero_output_for_mask']}" if mask else ""
-    call = (f"rnn({source}, {step}, {states}, "
-            f"go_backwards={config['go_backwards']}, return_sequences={config['return_sequences']}{masked})")
-    return call, sizes
-
-
-def _refuse(layer, why: str) -> UnsupportedLayerError:
+def refusal(layer, why: str) -> UnsupportedLayerError:
     return UnsupportedLayerError(
-        f"layer '{layer.name}' ({layer.class_name}) cannot be exported: {why}; export supports: {', '.join(EXPORTABLE)} "
-        "(stateful layers are not exported)"
+        f"layer '{layer.name}' ({layer.class_name}) cannot be exported: {why}; export supports: "
+        f"{', '.join(exportable_layers())} (stateful layers are not exported)"
     )
+
+
+def exportable_layers() -> list[str]:
+    """Keras class names of the layers that write themselves into scripts."""
+    from .layers import LAYERS, supported_layers
+
+    return [name for name in supported_layers() if LAYERS[name].export is not Layer.export]
+
+
+def _write_expressions(e: LayerExport, expressions) -> None:
+    if expressions is None:  # the layer wrote its own lines
+        return
+    if len(expressions) != len(e.outputs):
+        raise AssertionError(f"{e.layer.class_name}.export gave {len(expressions)} expressions for {len(e.outputs)} outputs")
+    for name, expression in zip(e.outputs, expressions):
+        e.line(f"{name} = {expression}")
+
+
+def _write_call(writer: Writer, node) -> None:
+    """One call of a layer: its line(s), and what it makes of masks and integers."""
+    layer, call, model = node.layer, node.call, writer.model
+    if layer.class_name == "InputLayer":
+        if layer.config.get("batch_axis", 0) not in (0, 1):
+            raise refusal(layer, "the model file does not say which axis is the batch (batch_axis None)")
+        return
+    if layer.stateful:
+        raise refusal(layer, "it is stateful")
+    reads = list(call.inputs) + [r for key, refs in call.tensor_kwargs.items() if key != "mask" for r in refs]
+    if not layer.ACCEPTS_INTEGERS and any(tuple(r) in writer.op_outputs for r in reads):
+        raise refusal(layer, "it reads the result of a Keras operation node (npinfer would cast it to floats)")
+    outputs = writer.define(layer, node.index, len(layer.output_shapes))
+    kwargs = {key: [_read(writer, r, layer) for r in refs] for key, refs in call.tensor_kwargs.items() if key != "mask"}
+    e = LayerExport(writer, layer, layer, [_read(writer, r, layer) for r in call.inputs], [], kwargs, outputs,
+                    node.options, [tuple(r) in writer.integers for r in call.inputs])
+    writer.lines.append(f"    # {layer.name} ({layer.class_name}) -> {', '.join(str(s) for s in layer.output_shapes)}")
+    if model.may_mask:
+        e.masks = _input_masks(writer, call, e)
+    custom = getattr(type(layer), "EXPORT_FUNCTION", None)
+    if type(layer).export is Layer.export and (custom is not None or layer.class_name in _custom_names()):
+        if custom is None:
+            raise e.refuse("it is a registered custom layer without an EXPORT_FUNCTION (README: Custom layers)")
+        _custom_code(writer, e, custom)
+    else:
+        _write_expressions(e, layer.export(e))
+    for i, integer in enumerate(layer.integer_outputs(e.integers)):
+        if integer:
+            writer.integers.add((layer.name, node.index, i))
+    if layer.class_name.startswith("ops."):
+        writer.op_outputs.update((layer.name, node.index, i) for i in range(len(outputs)))
+    if not model.may_mask:
+        return
+    if layer.clears_input_masks():  # Keras 3's MultiHeadAttention: later readers of its inputs see no mask
+        for ref in call.inputs:
+            writer.masks.pop(tuple(ref), None)
+    for i, mask in enumerate(layer.export_masks(e)):
+        if mask is not None:
+            writer.masks[(layer.name, node.index, i)] = mask
 
 
 def _custom_names() -> set[str]:
@@ -194,421 +325,42 @@ def _custom_names() -> set[str]:
     return set(CUSTOM)
 
 
-def _custom_code(writer: _Writer, layer, function, ins: list[str], outs: list[str], masks: list) -> None:
-    """A registered custom layer whose class names a plain NumPy function `EXPORT_FUNCTION(inputs,
-    weights, config) -> list of outputs`: its source is copied into the script and called."""
-    if any(m is not None for m in masks):
-        raise _refuse(layer, "a mask reaches it (custom layers are exported without masks)")
-    if not inspect.isfunction(function):
-        raise _refuse(layer, "its EXPORT_FUNCTION is not a plain function")
-    name = function.__name__
-    if name in writer.custom and writer.custom[name] != _source(function):
-        raise _refuse(layer, f"two different EXPORT_FUNCTIONs are named {name!r}")
-    if name in export_lib.__dict__ or name in activations.__dict__ or name in ("predict", "main", "load_weights"):
-        raise _refuse(layer, f"its EXPORT_FUNCTION's name {name!r} is taken in the script; rename it")
-    writer.custom[name] = _source(function)
-    weights = "{" + ", ".join(f"{key!r}: {_weight(layer, key)}" for key in layer.weights) + "}"
-    writer.lines.append(f"    {', '.join(outs)}, = {name}([{', '.join(ins)}], {weights}, {dict(layer.config)!r})")
+def _read(writer: Writer, ref, layer) -> Code:
+    """The variable of tensor `ref` as `layer` reads it: integers cast to the model's float
+    type for layers that do not take integers (as npinfer's graph casts them)."""
+    name = writer.names[tuple(ref)]
+    if tuple(ref) in writer.integers and not layer.ACCEPTS_INTEGERS:
+        return Code(f"{name}.astype(np.{writer.model.dtype.name})")
+    return Code(name)
 
 
-def _input_masks(writer: _Writer, node, outs: list[str]) -> list:
+def _input_masks(writer: Writer, call, e: LayerExport) -> list:
     """The masks the layer's call sees, as npinfer's graph gives them: an explicit mask argument
     (Keras 3 records them) if any, else the masks of its input tensors; a variable or None each."""
-    layer, call = node.layer, node.call
     if "mask" not in call.tensor_kwargs:
         return [writer.masks.get(tuple(r)) for r in call.inputs]
     given = call.tensor_kwargs["mask"]
     if len(given) != len(call.inputs):
-        raise _refuse(layer, f"its mask argument has {len(given)} masks for {len(call.inputs)} inputs")
-    masks = []
-    for ref in given:
-        name = writer.mask_variable(outs[0] + "_arg")
-        writer.lines.append(f"    {name} = {writer.tensor(ref)}.astype(bool)")
-        masks.append(name)
-    return masks
+        raise e.refuse(f"its mask argument has {len(given)} masks for {len(call.inputs)} inputs")
+    return [e.assign(f"{writer.names[tuple(ref)]}.astype(bool)", "m_" + e.outputs[0][2:] + "_arg")[0] for ref in given]
 
 
-def _output_masks(writer: _Writer, node, ins: list[str], outs: list[str], masks: list) -> list:
-    """The mask of each output (a variable or None), following the layer's compute_masks."""
-    layer, kind, config = node.layer, node.layer.class_name, node.layer.config
-    first = masks[0] if masks else None
-    present = [m for m in masks if m is not None]
-    count = len(outs)
-    if kind in ("Masking", "Embedding"):
-        return [writer.masks.get((layer.name, node.index, 0))]  # made with the layer's code
-    if kind in RECURRENT:
-        return [first if config["return_sequences"] else None] + [None] * (count - 1)
-    if kind == "Bidirectional":
-        merged = 2 if config["merge_mode"] is None else 1
-        return [first if layer.return_sequences else None] * merged + [None] * (count - merged)
-    if kind in ATTENTION:
-        return [first] + [None] * (count - 1)
-    if kind in MERGES:
-        if not present or (config["semantics"] == "keras3" and len(present) != len(masks)):
-            return [None]
-        name = writer.mask_variable(outs[0])
-        reduce = "np.logical_or" if config["semantics"] == "keras3" else "np.logical_and"
-        writer.lines.append(f"    {name} = {reduce}.reduce([{', '.join(present)}])")
-        return [name]
-    if kind == "Concatenate":
-        if not present:
-            return [None]
-        name = writer.mask_variable(outs[0])
-        writer.lines.append(f"    {name} = {writer.use('concatenate_mask')}([{', '.join(ins)}], [{', '.join(map(str, masks))}], "
-                            f"{layer.axis}, {config['semantics']!r})")
-        return [name]
-    if type(layer).compute_masks is not Layer.compute_masks:
-        if present:
-            raise _refuse(layer, "its output mask is not exported")
-        return [None] * count
-    return [first if layer.MASKING == "propagate" else None] * count
-
-
-def _layer_code(writer: _Writer, node, track_masks: bool = True) -> None:
-    layer, call = node.layer, node.call
-    config = layer.config
-    if layer.class_name == "InputLayer":
-        if config.get("batch_axis", 0) not in (0, 1):
-            raise _refuse(layer, "the model file does not say which axis is the batch (batch_axis None)")
-        return
-    outs = writer.define(layer, node.index, len(layer.output_shapes))
-    ins = [writer.read(r, layer) for r in call.inputs]
-    custom = getattr(type(layer), "EXPORT_FUNCTION", None)  # a registered custom layer's plain NumPy function
-    if layer.class_name not in EXPORTABLE and custom is None:
-        why = ("it is a registered custom layer without an EXPORT_FUNCTION (README: Custom layers)"
-               if layer.class_name in _custom_names() else "it is not in the exported set yet")
-        raise _refuse(layer, why)
-    read = list(call.inputs) + [r for k, refs in call.tensor_kwargs.items() if k != "mask" for r in refs]
-    if not layer.ACCEPTS_INTEGERS and any(tuple(r) in writer.op_outputs for r in read):
-        raise _refuse(layer, "it reads the result of a Keras operation node (npinfer would cast it to floats)")
-    initial = [writer.read(r, layer) for r in call.tensor_kwargs.get("initial_state", [])] or None
-    allowed = {"initial_state", "mask"} if layer.class_name in RECURRENT + ("Bidirectional",) else {"mask"}
-    options = ATTENTION_OPTIONS if layer.class_name in ATTENTION else ("scalars",) if layer.class_name.startswith("ops.") else ()
-    extra = sorted(set(call.tensor_kwargs) - allowed) + sorted(k for k, v in node.options.items() if v and k not in options)
-    if extra:  # such as MultiHeadAttention's attention_mask, value_mask or key_mask tensors
-        raise _refuse(layer, f"it is called with extra arguments ({', '.join(extra)})")
-    if config.get("stateful"):
-        raise _refuse(layer, "it is stateful")
-    a = ins[0]
-    kind = layer.class_name
-    lines = writer.lines
-    lines.append(f"    # {layer.name} ({kind}) -> {', '.join(str(s) for s in layer.output_shapes)}")
-    masks = _input_masks(writer, node, outs) if track_masks else []
-    first = masks[0] if masks else None  # what ctx.mask(0) gives the layer
-    if custom is not None and kind not in EXPORTABLE:
-        _custom_code(writer, layer, custom, ins, outs, masks)
-        return
-    if kind == "Dense":
-        lines.append(f"    {outs[0]} = {writer.use('dense')}({a}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, "
-                     f"{writer.activation(config['activation'])})")
-    elif kind in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"):
-        lines.append(f"    {outs[0]} = {writer.activation(config['activation'])}({a})")
-    elif kind in ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout"):
-        lines.append(f"    {outs[0]} = {a}  # identity at inference")
-    elif kind == "Flatten":
-        moved = f"np.moveaxis({a}, 1, -1)" if config["data_format"] == "channels_first" and len(layer.input_shapes[0]) > 2 else a
-        lines.append(f"    {outs[0]} = {moved}.reshape({a}.shape[0], -1)")
-    elif kind == "Reshape":
-        lines.append(f"    {outs[0]} = {a}.reshape(({a}.shape[0], {', '.join(map(str, config['target_shape']))}))")
-    elif kind in MERGES and kind in ("Multiply", "Maximum", "Minimum") and config["semantics"] == "keras3" and \
-            any(m is not None for m in masks):  # Keras 3 keeps masked values out of these
-        listed = f"[{', '.join(ins)}], [{', '.join(map(str, masks))}]"
-        if kind == "Multiply":
-            expression = f"{writer.use('masked_multiply')}({listed})"
-        else:
-            expression = f"{writer.use('masked_extreme')}({listed}, np.{kind.lower()})"
-        lines.append(f"    {outs[0]} = {expression}")
-    elif kind in MERGES:
-        joined = {"Add": " + ", "Subtract": " - ", "Multiply": " * ", "Average": " + "}.get(kind)
-        if joined:
-            expression = joined.join(ins)
-            expression = f"({expression}) / {len(ins)}" if kind == "Average" else expression
-        else:
-            function = "np.maximum" if kind == "Maximum" else "np.minimum"
-            expression = ins[0]
-            for other in ins[1:]:
-                expression = f"{function}({expression}, {other})"
-        lines.append(f"    {outs[0]} = {expression}")
-    elif kind == "Concatenate":
-        lines.append(f"    {outs[0]} = np.concatenate([{', '.join(ins)}], axis={layer.axis})")
-    elif kind == "RepeatVector":
-        lines.append(f"    {outs[0]} = np.repeat({a}[:, None, :], {config['n']}, axis=1)")
-    elif kind in RECURRENT:
-        run, sizes = _recurrent(writer, layer, a, initial=initial, mask=first)
-        states = outs[1:] if config["return_state"] else ["_"]
-        lines.append(f"    {outs[0]}, {'[' + ', '.join(states) + ']' if config['return_state'] else '_'} = {run}")
-    elif kind == "Bidirectional":
-        forward, backward = layer.forward, layer.backward
-        half = None if initial is None else len(initial) // 2  # forward states first, then backward ones
-        run_f, sizes_f = _recurrent(writer, forward, a, f"{layer.name}/forward", None if initial is None else initial[:half], first)
-        run_b, sizes_b = _recurrent(writer, backward, a, f"{layer.name}/backward", None if initial is None else initial[half:], first)
-        keep = layer.return_state
-        lines.append(f"    forward, {'forward_states' if keep else '_'} = {run_f}")
-        lines.append(f"    backward, {'backward_states' if keep else '_'} = {run_b}")
-        if layer.return_sequences:
-            lines.append("    backward = backward[:, ::-1]  # back to forward time order")
-        mode = config["merge_mode"]
-        merged = ["forward", "backward"] if mode is None else [f"{writer.use('merge')}([forward, backward], {mode!r})"]
-        if len(outs) == 1:
-            lines.append(f"    {outs[0]} = {merged[0]}")
-        else:
-            states = ["*forward_states", "*backward_states"] if keep else []
-            lines.append(f"    {', '.join(outs)} = [{', '.join(merged + states)}]")
-    elif kind == "TimeDistributed":
-        inner = layer.inner  # built for (batch * time, ...) inputs, weights under <name>/layer/
-        flat_ref, flat = (f"{layer.name}/flat", node.index, 0), f"{outs[0]}_flat"
-        while flat in writer.used:
-            flat += "_"
-        writer.used.add(flat)
-        writer.names[flat_ref] = flat
-        lines.append(f"    {flat} = {a}.reshape((-1,) + {a}.shape[2:])  # (batch * time, ...)")
-        _layer_code(writer, Node(inner, node.index, Call([flat_ref]), {}), track_masks=False)  # no masks inside
-        y = writer.tensor((inner.name, node.index, 0))
-        lines.append(f"    {outs[0]} = {y}.reshape({a}.shape[:2] + {y}.shape[1:])  # (batch, time, ...)")
-    elif kind == "Embedding":
-        if config["mask_zero"] and track_masks and writer.model._graph.may_mask:
-            mask = writer.mask_variable(outs[0])
-            lines.append(f"    {mask} = {a} != 0  # mask_zero: id 0 is padding")
-            writer.masks[(layer.name, node.index, 0)] = mask
-        lines.append(f"    {outs[0]} = {writer.use('embedding')}({a}, W[{layer.name + '/embeddings'!r}])")
-    elif kind == "Masking":
-        mask = writer.mask_variable(outs[0])
-        lines.append(f"    {mask} = np.any({a} != {config['mask_value']!r}, axis=-1)  # steps not all {config['mask_value']!r}")
-        lines.append(f"    {outs[0]} = {a} * {mask}[..., None].astype({a}.dtype)  # masked steps zeroed")
-        if track_masks and writer.model._graph.may_mask:
-            writer.masks[(layer.name, node.index, 0)] = mask
-    elif kind.startswith("ops."):
-        _operation(writer, node, ins, outs)
-    elif kind.startswith("tensor."):
-        _tensor_op(writer, node, ins, outs)
-    elif kind in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D", "MaxPooling1D", "AveragePooling1D"):
-        # The functions work channels last; channels_first is transposed in and out (as npinfer does).
-        first = config["data_format"] == "channels_first"
-        x = f"{a}.transpose(0, 2, 1)" if first else a
-        if kind == "Conv1D":
-            y = (f"{writer.use('conv1d')}({x}, {_weight(layer, 'kernel')}, {_weight(layer, 'bias')}, {layer.stride}, "
-                 f"{config['padding']!r}, {layer.dilation}, {layer.groups}, {writer.activation(config['activation'])})")
-        elif kind == "DepthwiseConv1D":
-            y = (f"{writer.use('depthwise_conv1d')}({x}, {_weight(layer, 'depthwise_kernel')}, {_weight(layer, 'bias')}, "
-                 f"{layer.stride}, {config['padding']!r}, {layer.dilation}, {writer.activation(config['activation'])})")
-        elif kind == "SeparableConv1D":
-            y = (f"{writer.use('separable_conv1d')}({x}, {_weight(layer, 'depthwise_kernel')}, "
-                 f"{_weight(layer, 'pointwise_kernel')}, {_weight(layer, 'bias')}, {layer.stride}, {config['padding']!r}, "
-                 f"{layer.dilation}, {writer.activation(config['activation'])})")
-        else:
-            y = (f"{writer.use('pool1d')}({x}, {layer.kernel}, {layer.stride}, {config['padding']!r}, "
-                 f"{'max' if kind == 'MaxPooling1D' else 'average'!r})")
-        lines.append(f"    {outs[0]} = {y}{'.transpose(0, 2, 1)' if first else ''}")
-    elif kind == "GlobalAveragePooling1D" and first is not None:  # the mean of the unmasked steps
-        lines.append(f"    {outs[0]} = {writer.use('masked_mean')}({a}, {first}, {layer.time_axis}, {config['keepdims']})")
-    elif kind in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):  # GlobalMaxPooling1D ignores masks, as Keras's does
-        reduce = "max" if kind == "GlobalMaxPooling1D" else "mean"
-        lines.append(f"    {outs[0]} = {a}.{reduce}(axis={layer.time_axis}, keepdims={config['keepdims']})")
-    elif kind == "BatchNormalization":
-        lines.append(f"    {outs[0]} = {writer.use('batch_normalization')}({a}, {_weight(layer, 'moving_mean')}, "
-                     f"{_weight(layer, 'moving_variance')}, {_weight(layer, 'gamma')}, {_weight(layer, 'beta')}, "
-                     f"{config['epsilon']!r}, {layer.axes})")
-    elif kind == "LayerNormalization":
-        lines.append(f"    {outs[0]} = {writer.use('layer_normalization')}({a}, {_weight(layer, 'gamma')}, {_weight(layer, 'beta')}, "
-                     f"{config['epsilon']!r}, {layer.axes}, rms_scaling={config['rms_scaling']})")
-    elif kind == "Normalization":
-        lines.append(f"    {outs[0]} = {writer.use('normalization')}({a}, {_weight(layer, 'mean')}, {_weight(layer, 'variance')}, "
-                     f"{list(layer.axes)}, invert={config['invert']})")
-    elif kind == "UnitNormalization":
-        lines.append(f"    {outs[0]} = {writer.use('l2_normalize')}({a}, {tuple(layer.axes)}, {config['semantics']!r}, 1e-12)")
-    elif kind == "Dot":
-        lines.append(f"    {outs[0]} = {writer.use('dot')}({ins[0]}, {ins[1]}, {layer.axes}, "
-                     f"normalize={config['normalize']}, semantics={config['semantics']!r})")
-    elif kind == "UpSampling1D":
-        lines.append(f"    {outs[0]} = np.repeat({a}, {config['size']}, axis=1)  # each time step {config['size']} times")
-    elif kind == "ZeroPadding1D":
-        widths = [(0, 0)] * 3
-        widths[layer.axis] = tuple(layer.padding)
-        lines.append(f"    {outs[0]} = np.pad({a}, {widths})  # zeros before and after the time axis")
-    elif kind == "Cropping1D":
-        start, end = layer.cropping
-        lines.append(f"    {outs[0]} = {a}[:, {start} : {a}.shape[1] - {end}]  # steps cropped from both ends")
-    elif kind == "Permute":
-        lines.append(f"    {outs[0]} = {a}.transpose({tuple(layer.order)})")
-    elif kind in ATTENTION:
-        _attention(writer, node, ins, outs, masks)
-    else:
-        raise _refuse(layer, "it is not in the exported set yet")
-    if not track_masks or not writer.model._graph.may_mask:
-        return
-    if layer.clears_input_masks():  # Keras 3's MultiHeadAttention: later readers of its inputs see no mask
-        for ref in call.inputs:
-            writer.masks.pop(tuple(ref), None)
-    for i, mask in enumerate(_output_masks(writer, node, ins, outs, masks)):
-        if mask is not None:
-            writer.masks[(layer.name, node.index, i)] = mask
-
-
-def _operation(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
-    """The Keras 3 op nodes of mask computations (layers/ops.py): scalar arguments come after the tensors."""
-    layer, kind, config = node.layer, node.layer.class_name[4:], node.layer.config
-    args = ins + [repr(v) for v in node.options.get("scalars", [])]
-    writer.op_outputs.update((layer.name, node.index, i) for i in range(len(outs)))
-    if kind in ("NotEqual", "LogicalOr", "LogicalAnd"):
-        function = {"NotEqual": "np.not_equal", "LogicalOr": "np.logical_or", "LogicalAnd": "np.logical_and"}[kind]
-        expression = f"{function}({args[0]}, {args[1]})"
-    elif kind in ("Any", "All"):
-        axis = config["axis"]
-        axis = tuple(axis) if isinstance(axis, list) else axis
-        expression = f"np.{kind.lower()}({args[0]}, axis={axis!r}, keepdims={config['keepdims']})"
-    elif kind == "ExpandDims":
-        expression = f"np.expand_dims({args[0]}, {config['axis']!r})"
-    elif kind in ("ZerosLike", "OnesLike", "ConvertToTensor"):
-        dtype = config["dtype"]
-        dtype = f"{args[0]}.dtype" if dtype is None else ("bool" if dtype == "bool" else f"np.{dtype}")
-        if kind == "ConvertToTensor":
-            expression = args[0] if config["dtype"] is None else f"{args[0]}.astype({dtype}, copy=False)"
-        else:
-            expression = f"np.{'zeros' if kind == 'ZerosLike' else 'ones'}({args[0]}.shape, {dtype})"
-    elif kind == "Concatenate":
-        expression = f"np.concatenate([{', '.join(args)}], axis={config['axis']!r})"
-    else:
-        raise _refuse(layer, "this Keras operation is not exported")
-    writer.lines.append(f"    {outs[0]} = {expression}")
-
-
-def _index_text(key: tuple) -> str:
-    """A NumPy index tuple written as Python subscript text: (slice(None), -1) -> ':, -1'."""
-    parts = []
-    for item in key:
-        if item is None:
-            parts.append("None")
-        elif item is Ellipsis:
-            parts.append("...")
-        elif isinstance(item, slice):
-            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
-            parts.append(text + ("" if item.step is None else f":{item.step}"))
-        else:
-            parts.append(str(item))
-    return ", ".join(parts) if parts else "()"
-
-
-def _size_text(entry, ins: list[str]) -> str:
-    """A Reshape / Full shape entry: a size, or {"dim": [k, axis]}: input k's size on `axis` at run time."""
-    if isinstance(entry, dict):
-        k, axis = entry["dim"]
-        return f"{ins[k]}.shape[{axis}]"
-    return str(entry)
-
-
-def _tensor_op(writer: _Writer, node, ins: list[str], outs: list[str]) -> None:
-    """The whole-tensor operations of models converted from PyTorch (layers/tensor_ops.py): a
-    NumPy line each, computing what the layer's compute() does (its axes count the batch)."""
-    layer, kind, config = node.layer, node.layer.class_name[len("tensor."):], node.layer.config
-    refs = [tuple(r) for r in node.call.inputs]
-    a = ins[0] if ins else None
-    dtype = f"np.{writer.model.dtype.name}"
-    # the output holds integers when the op passes on an integer input (the others read them cast to floats)
-    integer = layer.ACCEPTS_INTEGERS and bool(refs) and refs[0] in writer.integers
-    if kind == "Transpose":
-        expression = f"np.ascontiguousarray({a}.transpose({tuple(config['perm'])}))"
-    elif kind in ("Reshape", "Full"):
-        shape = "(" + ", ".join(_size_text(e, ins) for e in config["shape"]) + ("," if len(config["shape"]) == 1 else "") + ")"
-        if kind == "Full":
-            expression, integer = f"np.full({shape}, {config['value']!r}, {dtype})", False
-        elif any(e == -1 and d is not None for e, d in zip(config["shape"], layer.assumed)):
-            # the size of -1 was worked out when the model was built: checked on every call, as npinfer does
-            expression = f"{writer.use('checked_reshape')}({a}, {shape}, {tuple(layer.assumed)})"
-        else:
-            expression = f"{a}.reshape({shape})"
-    elif kind == "Flatten":
-        if len(layer.input_shapes[0]) == 0:
-            expression = f"{a}.reshape(1)"
-        else:
-            start, end = layer.axes
-            expression = f"{a}.reshape({a}.shape[:{start}] + (-1,) + {a}.shape[{end + 1}:])"
-    elif kind == "Squeeze":  # np.squeeze refuses an axis whose size is not 1, as npinfer does
-        expression = f"np.squeeze({a}, axis={tuple(layer.axes)})"
-    elif kind == "Unsqueeze":
-        expression = f"np.expand_dims({a}, {tuple(layer.axes)})"
-    elif kind == "Index":
-        expression = f"np.ascontiguousarray({a}[{_index_text(layer.key)}])"
-    elif kind in ("Concat", "Stack"):
-        parts = list(ins)
-        if len({r in writer.integers for r in refs}) > 1:  # integers joined with floats are cast first, as npinfer does
-            parts = [f"{v}.astype({dtype})" if r in writer.integers else v for v, r in zip(ins, refs)]
-            integer = False
-        function = "np.concatenate" if kind == "Concat" else "np.stack"
-        expression = f"{function}([{', '.join(parts)}], axis={config['axis']})"
-    elif kind == "Binary":
-        operands = list(ins)
-        if config["operand"] is True:
-            operands.append(_weight(layer, "operand"))
-        elif config["scalar"] is not None:
-            operands.append(f"{dtype}({config['scalar']!r})")
-        if config["swap"]:
-            operands.reverse()
-        op = config["op"]
-        symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}.get(op)
-        expression = f"{operands[0]} {symbol} {operands[1]}" if symbol else f"np.{op}({operands[0]}, {operands[1]})"
-    elif kind == "Unary":
-        op = config["op"]
-        if op == "erf":
-            for helper in ("_erf_series", "_erfc_fraction", "erf"):  # npinfer's erf (layers/special.py)
-                writer._helper(helper)
-            expression = f"erf({a})"
-        else:
-            expression = f"-{a}" if op == "neg" else f"np.{op}({a})"
-    elif kind == "Reduce":
-        expression = f"np.asarray(np.{config['op']}({a}, axis={layer.axes}, keepdims={config['keepdims']}))"
-    elif kind == "MatMul":
-        b = ins[1] if len(ins) == 2 else _weight(layer, "operand")
-        expression = f"{a} @ {b}"
-    elif kind == "Pad":
-        expression = f"np.pad({a}, {[tuple(p) for p in layer.pads]}, constant_values={config['value']!r})"
-    elif kind == "Softmax":
-        expression = f"{writer.use('softmax_over')}({a}, {layer.axis!r}, log={config['log']})"
-    elif kind == "Take":
-        expression = f"np.take({a}, np.array({layer.indices.tolist()}, np.int64), axis={layer.axis})"
-    elif kind == "Cast":
-        integer = layer.target == "int64"
-        expression = f"{writer.use('truncate_to_int64')}({a})" if integer else f"{a}.astype({dtype})"
-    else:
-        raise _refuse(layer, "this tensor operation is not exported")
-    if integer:
-        writer.integers.add((layer.name, node.index, 0))
-    writer.lines.append(f"    {outs[0]} = {expression}")
-
-
-def _attention(writer: _Writer, node, ins: list[str], outs: list[str], masks: list) -> None:
-    """Attention, AdditiveAttention, MultiHeadAttention: inputs [query, value(, key)]; the call
-    options use_causal_mask and return_attention_scores (then a second output, the weights)."""
-    layer, config, kind = node.layer, node.layer.config, node.layer.class_name
-    query, value = ins[0], ins[1]
-    key = ins[2] if len(ins) == 3 else value
-    causal = bool(node.options.get("use_causal_mask", False))
-    returns_scores = bool(node.options.get("return_attention_scores", False))
-    if len(outs) != 1 + returns_scores:
-        raise _refuse(layer, f"{len(outs)} outputs where {1 + returns_scores} were expected")
-    writer._helper("softmax")  # the copied functions call npinfer's softmax
-    mask = [masks[i] if i < len(masks) else None for i in range(3)]  # of query, value, key
-    if kind == "MultiHeadAttention":
-        masked = "".join(f", {name}_mask={m}" for name, m in zip(("query", "value", "key"), mask[:len(ins)]) if m is not None)
-    else:
-        masked = "".join(f", {name}_mask={m}" for name, m in zip(("query", "value"), mask) if m is not None)
-    if kind == "Attention":
-        mode = config.get("score_mode", "dot")
-        if mode not in ("dot", "concat"):
-            raise _refuse(layer, f"score_mode {mode!r}")
-        call = (f"{writer.use('attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, "
-                f"concat_score_weight={_weight(layer, 'concat_score_weight')}, score_mode={mode!r}, causal={causal}{masked})")
-    elif kind == "AdditiveAttention":
-        call = (f"{writer.use('additive_attention')}({query}, {value}, {key}, scale={_weight(layer, 'scale')}, "
-                f"causal={causal}{masked})")
-    else:
-        semantics = config["semantics"]
-        if semantics not in ("keras2", "keras3"):
-            raise _refuse(layer, f"semantics {semantics!r}")
-        kernels = ", ".join(f"{_weight(layer, part + '/kernel')}, {_weight(layer, part + '/bias')}"
-                            for part in ("query", "key", "value", "output"))
-        call = (f"{writer.use('multi_head_attention')}({query}, {value}, {key}, {kernels}, causal={causal}, "
-                f"return_scores={returns_scores}, semantics={semantics!r}{masked})")
-    writer.lines.append(f"    {outs[0]}, {outs[1] if returns_scores else '_'} = {call}")
+def _custom_code(writer: Writer, e: LayerExport, function) -> None:
+    """A registered custom layer whose class names a plain NumPy function `EXPORT_FUNCTION(inputs,
+    weights, config) -> list of outputs`: its source is copied into the script and called."""
+    layer = e.layer
+    if any(m is not None for m in e.masks):
+        raise e.refuse("a mask reaches it (custom layers are exported without masks)")
+    if not inspect.isfunction(function):
+        raise e.refuse("its EXPORT_FUNCTION is not a plain function")
+    name = function.__name__
+    if name in writer.custom and writer.custom[name] != _source(function):
+        raise e.refuse(f"two different EXPORT_FUNCTIONs are named {name!r}")
+    if name in writer.functions.functions or name in ("predict", "main", "load_weights"):
+        raise e.refuse(f"its EXPORT_FUNCTION's name {name!r} is taken in the script; rename it")
+    writer.custom[name] = _source(function)
+    weights = "{" + ", ".join(f"{key!r}: {e.weight(key)}" for key in layer.weights) + "}"
+    e.line(f"{', '.join(e.outputs)}, = {name}([{', '.join(e.inputs)}], {weights}, {dict(layer.config)!r})")
 
 
 def _drop_unused(lines: list[str], outputs: list[str]) -> list[str]:
@@ -636,46 +388,54 @@ def _drop_unused_masks(lines: list[str], outputs: list[str]) -> list[str]:
         lines = [line for i, line in enumerate(lines) if i not in unused]
 
 
-def _source(fn) -> str:
-    return textwrap.dedent(inspect.getsource(fn))
-
-
 def script_text(model, source_name: str, weights_mode: str, weights_file: str) -> tuple[str, bytes]:
     """(the script's text, the compressed .npz bytes of its weights)."""
     from . import __version__
 
-    writer = _Writer(model)
+    writer = Writer(model)
     for i, ref in enumerate(model.spec.inputs):
         writer.names[tuple(ref)] = f"inputs[{i}]"
         if "int" in model.inputs[i].dtype:
             writer.integers.add(tuple(ref))
-    for node in model._graph.nodes:
-        _layer_code(writer, node)
-    outputs = [writer.tensor(r) for r in model.spec.outputs]
-    writer.lines = _drop_unused(_drop_unused_masks(writer.lines, outputs), outputs)
+    for node in model.calls:
+        _write_call(writer, node)
+    outputs = [writer.names[tuple(r)] for r in model.spec.outputs]
+    body = _drop_unused(_drop_unused_masks(writer.lines, outputs), outputs)
     weights = {f"{layer.name}/{key}": array for layer in model.layers for key, array in layer.weights.items()}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **weights)
     packed = buffer.getvalue()
-    modules = {"argparse", "csv", "sys"} | ({"base64", "io", "zlib"} if weights_mode == "embedded" else {"os"})
-    if "erf" in writer.helpers or any("gelu" in key for key in writer.activations):
-        modules.add("math")
-    imports = "".join(f"import {m}\n" for m in sorted(modules)) + "\nimport numpy as np\n"
+    functions = writer.functions
+    prepare = functions.add(script_main.prepare_inputs)
+    main = functions.add(script_main.main)
+    if weights_mode == "embedded":
+        encoded = base64.b64encode(zlib.compress(packed, 9)).decode("ascii")
+        chunks = "\n".join(f"    {encoded[i:i + 96]!r}" for i in range(0, len(encoded), 96))
+        loader = f"WEIGHTS_BASE64 = (\n{chunks}\n)\nW = {functions.add(script_main.embedded_weights)}(WEIGHTS_BASE64)\n"
+    else:
+        loader = f"W = {functions.add(script_main.sidecar_weights)}({weights_file!r})\n"
+    result = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+    # INPUT_SHAPES has None on each input's batch axis (npinfer's InputLayer), so every axis is checked
+    predict = (
+        "def predict(*x):\n"
+        f'    """The model\'s output(s) for input array(s) x ({_layout(model)}); several inputs as separate '
+        'arrays, one list in input order, or a dict by input name."""\n'
+        f"    inputs = {prepare}(x, INPUT_NAMES, INPUT_SHAPES, INTEGER_INPUTS, BATCH_AXES, DTYPE)\n"
+        + "\n".join(body) + f"\n    return {result}\n"
+    )
     parts = [
-        _constants(),
-        "\n\n".join(_source(_helper_function(name)) for name in writer.helpers),
-        "\n\n".join(entry[1] for entry in writer.activations.values()),
-        "\n\n".join(_source(getattr(export_lib, name)) for name in _with_dependencies(writer.functions)),
+        functions.source(),
         "\n\n".join(writer.custom.values()),
-        _weights_loader(weights_mode, weights_file, packed),
-        f"W = load_weights()\nDTYPE = np.{model.dtype.name}\nINPUT_SHAPES = {[t.shape for t in model.inputs]}\n"
+        "".join(line for _, line in writer.bindings.values()),
+        loader + f"DTYPE = np.{model.dtype.name}\nINPUT_NAMES = {model.input_names!r}\n"
+        f"INPUT_SHAPES = {[t.shape for t in model.inputs]}\n"
         f"INTEGER_INPUTS = {[i for i, t in enumerate(model.inputs) if 'int' in t.dtype]}\n"
         f"BATCH_AXES = {list(model.batch_axes)}  # each input's batch axis (1: time-major, (time, batch, ...))\n",
-        _predict_source(model, writer.lines, outputs),
-        MAIN_SOURCE,
+        predict,
+        f'if __name__ == "__main__":\n    {main}(predict, BATCH_AXES)\n',
     ]
-    code = "\n\n".join(p.rstrip() + "\n" for p in parts if p.strip())
-    return _docstring(model, source_name, weights_mode, weights_file, __version__) + "\n" + imports + "\n" + code, packed
+    code = "\n\n".join(p.strip("\n") + "\n" for p in parts if p.strip())
+    return _docstring(model, source_name, weights_mode, weights_file, __version__) + "\n" + functions.imports() + code, packed
 
 
 def _docstring(model, source_name, weights_mode, weights_file, version) -> str:
@@ -693,55 +453,6 @@ def _docstring(model, source_name, weights_mode, weights_file, version) -> str:
             f"Run:          {example}\nFrom Python:  from predict_model import predict; y = predict(x)\n" + '"""\n')
 
 
-def _constants() -> str:
-    """Module constants the copied functions use, with the values npinfer uses."""
-    from .layers import special
-
-    return (f"KERAS3_HARD_SIGMOID_SLOPE = {activations.KERAS3_HARD_SIGMOID_SLOPE!r}\n"
-            f"_SELU_ALPHA = {activations._SELU_ALPHA!r}\n_SELU_SCALE = {activations._SELU_SCALE!r}\n"
-            f"_SERIES_TERMS, _FRACTION_DEPTH, _SERIES_LIMIT = {special._SERIES_TERMS}, {special._FRACTION_DEPTH}, "
-            f"{special._SERIES_LIMIT}\n")
-
-
-def _helper_function(name: str):
-    return {"_erf_series": _erf_series, "_erfc_fraction": _erfc_fraction, "erf": erf}.get(name) or getattr(activations, name)
-
-
-def _weights_loader(mode: str, weights_file: str, packed: bytes) -> str:
-    if mode == "embedded":
-        encoded = base64.b64encode(zlib.compress(packed, 9)).decode("ascii")
-        chunks = "\n".join(f"    {encoded[i:i + 96]!r}" for i in range(0, len(encoded), 96))
-        return (f"WEIGHTS_BASE64 = (\n{chunks}\n)\n\n\ndef load_weights():\n"
-                "    data = zlib.decompress(base64.b64decode(WEIGHTS_BASE64))\n"
-                "    with np.load(io.BytesIO(data), allow_pickle=False) as npz:\n        return {k: npz[k] for k in npz.files}\n")
-    return ("def load_weights():\n    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "
-            f"{weights_file!r})\n    with np.load(path, allow_pickle=False) as npz:\n        return {{k: npz[k] for k in npz.files}}\n")
-
-
-DEPENDENCIES = {"masked_multiply": ["expanded_mask"], "masked_extreme": ["expanded_mask"], "depthwise_conv1d": ["conv1d"], "separable_conv1d": ["depthwise_conv1d", "dense"], "dot": ["l2_normalize"],
-                "attend": ["causal_mask"], "attention": ["attend"], "additive_attention": ["attend"],
-                "multi_head_attention": ["project_heads", "causal_mask"]}
-
-
-def _with_dependencies(functions: list[str]) -> list[str]:
-    """The export_lib functions to copy: those used and those they call, in a fixed order."""
-    needed, pending = set(), list(functions)
-    while pending:
-        name = pending.pop()
-        if name not in needed:
-            needed.add(name)
-            pending += DEPENDENCIES.get(name, [])
-    order = ["dense", "rnn", "zeros_states", "simple_rnn_step", "lstm_step", "gru_step", "stacked_step", "merge",
-             "expanded_mask", "masked_multiply", "masked_extreme", "concatenate_mask", "masked_mean", "embedding",
-             "conv1d", "depthwise_conv1d", "separable_conv1d", "pool1d", "batch_normalization", "layer_normalization",
-             "normalization", "l2_normalize", "dot", "causal_mask", "attend", "attention", "additive_attention",
-             "project_heads", "multi_head_attention", "checked_reshape", "softmax_over", "truncate_to_int64"]
-    missing = needed - set(order)
-    if missing:
-        raise AssertionError(f"export_lib functions missing from the copy order: {sorted(missing)}")
-    return [name for name in order if name in needed]
-
-
 def _layout(model) -> str:
     """Where the inputs' batch is: 'batch first', or which inputs are time-major."""
     if model.batch_first:
@@ -749,76 +460,6 @@ def _layout(model) -> str:
     if len(model.inputs) == 1:
         return "time-major: (time, batch, ...)"
     return "batch first but the time-major inputs " + ", ".join(str(i) for i, a in enumerate(model.batch_axes) if a == 1)
-
-
-def _predict_source(model, body: list[str], outputs: list[str]) -> str:
-    result = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
-    # INPUT_SHAPES has None on each input's batch axis (npinfer's InputLayer), so every axis is checked
-    return (
-        "def predict(*x):\n"
-        f'    """The model\'s output(s) for input array(s) x ({_layout(model)}); several inputs in order."""\n'
-        "    inputs = [np.asarray(a, np.int64 if i in INTEGER_INPUTS else DTYPE) for i, a in enumerate(x)]\n"
-        f"    if len(inputs) != {len(model.inputs)}:\n"
-        f"        raise ValueError('the model takes {len(model.inputs)} input(s), got ' + str(len(inputs)))\n"
-        "    for i, (a, shape) in enumerate(zip(inputs, INPUT_SHAPES)):\n"
-        "        if a.ndim != len(shape) or any(s is not None and s != g for s, g in zip(shape, a.shape)):\n"
-        "            raise ValueError(f'input {i} expects shape {shape}, got {a.shape}')\n"
-        + ("    if len({a.shape[axis] for a, axis in zip(inputs, BATCH_AXES)}) > 1:\n"
-           "        raise ValueError('all inputs need the same batch size')\n" if len(model.inputs) > 1 else "")
-        + "\n".join(body) + f"\n    return {result}\n"
-    )
-
-
-MAIN_SOURCE = '''
-def read_input(path, look_back=None, target=None):
-    """A .npy array, or CSV rows (optional header); --look-back builds sliding windows as the article does."""
-    if path.endswith(".npy"):
-        return np.load(path, allow_pickle=False)
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row]
-    header = None
-    try:
-        [float(v) for v in rows[0]]
-    except ValueError:
-        header, rows = rows[0], rows[1:]
-    values = np.array([[float(v) for v in row] for row in rows])
-    if target is not None:
-        column = header.index(target) if header else int(target)
-        values = np.delete(values, column, axis=1)
-    if look_back:
-        values = np.stack([values[i : i + look_back] for i in range(len(values) - look_back + 1)])
-    return values
-
-
-def write_output(path, y):
-    if path and path.endswith(".npy"):
-        np.save(path, y)
-        return
-    text = "\\n".join(",".join(f"{v:.9g}" for v in row) for row in np.asarray(y).reshape(len(y), -1)) + "\\n"
-    if path:
-        with open(path, "w") as handle:
-            handle.write(text)
-    else:
-        sys.stdout.write(text)
-
-
-def main():
-    parser = argparse.ArgumentParser(description="Predict with this model (NumPy only).")
-    parser.add_argument("input", help=".npy or .csv")
-    parser.add_argument("-o", "--output", help=".npy or .csv (default: CSV on stdout)")
-    parser.add_argument("--look-back", type=int, help="CSV: sliding windows of N rows")
-    parser.add_argument("--target", help="CSV: a column to leave out (name, or position without a header)")
-    args = parser.parse_args()
-    if args.look_back and any(BATCH_AXES):
-        parser.error("--look-back builds batch-first windows, but this model takes time-major input; give a .npy array")
-    y = predict(read_input(args.input, args.look_back, args.target))
-    for i, output in enumerate(y if isinstance(y, list) else [y]):
-        write_output(args.output if i == 0 else (args.output or "") + f".{i}", output)
-
-
-if __name__ == "__main__":
-    main()
-'''
 
 
 def export_script(model, path: str, weights: str = "embedded", source_name: str = "model") -> list[str]:

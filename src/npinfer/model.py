@@ -163,6 +163,40 @@ class Model:
         """Input refs of a layer's first call."""
         return self._graph.first_call_inputs(layer_name)
 
+    def layer_output_refs(self, layer_name: str) -> list[tuple]:
+        """Refs (layer, call, output) of the outputs of a layer's first call (empty if never called)."""
+        return self._graph.output_refs(layer_name)
+
+    @property
+    def calls(self) -> list:
+        """Every call of every layer (graph.Node: layer, index, call, options), in evaluation order."""
+        return list(self._graph.nodes)
+
+    @property
+    def may_mask(self) -> bool:
+        """True if a mask can flow through the model (a layer makes one, or a call is given one)."""
+        return self._graph.may_mask
+
+    def prepare_inputs(self, x: Any, free_time: bool = False) -> list[np.ndarray]:
+        """x checked and converted as predict takes it: one array per input, in the model's
+        dtype (integer inputs as int64). free_time: any sequence length (streamed chunks)."""
+        return self._prepare_inputs(x, free_time)
+
+    def evaluate(self, arrays: list[np.ndarray], refs: Sequence | None = None, state=None) -> list[np.ndarray]:
+        """The tensors `refs` (default: the model's outputs) for prepared input arrays
+        (prepare_inputs), the whole batch in one pass on the calling thread. state: a
+        StateStore the recurrent layers read and update (default: a stateful model's own)."""
+        wanted = list(self.spec.outputs) if refs is None else [tuple(r) for r in refs]
+        return self._graph.run(arrays, wanted, self.dtype, self._state if state is None else state)
+
+    def work_per_row(self, arrays: list[np.ndarray]) -> float:
+        """Rough multiply-adds per sample in the recurrent layers (to decide on threads and tiles)."""
+        return self._graph.work_per_row(arrays)
+
+    def carried_states(self) -> dict | None:
+        """A copy of the states a stateful model carries ({layer key: arrays}), None if not stateful."""
+        return None if self._state is None else {key: list(arrays) for key, arrays in self._state.items()}
+
     @property
     def batch_first(self) -> bool:
         """True when every input has its batch on axis 0 (not time-major, and known)."""
@@ -215,14 +249,11 @@ class Model:
         rows = arrays[0].shape[0]
         if self._state is None and rows >= 2 * MIN_ROWS_PER_THREAD and self.batch_first:  # split a large batch over the cores
             split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),
-                                rows, self._graph.work_per_row(arrays))
+                                rows, self.work_per_row(arrays))
             if split is not None:
                 return split
-        return self._run_unsplit(arrays, wanted)
-
-    def _run_unsplit(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
-        """The whole batch in one pass on the calling thread (tiles.py relies on this)."""
         return self._graph.run(arrays, wanted, self.dtype, self._state)
+
 
     # -- inputs ---------------------------------------------------------------------------
 

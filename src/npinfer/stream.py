@@ -20,7 +20,7 @@ class Stream:
     def __init__(self, model):
         problems = [(node.layer, "its initial state comes from another layer, which only the whole sequence gives"
                      if "initial_state" in node.call.tensor_kwargs else node.layer.stream_problem())
-                    for node in model._graph.nodes]
+                    for node in model.calls]
         problems = [(layer, why) for layer, why in problems if why]
         if problems:
             details = "; ".join(f"layer '{layer.name}' ({layer.class_name}): {why}" for layer, why in problems)
@@ -35,8 +35,8 @@ class Stream:
 
     def predict(self, chunk: Any):
         """Outputs for the next chunk: arrays shaped like predict's, for the chunk's time steps."""
-        arrays = self.model._prepare_inputs(chunk, free_time=True)
-        result = self.model._graph.run(arrays, list(self.model.spec.outputs), self.model.dtype, self.state)
+        arrays = self.model.prepare_inputs(chunk, free_time=True)
+        result = self.model.evaluate(arrays, state=self.state)
         self.steps += max((a.shape[1] for a in arrays if a.ndim >= 3), default=0)
         return result[0] if len(result) == 1 else result
 

@@ -34,7 +34,7 @@ def chunk_size(chunk_rows: int) -> int:
 def tile_size(model, arrays: list[np.ndarray]) -> int:
     """Samples per tile for this model and sample shape: a power of two from 256 to 4096,
     smaller for heavy recurrent models so that even a small file keeps every core busy."""
-    work = model._graph.work_per_row(arrays)  # depends on the sample shape, not the batch
+    work = model.work_per_row(arrays)  # depends on the sample shape, not the batch
     tile = CHUNK_UNIT
     while tile > SMALLEST_TILE and tile * work > TILE_WORK:
         tile //= 2
@@ -73,15 +73,14 @@ def piece_lengths(total_rows: int, size: int, look_back: int | None) -> list[int
 def predict_tiles(model, x):
     """model.predict(x) computed tile by tile; x's first sample must start a chunk (its index
     in the file a multiple of CHUNK_UNIT). Returns what model.predict returns (an array, or a list)."""
-    arrays = model._prepare_inputs(x)
-    wanted = list(model.spec.outputs)
+    arrays = model.prepare_inputs(x)
     rows = arrays[0].shape[0]
     size = tile_size(model, arrays)
     starts = range(0, rows, size)
 
     def tile(start: int) -> list[np.ndarray]:
         with single_threaded_blas():
-            return model._run_unsplit([a[start : start + size] for a in arrays], wanted)
+            return model.evaluate([a[start : start + size] for a in arrays])
 
     count = min(workers(), len(starts))
     if model.stateful or count < 2:  # a stateful model's tiles follow one another
@@ -89,6 +88,6 @@ def predict_tiles(model, x):
     else:
         results = list(_pool_of(count).map(tile, starts))
     if not results:
-        results = [model._run_unsplit(arrays, wanted)]
+        results = [model.evaluate(arrays)]
     outputs = [r[0] if len(results) == 1 else np.concatenate(r, axis=0) for r in zip(*results)]
     return outputs[0] if len(outputs) == 1 else outputs

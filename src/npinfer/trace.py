@@ -23,119 +23,103 @@ from typing import Any
 import numpy as np
 
 from .errors import NpinferError
-from .layers.cells import Cell, StackedCells
-from .layers.recurrent import RUN_OBSERVER, Recurrent
+from .layers.recurrent import RUN_OBSERVER, Recurrent, StateStore
 from .layers.wrappers import Bidirectional
 
 
 def trace(model, x: Any, sample: int = 0) -> dict:
     """The record of one sample's computation (arrays); see the module docstring."""
-    arrays = model._prepare_inputs(x)
+    arrays = model.prepare_inputs(x)
     rows = arrays[0].shape[0]
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < rows:
         raise NpinferError(f"sample {sample!r} is out of range: the input holds {rows} sample(s), 0..{rows - 1}")
     one = [a[sample : sample + 1] for a in arrays]
     layers = [layer for layer in model.layers if layer.class_name != "InputLayer" and model.node_output_shapes(layer.name)]
-    names = [layer.name for layer in layers]
-    calls: dict[int, list[_Call]] = {}  # id(recurrent layer) -> what each of its runs started from, in order
+    runs: dict[int, list[_Run]] = {}  # id(recurrent layer) -> each of its runs, in order
 
-    def observe(layer, x_in, mask, states, output):
-        calls.setdefault(id(layer), []).append(_Call(
-            x_in, None if mask is None else np.array(mask, dtype=bool), None if states is None else [np.array(s) for s in states]))
+    def observe(layer, x_in, mask, states):
+        run = _Run(x_in, mask, states)
+        runs.setdefault(id(layer), []).append(run)
+        return run.recording(layer.cell.step_function())
 
-    token = RUN_OBSERVER.set(observe)
-    kept = None if model._state is None else dict(model._state)  # a stateful model's states: trace leaves them as they were
-    for key, arrays in (kept or {}).items():
-        if any(a.shape[0] != rows for a in arrays):
-            raise NpinferError(f"the model keeps states for a batch of {arrays[0].shape[0]}, the input holds {rows} "
+    carried, state = model.carried_states(), None
+    if carried is not None:  # a stateful model: the sample continues from its own row of the carried states
+        if any(a.shape[0] != rows for arrays in carried.values() for a in arrays):
+            held = next(iter(carried.values()))[0].shape[0]
+            raise NpinferError(f"the model keeps states for a batch of {held}, the input holds {rows} "
                                "sample(s): trace an input of that batch size, or reset the states first")
-    for key, arrays in (kept or {}).items():  # the sample continues from its own row of the carried states
-        model._state[key] = [a[sample : sample + 1] for a in arrays]
-    try:  # predict itself, so that the masks, initial and carried states are exactly the ones it uses
-        values = model.predict(one if len(one) > 1 else one[0], outputs=names)
+        state = StateStore()
+        state.update({key: [a[sample : sample + 1] for a in arrays] for key, arrays in carried.items()})
+    wanted = {layer.name: model.layer_output_refs(layer.name) for layer in layers}
+    token = RUN_OBSERVER.set(observe)
+    try:  # predict's own evaluation, so that the masks, initial and carried states are exactly the ones it uses
+        computed = model.evaluate(one, [r for refs in wanted.values() for r in refs], state=state)
     finally:
         RUN_OBSERVER.reset(token)
-        if kept is not None:
-            model._state.clear()
-            model._state.update(kept)
-    wanted = list(model.spec.outputs) + [r for name in names for r in model._graph.output_refs(name)]
-    plan = [step.node for step in model._graph.plan(wanted)]  # the order predict ran the calls in
+    values, at = {}, 0
+    for name, refs in wanted.items():
+        values[name], at = computed[at : at + len(refs)], at + len(refs)
     record = {"model": model.name, "sample": int(sample), "layers": []}
     for layer in layers:
-        entry: dict[str, Any] = {"name": layer.name, "class_name": layer.class_name, "output": _first(values[layer.name])}
+        entry: dict[str, Any] = {"name": layer.name, "class_name": layer.class_name, "output": values[layer.name][0]}
         recurrent = [layer] if isinstance(layer, Recurrent) else [layer.forward, layer.backward] if isinstance(layer, Bidirectional) else []
         if recurrent:
-            order = [node.index for node in plan if node.layer is layer]
+            order = [call.index for call in model.calls if call.layer is layer]  # the order its calls ran in
             entry["directions"] = []
             for part in recurrent:
-                runs = calls.get(id(part), [])
-                if len(runs) != len(order) or 0 not in order:  # cannot happen: predict runs every planned call once
+                made = runs.get(id(part), [])
+                if len(made) != len(order) or 0 not in order:  # cannot happen: the model runs every call once
                     raise NpinferError(f"trace could not follow layer '{part.name}' through predict")
-                call = runs[order.index(0)]
-                steps, mask = _steps(part, call)
+                run = made[order.index(0)]
                 entry["directions"].append({
-                    "name": part.name, "equation": _equation(part.cell), "go_backwards": part.config["go_backwards"],
-                    "mask": mask, "masked_output": _masked_output(part) if mask is not None else None, "steps": steps,
+                    "name": part.name, "equation": part.cell.EQUATION, "go_backwards": part.config["go_backwards"],
+                    "mask": run.keep, "masked_output": _masked_output(part) if run.keep is not None else None,
+                    "steps": run.steps(part),
                 })
         record["layers"].append(entry)
     return record
 
 
-class _Call:
-    """What one run of a recurrent layer started from (reported by Recurrent.run)."""
+class _Run:
+    """One run of a recurrent layer: what it started from, and what each step recorded."""
 
     def __init__(self, x, mask, states):
-        self.x, self.mask, self.states = x, mask, states
+        self.x = x
+        self.keep = None if mask is None else np.array(mask[0], dtype=bool)  # (time,) for the batch of one
+        self.records: list[tuple[dict, list]] = []  # (the step's values, the states it started from)
 
+    def recording(self, step):
+        """The cell's step, keeping every value it computes."""
+        def recorded(x_t, states):
+            values: dict = {}
+            output, new_states = step(x_t, states, values)
+            self.records.append((values, states))
+            return output, new_states
+        return recorded
 
-def _first(value):
-    return value[0] if isinstance(value, list) else value
+    def steps(self, layer: Recurrent) -> list[dict]:
+        """Every quantity of every step, in the order the layer read them.
+
+        At a masked step (mask False) the cell still computes its gates, as in Keras and in
+        recurrent.rnn, but the layer keeps its states: the step's states (h, c; every cell's
+        with stacked cells) are the ones carried over, and `masked` is True."""
+        count = self.x.shape[1]
+        times = range(count - 1, -1, -1) if layer.config["go_backwards"] else range(count)
+        names = layer.cell.state_names
+        steps = []
+        for t, (values, before) in zip(times, self.records):
+            held = self.keep is not None and not self.keep[t]
+            if held:
+                values = {**values, **dict(zip(names, before))}
+            step: dict[str, Any] = {"time": int(t), **{name: value[0] for name, value in values.items()}}
+            if self.keep is not None:
+                step["masked"] = bool(held)
+            steps.append(step)
+        return steps
 
 
 def _masked_output(layer: Recurrent) -> str:
     return "zeros" if layer.config["zero_output_for_mask"] else "the previous output"
-
-
-def _equation(cell) -> str:
-    if isinstance(cell, StackedCells):
-        return "; then ".join(c.EQUATION for c in cell.cells)
-    return cell.EQUATION
-
-
-def _steps(layer: Recurrent, call: _Call) -> tuple[list[dict], np.ndarray | None]:
-    """Every quantity of every step, for a batch of one (the recurrence as recurrent.py runs it),
-    and the mask (time,) the layer got, or None.
-
-    At a masked step (mask False) the cell still computes its gates, as in Keras and in
-    run_over_time, but the layer keeps its states: the step's states (h, c; every cell's with
-    stacked cells) are the ones carried over, and `masked` is True."""
-    cell: Cell = layer.cell
-    cells = cell.cells if isinstance(cell, StackedCells) else [cell]
-    x = call.x
-    states = list(call.states) if call.states is not None else [np.zeros((1, n), x.dtype) for n in cell.state_sizes]
-    keep = None if call.mask is None else call.mask[0]
-    xw = cells[0].project(x)  # (time, 1, G*units)
-    order = range(x.shape[1] - 1, -1, -1) if layer.config["go_backwards"] else range(x.shape[1])
-    steps = []
-    for t in order:
-        step: dict[str, Any] = {"time": int(t)}
-        new_states, at, out = [], 0, None
-        held = keep is not None and not keep[t]
-        for k, c in enumerate(cells):
-            count = len(c.STATES)
-            values = c.gates(xw[t] if k == 0 else c.project_step(out), states[at : at + count])
-            out = values["h"]  # the next cell reads this step's new output, as StackedCells.step does
-            if held:
-                values = {**values, **dict(zip(c.STATES, states[at : at + count]))}
-            for name, value in values.items():
-                step[name if len(cells) == 1 else f"cell{k}/{name}"] = value[0]
-            new_states += [values[name] for name in c.STATES]
-            at += count
-        if keep is not None:
-            step["masked"] = bool(held)
-        states = new_states
-        steps.append(step)
-    return steps, keep
 
 
 def to_json(record: dict) -> dict:

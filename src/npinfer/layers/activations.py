@@ -72,8 +72,8 @@ def gelu(x, approximate=False):
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
-def hard_sigmoid(x, slope=KERAS3_HARD_SIGMOID_SLOPE):
-    return np.clip(x * slope + 0.5, 0.0, 1.0)
+def hard_sigmoid(x, slope=KERAS3_HARD_SIGMOID_SLOPE, offset=0.5):
+    return np.clip(x * slope + offset, 0.0, 1.0)
 
 
 def hard_silu(x, slope=KERAS3_HARD_SIGMOID_SLOPE):
@@ -129,6 +129,16 @@ def _axes(axis):
 
 def linear(x):
     return x
+
+
+def affine(x, alpha=1.0, beta=0.0):
+    # ONNX's Affine (recurrent nodes' activations)
+    return alpha * x + beta
+
+
+def scaled_tanh(x, alpha=1.0, beta=1.0):
+    # ONNX's ScaledTanh (recurrent nodes' activations)
+    return alpha * np.tanh(beta * x)
 
 
 def relu6(x):
@@ -187,7 +197,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], dict[str, Any]]] = {
     "selu": (selu, {}),
     "gelu": (gelu, {"approximate": False}),
     "sigmoid": (sigmoid, {}),
-    "hard_sigmoid": (hard_sigmoid, {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
+    "hard_sigmoid": (hard_sigmoid, {"slope": KERAS3_HARD_SIGMOID_SLOPE, "offset": 0.5}),
     "hard_silu": (hard_silu, {"slope": KERAS3_HARD_SIGMOID_SLOPE}),
     "tanh": (np.tanh, {}),
     "softmax": (softmax, {"axis": -1}),
@@ -207,14 +217,9 @@ FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], dict[str, Any]]] = {
     "squareplus": (squareplus, {"b": 4}),
     "sparsemax": (sparsemax, {"axis": -1}),
     "glu": (glu, {"axis": -1}),
+    "affine": (affine, {"alpha": 1.0, "beta": 0.0}),
+    "scaled_tanh": (scaled_tanh, {"alpha": 1.0, "beta": 1.0}),
 }
-# Other functions each activation calls (for the standalone export).
-HELPERS = {
-    "silu": ["sigmoid"], "log_sigmoid": ["softplus"], "mish": ["softplus"], "selu": ["elu"], "hard_silu": ["hard_sigmoid"],
-    "relu": ["leaky_relu"], "glu": ["sigmoid"], "softmax": ["_axes"], "log_softmax": ["_axes"],
-}
-
-
 # Activations whose output shape differs from the input's.
 _HALVES_AXIS = {"glu"}
 
@@ -261,17 +266,29 @@ def canonical(spec: str | dict) -> dict:
     return full
 
 
-def get(spec: str | dict) -> Activation:
-    """Return a function x -> activation(x) (in x's dtype) for an activation description."""
+def get(spec: str | dict, clip: float | None = None) -> Activation:
+    """Return a function x -> activation(x) (in x's dtype) for an activation description;
+    with `clip`, of x clipped to [-clip, clip] first (ONNX's recurrent `clip`)."""
     full = canonical(spec)
     fn = FUNCTIONS[full["name"]][0]
     params = {k: v for k, v in full.items() if k != "name"}
-    if full["name"] in ("linear", "tanh", "sigmoid") and not params:
-        return fn  # already keep the dtype; the commonest, kept call-free
+    if not (full["name"] in ("linear", "tanh", "sigmoid") and not params):  # those keep the dtype: kept call-free
+        fn = with_parameters(fn, **params)
+    return fn if clip is None else clipped(fn, clip)
 
+
+def with_parameters(function, **params):
+    """x -> function(x, **params), cast back to x's float dtype (np.where and np.clip with
+    float scalars would promote)."""
     def activation(x):
-        return np.asarray(fn(x, **params)).astype(x.dtype, copy=False)
+        return np.asarray(function(x, **params)).astype(x.dtype, copy=False)
+    return activation
 
+
+def clipped(function, bound):
+    """x -> function(x clipped to [-bound, bound]): ONNX's `clip` of a recurrent gate's input."""
+    def activation(x):
+        return function(np.clip(x, -bound, bound))
     return activation
 
 

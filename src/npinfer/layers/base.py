@@ -107,6 +107,30 @@ class Layer:
         """True if, once run, its input tensors lose their masks (Keras 3's MultiHeadAttention)."""
         return False
 
+    # -- export (export.py) --------------------------------------------------------------
+
+    def export(self, e) -> list | None:
+        """Write this call into an exported script: return one expression per output, or write
+        lines assigning `e.outputs` and return None. Expressions call the same plain NumPy
+        functions `call` runs (e.call copies them into the script); `e` (export.LayerExport)
+        gives the inputs, masks, tensor arguments and weights as code. A layer without it is
+        refused by name."""
+        raise e.refuse("it is not in the exported set yet")
+
+    def export_masks(self, e) -> list:
+        """The masks of the outputs in an exported script (a variable or None each), as
+        compute_masks gives them at run time."""
+        if type(self).compute_masks is not Layer.compute_masks:
+            if any(m is not None for m in e.masks):
+                raise e.refuse("its output mask is not exported")
+            return [None] * len(e.outputs)
+        return [e.mask if self.MASKING == "propagate" else None] * len(e.outputs)
+
+    def integer_outputs(self, integer_inputs: list[bool]) -> list[bool]:
+        """Which outputs hold integers, given which inputs do (export keeps track of it; at
+        run time NumPy's dtypes say)."""
+        return [False] * len(self.output_shapes)
+
     # -- helpers for subclasses ---------------------------------------------------------
 
     def setup(self, input_shapes: list[Shape], kwarg_shapes: dict | None = None, options: dict | None = None) -> list[Shape]:

@@ -1,10 +1,19 @@
-"""Recurrent cells: each computes ONE time step. The loop over time is in recurrent.py.
+"""Recurrent cells: each computes ONE time step. The loop over time is recurrent.rnn.
+
+The math of a step is written once, as the plain NumPy functions below (simple_rnn_step,
+lstm_step, gru_step, stacked_step): predict runs them, `npinfer export` copies their source
+into its scripts, and Model.trace reads the values they record. The Cell classes check a
+layer's options and weights and build the step from them. kernels.py holds the fast path
+(in place, gate-major), tested equal to these functions.
 
 Canonical weight layout (the importers convert every framework to it):
 - kernel (features, G*units), recurrent_kernel (units, G*units), gates in Keras order:
   SimpleRNN G=1; LSTM G=4 (i, f, c, o); GRU G=3 (z, r, h).
 - bias (G*units,); GRU with reset_after: (2, 3*units) = [input bias; recurrent bias].
+- LSTM peepholes (ONNX): (3, units) = [p_i; p_f; p_o].
 A cell is described by a canonical config {"class_name": "LSTMCell", "config": {...}}.
+Options that Keras cells lack (ONNX's clip, peepholes, input_forget, and an LSTM's own
+activation for the cell state) are options of the same cells, run by the same step.
 """
 
 from __future__ import annotations
@@ -12,11 +21,106 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
-from . import activations, workspace
+from . import activations
 from .base import REQUIRED
-from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel, transposed
+from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel, fast_cell
 
-CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True}
+CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True, "clip": None}
+
+
+# -- the step functions (copied verbatim into exported scripts) --------------------------------
+# Each returns step(x_t, states, record=None) -> (output, new states): x_t (batch, features),
+# states a list of (batch, size) arrays. With `record` (a dict) it also keeps every quantity
+# it computed, by name (for traces).
+
+
+def simple_rnn_step(W, U, b, activation):
+    """h = activation(x_t W + h U + b), as in the article."""
+    def step(x_t, states, record=None):
+        (h,) = states
+        h = activation(x_t @ W + h @ U + b)
+        if record is not None:
+            record["h"] = h
+        return h, [h]
+    return step
+
+
+def lstm_step(W, U, b, activation, recurrent_activation, projection=None, cell_activation=None, peepholes=None,
+              input_forget=False):
+    """z = x_t W + h U + b; i, f, o gates; c = f c + i activation(z_c); h = o activation(c).
+    With `projection` P (units, projection_units), PyTorch's proj_size: h = (o activation(c)) P,
+    and U is (projection_units, 4*units). ONNX's options: `cell_activation` for c in h (default:
+    `activation`); `peepholes` (3, units): i and f also read the previous c, o the new one;
+    `input_forget`: f = 1 - i."""
+    units = W.shape[1] // 4
+    cell_activation = activation if cell_activation is None else cell_activation
+
+    def step(x_t, states, record=None):
+        h, c = states
+        z = x_t @ W + h @ U + b  # (batch, 4*units): i, f, c, o
+        z_i, z_f, z_o = z[:, :units], z[:, units : 2 * units], z[:, 3 * units :]
+        if peepholes is not None:
+            z_i, z_f = z_i + peepholes[0] * c, z_f + peepholes[1] * c
+        i = recurrent_activation(z_i)
+        f = 1 - i if input_forget else recurrent_activation(z_f)
+        candidate = activation(z[:, 2 * units : 3 * units])
+        c = f * c + i * candidate
+        if peepholes is not None:
+            z_o = z_o + peepholes[2] * c
+        o = recurrent_activation(z_o)
+        h = o * cell_activation(c)
+        if projection is not None:
+            h = h @ projection  # (batch, projection_units)
+        if record is not None:
+            record.update(i=i, f=f, o=o, candidate=candidate, c=c, h=h)
+        return h, [h, c]
+    return step
+
+
+def gru_step(W, U, b, activation, recurrent_activation, reset_after=True):
+    """z, r gates; candidate from r applied after (reset_after) or before the recurrent
+    product; h = z h + (1 - z) candidate. With reset_after, b holds [input bias; recurrent bias]."""
+    units = U.shape[0]
+    b_in, b_rec = (b[0], b[1]) if reset_after else (b, None)
+
+    def step(x_t, states, record=None):
+        (h,) = states
+        x_part = x_t @ W + b_in  # (batch, 3*units): z, r, candidate
+        if reset_after:
+            inner = h @ U + b_rec  # (batch, 3*units)
+            z = recurrent_activation(x_part[:, :units] + inner[:, :units])
+            r = recurrent_activation(x_part[:, units : 2 * units] + inner[:, units : 2 * units])
+            candidate = activation(x_part[:, 2 * units :] + r * inner[:, 2 * units :])
+        else:
+            inner = h @ U[:, : 2 * units]  # (batch, 2*units)
+            z = recurrent_activation(x_part[:, :units] + inner[:, :units])
+            r = recurrent_activation(x_part[:, units : 2 * units] + inner[:, units:])
+            candidate = activation(x_part[:, 2 * units :] + (r * h) @ U[:, 2 * units :])
+        h = z * h + (1 - z) * candidate
+        if record is not None:
+            record.update(z=z, r=r, candidate=candidate, h=h)
+        return h, [h]
+    return step
+
+
+def stacked_step(steps, counts):
+    """StackedRNNCells: in each time step every cell runs in turn, its output the next one's
+    input; states are the cells' states in order (counts[i] of them for cell i). Recorded
+    values are named cell<i>/<name>."""
+    def step(x_t, states, record=None):
+        new_states, at = [], 0
+        for i, (cell_step, count) in enumerate(zip(steps, counts)):
+            values = None if record is None else {}
+            x_t, updated = cell_step(x_t, states[at : at + count], values)  # x_t: (batch, units of this cell)
+            if record is not None:
+                record.update((f"cell{i}/{name}", value) for name, value in values.items())
+            new_states += updated
+            at += count
+        return x_t, new_states
+    return step
+
+
+# -- cells: options and weights checked, the step built ----------------------------------------
 
 
 class Cell:
@@ -26,7 +130,9 @@ class Cell:
     STATES = ("h",)
     OPTIONS = CELL_OPTIONS
     FAST_KERNEL = None  # kernels.py: the in-place step used with default activations and no mask
-    SIGMOID_GATES = 0  # leading gates (in fast order) that use recurrent_activation
+    FUSES_INPUT = False  # the fast kernel can take x_t itself ([x_t, h, 1] @ [W; U; b])
+    ACTIVATION_KEYS = ("activation",)
+    EQUATION = ""  # what one step computes, for traces
 
     def __init__(self, owner: str, config: dict, weights: dict[str, np.ndarray], dtype):
         self.owner = owner  # layer name, for messages
@@ -39,22 +145,30 @@ class Cell:
         units = self.config["units"]
         if isinstance(units, bool) or not isinstance(units, int) or units < 1:
             raise UnsupportedOptionError(f"layer '{owner}': units={units!r} is not supported; supported: a positive integer")
-        for key in ("use_bias", "reset_after"):
+        for key in ("use_bias", "reset_after", "peepholes", "input_forget"):
             if key in self.config and not isinstance(self.config[key], bool):
                 raise UnsupportedOptionError(f"layer '{owner}': {key}={self.config[key]!r} is not supported; supported: true or false")
+        clip = self.config["clip"]
+        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+            raise UnsupportedOptionError(f"layer '{owner}': clip={clip!r} is not supported; supported: a positive number or None")
         self.units = units
         self.dtype = np.dtype(dtype)
         self.w = weights
         self.use_bias = self.config["use_bias"]
-        self.activation = self._activation("activation")
-        self._fast_ok = None
+        self.functions = {key: self._activation(key) for key in self.ACTIVATION_KEYS if self.config.get(key) is not None}
+        self._step = None
+        self._fast = None
 
     def _activation(self, key):
         spec = self.config[key]
         activations.check_axes(spec, 2, f"layer '{self.owner}' {key}")
         if activations.output_shape(spec, (None, self.units)) != (None, self.units):
             raise UnsupportedOptionError(f"layer '{self.owner}': {key} '{activations.canonical(spec)['name']}' changes the shape")
-        return activations.get(spec)
+        return activations.get(spec, self.clipped(key))
+
+    def clipped(self, key: str):
+        """The bound ONNX's `clip` puts on the pre-activation this function reads (None: no clip)."""
+        return self.config["clip"]
 
     @classmethod
     def weight_names(cls, config: dict) -> list[str]:
@@ -64,6 +178,11 @@ class Cell:
     @property
     def state_sizes(self) -> list[int]:
         return [self.units] * len(self.STATES)
+
+    @property
+    def state_names(self) -> list[str]:
+        """What a trace calls each state (the names the step records them under)."""
+        return list(self.STATES)
 
     @property
     def output_size(self) -> int:
@@ -85,130 +204,49 @@ class Cell:
         if got != tuple(shape):
             raise ModelFormatError(f"layer '{self.owner}': weight '{key}' has shape {got}, expected {tuple(shape)}")
 
-    def input_bias(self):
-        return self.w["bias"] if self.use_bias else None
+    def bias(self) -> np.ndarray:
+        """The bias, zeros without one (the step functions always add one)."""
+        return self.w["bias"] if self.use_bias else np.zeros(self.bias_shape(), self.dtype)
 
-    def project(self, x: np.ndarray) -> np.ndarray:
-        """x @ kernel + input bias for all steps at once: (batch, time, F) -> (time, batch, G*units)."""
-        xw = np.matmul(x.transpose(1, 0, 2), self.w["kernel"])  # (time, batch, G*units)
-        bias = self.input_bias()
-        if bias is not None:
-            xw += bias
-        return xw
+    # -- the step ---------------------------------------------------------------------------
 
-    def project_step(self, x_t: np.ndarray) -> np.ndarray:
-        """The same for one step: (batch, F) -> (batch, G*units)."""
-        xw = x_t @ self.w["kernel"]
-        bias = self.input_bias()
-        if bias is not None:
-            xw += bias
-        return xw
+    def step_function(self):
+        """This cell's step (made once): step(x_t, states, record=None) -> (output, new states)."""
+        if self._step is None:
+            args, kwargs = self.step_arguments(self.w["kernel"], self.w["recurrent_kernel"], self.bias(), self.functions, self.w)
+            self._step = self.make_step(*args, **kwargs)
+        return self._step
 
-    EQUATION = ""  # what one step computes, for traces
+    def export_step(self, e, prefix: str):
+        """Code building this cell's step in an exported script (weights under `prefix`)."""
+        bias = e.weight(prefix + "bias") if self.use_bias else e.zeros(self.bias_shape())
+        functions = {key: e.activation(self.config[key], self.clipped(key)) for key in self.functions}
+        weights = {key: e.weight(prefix + key) for key in self.w}
+        args, kwargs = self.step_arguments(e.weight(prefix + "kernel"), e.weight(prefix + "recurrent_kernel"), bias,
+                                           functions, weights)
+        return e.call(self.make_step, *args, **kwargs)
 
-    def gates(self, xw_t: np.ndarray, states: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Every quantity of one step (gates, candidate, new states), from this step's projected
-        input (batch, G*units) and the previous states."""
-        raise NotImplementedError
+    make_step = staticmethod(simple_rnn_step)
 
-    def step(self, xw_t: np.ndarray, states: list[np.ndarray]) -> list[np.ndarray]:
-        """New states from this step's projected input (batch, G*units) and the previous states."""
-        values = self.gates(xw_t, states)
-        return [values[name] for name in self.STATES]
+    def step_arguments(self, kernel, recurrent_kernel, bias, functions, weights) -> tuple[list, dict]:
+        """The step function's arguments, from values (predict) or code (export) alike."""
+        return [kernel, recurrent_kernel, bias, functions["activation"]], {}
 
-    def output(self, states: list[np.ndarray]) -> np.ndarray:
-        """The step's output: h."""
-        return states[0]
+    @property
+    def fast(self):
+        """The fast kernel's set-up for this cell (kernels.FastCell), or None when only the
+        readable step computes it (other activations, projections, ONNX's extra options)."""
+        if self._fast is None:
+            self._fast = fast_cell(self) or False
+        return self._fast or None
 
-    # -- the fast path (kernels.py) -------------------------------------------------------
-
-    def can_run_fast(self) -> bool:
-        """True when the fast kernel computes exactly this cell: tanh activation, sigmoid gates."""
-        if self._fast_ok is None:
-            names = {key: activations.canonical(self.config[key])["name"] for key in ("activation", "recurrent_activation")
-                     if key in self.config}
-            self._fast_ok = self.FAST_KERNEL is not None and names.get("activation") == "tanh" and \
-                names.get("recurrent_activation", "sigmoid") == "sigmoid"
-        return self._fast_ok
-
-    FUSES_INPUT = False  # the fast kernel can take x_t itself ([x_t, h, 1] @ [W; U; b]) at large batches
-
-    def fast_kernel(self, states, features: int | None = None):
-        """The fast kernel for this batch size (made once per thread), started from `states`;
-        with `features`, one that reads each step's input itself (kernels.fuse_input)."""
-        batch = states[0].shape[0]
-
-        def make():
-            kernel = self.FAST_KERNEL(self, states)
-            return kernel if features is None else kernel.fuse_input(self, features)
-
-        return workspace.cached(self, ("kernel", batch, states[0].dtype, features), make).start(states)
-
-    def fused_weights(self) -> np.ndarray:
-        """[W; U; b] in the fast gate order: (features + units + 1, G*units), made once."""
-        weights = self.fast_weights()
-        if "fused" not in weights:
-            weights["fused"] = np.ascontiguousarray(np.vstack([weights["kernel"], weights["recurrent_kernel"],
-                                                               weights["bias"][None, :]]), self.dtype)
-        return weights["fused"]
-
-    def fast_order(self) -> np.ndarray:
-        """Column order of the fast kernel's gates (Keras order by default)."""
-        return np.arange(self.GATES * self.units)
-
-    def fast_weights(self) -> dict:
-        """Weights for the fast kernel, made once: columns reordered, sigmoid columns halved,
-        the input bias as the last row of the input kernel."""
-        cached = getattr(self, "_fast", None)
-        if cached is None:
-            u, order = self.units, self.fast_order()
-            scale = np.ones(self.GATES * u, self.dtype)
-            scale[: self.SIGMOID_GATES * u] = 0.5
-            bias = self.fast_input_bias()
-            kernel = self.w["kernel"][:, order] * scale
-            cached = {
-                "kernel_with_bias": np.ascontiguousarray(np.vstack([kernel, (bias[order] * scale)[None, :]]), self.dtype),
-                "kernel": np.ascontiguousarray(kernel, self.dtype),
-                "bias": np.ascontiguousarray(bias[order] * scale, self.dtype),
-                "recurrent_kernel": np.ascontiguousarray(self.w["recurrent_kernel"][:, order] * scale, self.dtype),
-            }
-            cached.update(self.fast_extras(cached))
-            self._fast = cached
-        return cached
-
-    def fast_input_bias(self) -> np.ndarray:
-        bias = self.input_bias()
-        return np.zeros(self.GATES * self.units, self.dtype) if bias is None else bias
-
-    def fast_extras(self, weights: dict) -> dict:
-        return {}
-
-    def fast_projection(self, x: np.ndarray) -> np.ndarray:
-        """x @ kernel + bias for all steps, gate-major as the fast kernels read it:
-        (batch, time, F) -> (time, G*units, batch). A batch of one: one (time, F) @ (F, G*units)
-        product plus the bias, (time, G*units, 1). Larger batches: per step
-        [W; b]^T (G*units, F + 1) @ [x_t^T; 1] (F + 1, batch), all steps in ONE batched product
-        into a reused buffer (the bias rides on a row of ones)."""
-        batch, steps, features = x.shape
-        weights = self.fast_weights()
-        if batch == 1:
-            return (np.matmul(x[0], weights["kernel"]) + weights["bias"])[:, :, None]
-        kernel_t = transposed(weights, "kernel_with_bias")  # (G*units, F + 1)
-        x_ones = workspace.buffer(self, "x_ones", (steps, features + 1, batch), self.dtype)
-        x_ones[:, :features] = x.transpose(1, 2, 0)
-        x_ones[:, features] = 1
-        xw = workspace.buffer(self, "xw", (steps, kernel_t.shape[0], batch), self.dtype)
-        np.matmul(kernel_t, x_ones, out=xw)
-        return xw
-
-    def fast_inputs(self, x: np.ndarray) -> np.ndarray:
-        """x (batch, time, F) as the fused-input kernels read it: (time, F, batch), in a reused buffer."""
-        batch, steps, features = x.shape
-        if x.dtype == self.dtype and x.transpose(1, 2, 0).flags.c_contiguous:  # already so: a gate-major sequence output
-            return x.transpose(1, 2, 0)
-        x_t = workspace.buffer(self, "x_t", (steps, features, batch), self.dtype)
-        x_t[...] = x.transpose(1, 2, 0)
-        return x_t
+    def runs_fast(self) -> bool:
+        """True when the fast kernel computes exactly this cell: tanh activation, sigmoid gates,
+        none of ONNX's extra options."""
+        names = {key: activations.canonical(self.config[key])["name"] for key in self.ACTIVATION_KEYS
+                 if self.config.get(key) is not None}
+        return (self.FAST_KERNEL is not None and self.config["clip"] is None and names.get("activation") == "tanh"
+                and names.get("recurrent_activation", "sigmoid") == "sigmoid")
 
 
 class SimpleRNNCell(Cell):
@@ -217,10 +255,6 @@ class SimpleRNNCell(Cell):
     FAST_KERNEL = SimpleRNNKernel
     FUSES_INPUT = True
     EQUATION = "h_t = activation(x_t W + h_(t-1) U + b)"
-
-    def gates(self, xw_t, states):
-        z = xw_t + states[0] @ self.w["recurrent_kernel"]  # (batch, units)
-        return {"h": self.activation(z)}
 
 
 class LSTMCell(Cell):
@@ -231,15 +265,30 @@ class LSTMCell(Cell):
 
     GATES = 4
     STATES = ("h", "c")
-    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "projection_units": None}
+    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "projection_units": None, "cell_activation": None,
+               "peepholes": False, "input_forget": False}
+    ACTIVATION_KEYS = ("activation", "recurrent_activation", "cell_activation")
     FAST_KERNEL = LSTMKernel
     FUSES_INPUT = True
-    SIGMOID_GATES = 3
+    EQUATION = ("z = x_t W + h_(t-1) U + b; i, f, o = recurrent_activation(z_i, z_f, z_o); "
+                "candidate = activation(z_c); c_t = f c_(t-1) + i candidate; h_t = o activation(c_t)")
+    make_step = staticmethod(lstm_step)
+
+    def __init__(self, owner, config, weights, dtype):
+        super().__init__(owner, config, weights, dtype)
+        projection = self.config["projection_units"]
+        if projection is not None and (isinstance(projection, bool) or not isinstance(projection, int) or projection < 1):
+            raise UnsupportedOptionError(f"layer '{owner}': projection_units={projection!r} is not supported; supported: a positive integer")
+        self.projection = projection
+
+    def clipped(self, key):
+        return None if key == "cell_activation" else self.config["clip"]  # ONNX clips the gates, never the cell state
 
     @classmethod
     def weight_names(cls, config):
         names = super().weight_names(config)
-        return names + ["projection_kernel"] if config.get("projection_units") is not None else names
+        names += ["projection_kernel"] if config.get("projection_units") is not None else []
+        return names + (["peepholes"] if config.get("peepholes") else [])
 
     @property
     def state_sizes(self):
@@ -257,38 +306,24 @@ class LSTMCell(Cell):
             self._expect("bias", self.bias_shape())
         if self.projection:
             self._expect("projection_kernel", (self.units, self.projection))
+        if self.config["peepholes"]:
+            self._expect("peepholes", (3, self.units))
 
-    def can_run_fast(self):
-        return not self.projection and super().can_run_fast()
-
-    def fast_order(self):
-        u = self.units  # Keras (i, f, c, o) -> (o, i, f, c): the three sigmoid gates first, [i, f] next to c's gate
-        return np.concatenate([np.arange(3 * u, 4 * u), np.arange(0, 2 * u), np.arange(2 * u, 3 * u)])
-
-    def __init__(self, owner, config, weights, dtype):
-        super().__init__(owner, config, weights, dtype)
-        self.recurrent_activation = self._activation("recurrent_activation")
-        projection = self.config["projection_units"]
-        if projection is not None and (isinstance(projection, bool) or not isinstance(projection, int) or projection < 1):
-            raise UnsupportedOptionError(f"layer '{owner}': projection_units={projection!r} is not supported; supported: a positive integer")
-        self.projection = projection
-
-    EQUATION = ("z = x_t W + h_(t-1) U + b; i, f, o = recurrent_activation(z_i, z_f, z_o); "
-                "candidate = activation(z_c); c_t = f c_(t-1) + i candidate; h_t = o activation(c_t)")
-
-    def gates(self, xw_t, states):
-        h, c = states
-        u = self.units
-        z = xw_t + h @ self.w["recurrent_kernel"]  # (batch, 4*units)
-        i = self.recurrent_activation(z[:, :u])
-        f = self.recurrent_activation(z[:, u : 2 * u])
-        g = self.activation(z[:, 2 * u : 3 * u])
-        o = self.recurrent_activation(z[:, 3 * u :])
-        c = f * c + i * g
-        h = o * self.activation(c)
+    def step_arguments(self, kernel, recurrent_kernel, bias, functions, weights):
+        keywords = {}
         if self.projection:
-            h = h @ self.w["projection_kernel"]  # (batch, projection_units)
-        return {"i": i, "f": f, "o": o, "candidate": g, "c": c, "h": h}
+            keywords["projection"] = weights["projection_kernel"]
+        if "cell_activation" in functions:
+            keywords["cell_activation"] = functions["cell_activation"]
+        if self.config["peepholes"]:
+            keywords["peepholes"] = weights["peepholes"]
+        if self.config["input_forget"]:
+            keywords["input_forget"] = True
+        return [kernel, recurrent_kernel, bias, functions["activation"], functions["recurrent_activation"]], keywords
+
+    def runs_fast(self):
+        variant = self.projection or self.config["peepholes"] or self.config["input_forget"] or self.config["cell_activation"] is not None
+        return not variant and super().runs_fast()
 
 
 class GRUCell(Cell):
@@ -296,100 +331,71 @@ class GRUCell(Cell):
 
     GATES = 3
     OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "reset_after": True}
+    ACTIVATION_KEYS = ("activation", "recurrent_activation")
     FAST_KERNEL = GRUKernel
-    SIGMOID_GATES = 2
-
-    def fast_input_bias(self):
-        bias = super().fast_input_bias().copy()
-        if self.reset_after and self.use_bias:  # z and r simply add the recurrent bias
-            bias[: 2 * self.units] += self.w["bias"][1][: 2 * self.units]
-        return bias
-
-    def fast_extras(self, weights):
-        u = self.units
-        if self.reset_after:
-            return {"recurrent_bias_h": np.ascontiguousarray(self.w["bias"][1][2 * u :])} if self.use_bias else {}
-        full = weights["recurrent_kernel"]
-        return {"recurrent_kernel": np.ascontiguousarray(full[:, : 2 * u]), "recurrent_kernel_h": np.ascontiguousarray(full[:, 2 * u :])}
+    EQUATION = ("z, r = recurrent_activation(x_t W_zr + h_(t-1) U_zr + b_zr); candidate = activation(x_t W_h + "
+                "r (h_(t-1) U_h + b_h)) with reset_after, else activation(x_t W_h + (r h_(t-1)) U_h + b_h); "
+                "h_t = z h_(t-1) + (1 - z) candidate")
+    make_step = staticmethod(gru_step)
 
     def __init__(self, owner, config, weights, dtype):
         super().__init__(owner, config, weights, dtype)
-        self.recurrent_activation = self._activation("recurrent_activation")
         self.reset_after = self.config["reset_after"]
 
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def input_bias(self):
-        if not self.use_bias:
-            return None
-        return self.w["bias"][0] if self.reset_after else self.w["bias"]
-
-    EQUATION = ("z, r = recurrent_activation(x_t W_zr + h_(t-1) U_zr + b_zr); candidate = activation(x_t W_h + "
-                "r (h_(t-1) U_h + b_h)) with reset_after, else activation(x_t W_h + (r h_(t-1)) U_h + b_h); "
-                "h_t = z h_(t-1) + (1 - z) candidate")
-
-    def gates(self, xw_t, states):
-        (h,) = states
-        u = self.units
-        U = self.w["recurrent_kernel"]  # (units, 3*units)
-        if self.reset_after:
-            inner = h @ U  # (batch, 3*units)
-            if self.use_bias:
-                inner += self.w["bias"][1]
-            z = self.recurrent_activation(xw_t[:, :u] + inner[:, :u])
-            r = self.recurrent_activation(xw_t[:, u : 2 * u] + inner[:, u : 2 * u])
-            candidate = self.activation(xw_t[:, 2 * u :] + r * inner[:, 2 * u :])
-        else:
-            inner = h @ U[:, : 2 * u]  # (batch, 2*units)
-            z = self.recurrent_activation(xw_t[:, :u] + inner[:, :u])
-            r = self.recurrent_activation(xw_t[:, u : 2 * u] + inner[:, u:])
-            candidate = self.activation(xw_t[:, 2 * u :] + (r * h) @ U[:, 2 * u :])
-        return {"z": z, "r": r, "candidate": candidate, "h": z * h + (1 - z) * candidate}
+    def step_arguments(self, kernel, recurrent_kernel, bias, functions, weights):
+        return ([kernel, recurrent_kernel, bias, functions["activation"], functions["recurrent_activation"]],
+                {"reset_after": self.reset_after})
 
 
 class StackedCells:
     """Several cells in one time step: each cell's output is the next one's input (Keras's
     StackedRNNCells). States are the cells' states in order; the output is the last cell's."""
 
+    EQUATION_JOIN = "; then "
+    fast = None  # each cell's step runs as written
+
     def __init__(self, owner: str, cells: list[Cell]):
         self.owner = owner
         self.cells = cells
         self.units = cells[-1].units
         self.dtype = cells[0].dtype
+        self._step = None
 
     @property
     def state_sizes(self) -> list[int]:
         return [size for cell in self.cells for size in cell.state_sizes]
 
     @property
+    def state_names(self) -> list[str]:
+        return [f"cell{i}/{name}" for i, cell in enumerate(self.cells) for name in cell.state_names]
+
+    @property
     def output_size(self) -> int:
         return self.cells[-1].output_size
 
-    def can_run_fast(self) -> bool:
-        return False  # each cell's step runs as written
+    @property
+    def EQUATION(self) -> str:  # noqa: N802  (read like the cells' constant)
+        return self.EQUATION_JOIN.join(cell.EQUATION for cell in self.cells)
 
     def check(self, features: int) -> None:
         for cell in self.cells:
             cell.check(features)
             features = cell.output_size
 
-    def project(self, x):
-        return self.cells[0].project(x)
+    def counts(self) -> list[int]:
+        return [len(cell.STATES) for cell in self.cells]
 
-    def output(self, states: list[np.ndarray]) -> np.ndarray:
-        return states[len(self.state_sizes) - len(self.cells[-1].STATES)]
+    def step_function(self):
+        if self._step is None:
+            self._step = stacked_step([cell.step_function() for cell in self.cells], self.counts())
+        return self._step
 
-    def step(self, xw_t, states):
-        new_states, at, out = [], 0, None
-        for i, cell in enumerate(self.cells):
-            count = len(cell.STATES)
-            projected = xw_t if i == 0 else cell.project_step(out)  # (batch, G*units) of this cell
-            updated = cell.step(projected, states[at : at + count])
-            new_states += updated
-            out = updated[0]
-            at += count
-        return new_states
+    def export_step(self, e, prefix: str):
+        steps = [cell.export_step(e, f"{prefix}cells/{i}/") for i, cell in enumerate(self.cells)]
+        return e.call(stacked_step, steps, self.counts())
 
 
 CELLS = {"SimpleRNNCell": SimpleRNNCell, "LSTMCell": LSTMCell, "GRUCell": GRUCell}

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from . import activations
 from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
+from .core import dense
 
 # Conv1D gathers every tap's window into one (batch, out, kernel*in) array up to this many
 # values (1 MB of float32); beyond, one product per tap keeps peak memory near the output's size.
@@ -45,6 +46,74 @@ def output_length(steps, kernel, stride, dilation, padding):
     if padding == "causal":
         return (steps + span - 1 - span) // stride + 1, (span - 1, 0)
     return max((steps - span) // stride + 1, 0), (0, 0)
+
+
+def pad_steps(x, left, right, fill=0.0):
+    """x (batch, steps, channels) with `fill` added before and after the time axis."""
+    if not (left or right):
+        return x
+    batch, steps, channels = x.shape  # (np.pad costs far more Python time per call)
+    padded = np.full((batch, left + steps + right, channels), fill, x.dtype)
+    padded[:, left : left + steps] = x
+    return padded
+
+
+def windows(x, kernel, strides, dilation, padding, fill=0.0):
+    """For each of the `kernel` taps j, the (batch, out, channels) slice of x (padded with
+    `fill` as `padding` asks) that tap j reads: steps t*strides + j*dilation."""
+    out, (left, right) = output_length(x.shape[1], kernel, strides, dilation, padding)
+    x = pad_steps(x, left, right, fill)
+    return [x[:, j * dilation : j * dilation + (out - 1) * strides + 1 if out else 0 : strides] for j in range(kernel)]
+
+
+def add_bias(y, bias, activation):
+    """activation(y + bias), in place where it can."""
+    if bias is not None:
+        y += bias
+    return y if activation is None else activation(y)
+
+
+def conv1d(x, kernel, bias, strides, padding, dilation, groups, activation):
+    """1-D convolution, channels last: kernel (k, in / groups, filters); padding valid / same / causal.
+    y[t] = activation(sum_j x[t*strides + j*dilation] @ kernel[j] + bias), per channel group."""
+    taps = windows(x, kernel.shape[0], strides, dilation, padding)
+    batch, out = taps[0].shape[:2]
+    per_group_in, filters = kernel.shape[1], kernel.shape[2]
+    y = np.zeros((batch, out, filters), x.dtype)
+    grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y
+    for window, w in zip(taps, kernel):
+        if groups == 1:
+            y += window @ w  # (batch, out, filters)
+        else:
+            grouped += np.einsum("bogi,igf->bogf", window.reshape(batch, out, groups, per_group_in),
+                                 w.reshape(per_group_in, groups, filters // groups))
+    return add_bias(y, bias, activation)
+
+
+def conv1d_gathered(x, kernel, bias, strides, padding, dilation, activation):
+    """conv1d without groups as ONE product: every tap's window side by side, (batch, out,
+    k*in) @ kernel (k*in, filters). Faster than a product per tap; the gathered windows cost
+    memory (Conv1D uses it up to IM2COL_MAX_VALUES)."""
+    columns = np.concatenate(windows(x, kernel.shape[0], strides, dilation, padding), axis=-1)  # (batch, out, k*in)
+    return dense(columns, kernel.reshape(-1, kernel.shape[2]), bias, activation)
+
+
+def depthwise_conv1d(x, kernel, bias, strides, padding, dilation, activation):
+    """Each input channel c convolved with its own `multiplier` filters, channels last:
+    kernel (k, channels, multiplier); output channel c * multiplier + m."""
+    taps = windows(x, kernel.shape[0], strides, dilation, padding)
+    batch, out, channels = taps[0].shape
+    y = np.zeros((batch, out, channels, kernel.shape[2]), x.dtype)
+    for window, w in zip(taps, kernel):
+        y += window[..., None] * w  # (batch, out, channels, multiplier)
+    return add_bias(y.reshape(batch, out, -1), bias, activation)
+
+
+def separable_conv1d(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation, activation):
+    """Depthwise convolution (no bias), then a pointwise 1x1 convolution to `filters`, bias,
+    activation: depthwise_kernel (k, channels, multiplier), pointwise_kernel (1, channels * multiplier, filters)."""
+    y = depthwise_conv1d(x, depthwise_kernel, None, strides, padding, dilation, None)  # (batch, out, channels * multiplier)
+    return dense(y, pointwise_kernel[0], bias, activation)  # (batch, out, filters)
 
 
 class WindowOp(Layer):
@@ -80,15 +149,9 @@ class WindowOp(Layer):
     def from_channels_last(self, y):
         return y if self.config["data_format"] == "channels_last" else np.ascontiguousarray(y.transpose(0, 2, 1))
 
-    def padded(self, x, fill=0.0):
-        """x (batch, steps, channels) padded on the time axis, and the output length."""
-        out, (left, right) = output_length(x.shape[1], self.kernel, self.stride, self.dilation, self.config["padding"])
-        if left or right:  # (np.pad costs ~20 us of Python per call; a batch-1 Conv1D took 85 us in all)
-            batch, steps, channels = x.shape
-            padded = np.full((batch, left + steps + right, channels), fill, x.dtype)
-            padded[:, left : left + steps] = x
-            x = padded
-        return x, out
+    def arguments(self) -> tuple:
+        """(strides, padding, dilation) as the window functions take them."""
+        return self.stride, self.config["padding"], self.dilation
 
     def finish_build(self, channels_out: int, out) -> list:
         """Check the bias, set up the activation, return the output shape (convolutions)."""
@@ -98,17 +161,11 @@ class WindowOp(Layer):
         activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
         return [activations.output_shape(self.config["activation"], self.out_shape(out, channels_out))]
 
-    def finish_call(self, y):
-        """Bias, activation, back to the input's data format (convolutions)."""
-        if self.config["use_bias"]:
-            y += self.weights["bias"]
-        return [self.from_channels_last(self.activation(y))]
-
-    def taps(self, x, out):
-        """For each kernel tap j, the (batch, out, channels) slice of padded x it multiplies."""
-        for j in range(self.kernel):
-            start = j * self.dilation
-            yield j, x[:, start : start + (out - 1) * self.stride + 1 : self.stride]
+    def export_window(self, e, function, *args):
+        """A window function on the layer's input in channels last, back to its data format."""
+        first = self.config["data_format"] == "channels_first"
+        y = e.call(function, e.code(f"{e.input}.transpose(0, 2, 1)") if first else e.input, *args)
+        return [f"{y}.transpose(0, 2, 1)" if first else y]
 
 
 class Conv1D(WindowOp):
@@ -132,39 +189,18 @@ class Conv1D(WindowOp):
         return self.finish_build(filters, out)
 
     def call(self, inputs, ctx):
-        x, out = self.padded(self.to_channels_last(inputs[0]))
-        kernel = self.weights["kernel"]  # (k, in/groups, filters)
-        batch, groups = x.shape[0], self.groups
-        per_group_in, filters = kernel.shape[1], kernel.shape[2]
-        if groups == 1 and batch * out * self.kernel * x.shape[2] <= IM2COL_MAX_VALUES:
-            channels = x.shape[2]  # every tap's window side by side, then ONE product (not one per tap)
-            columns = np.empty((batch, out, self.kernel * channels), x.dtype)  # (batch, out, k*in)
-            for j, window in self.taps(x, out):
-                columns[:, :, j * channels : (j + 1) * channels] = window
-            y = columns @ kernel.reshape(self.kernel * channels, filters)  # (batch, out, filters)
-        elif groups == 1:  # large inputs: one product per tap, into one reused temporary
-            taps = self.taps(x, out)
-            _, window = next(taps)
-            y, product = window @ kernel[0], None  # (batch, out, filters)
-            for j, window in taps:
-                product = np.matmul(window, kernel[j], out=product)
-                y += product
-        else:
-            y = np.zeros((batch, out, filters), x.dtype)
-            grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y
-            for j, window in self.taps(x, out):
-                w = kernel[j].reshape(per_group_in, groups, filters // groups)  # (in/groups, groups, filters/groups)
-                grouped += np.einsum("bogi,igf->bogf", window.reshape(batch, out, groups, per_group_in), w)
-        return self.finish_call(y)
+        x = self.to_channels_last(inputs[0])
+        kernel, bias = self.weights["kernel"], self.weights.get("bias")
+        out, _ = output_length(x.shape[1], self.kernel, self.stride, self.dilation, self.config["padding"])
+        if self.groups == 1 and x.shape[0] * out * self.kernel * x.shape[2] <= IM2COL_MAX_VALUES:
+            y = conv1d_gathered(x, kernel, bias, *self.arguments(), self.activation)
+        else:  # large inputs: one product per tap (peak memory near the output's size)
+            y = conv1d(x, kernel, bias, *self.arguments(), self.groups, self.activation)
+        return [self.from_channels_last(y)]
 
-
-def depthwise(layer: WindowOp, x: np.ndarray, out: int, kernel: np.ndarray) -> np.ndarray:
-    """Each input channel c convolved with its own multiplier filters: (batch, out, c*multiplier)."""
-    batch, channels, multiplier = x.shape[0], kernel.shape[1], kernel.shape[2]
-    y = np.zeros((batch, out, channels, multiplier), x.dtype)
-    for j, window in layer.taps(x, out):
-        y += window[..., None] * kernel[j]  # (batch, out, channels, multiplier)
-    return y.reshape(batch, out, channels * multiplier)
+    def export(self, e):
+        return self.export_window(e, conv1d, e.weight("kernel"), e.weight("bias"), *self.arguments(), self.groups,
+                                  e.activation(self.config["activation"]))
 
 
 class DepthwiseConv1D(WindowOp):
@@ -184,8 +220,12 @@ class DepthwiseConv1D(WindowOp):
         return self.finish_build(channels * multiplier, out)
 
     def call(self, inputs, ctx):
-        x, out = self.padded(self.to_channels_last(inputs[0]))
-        return self.finish_call(depthwise(self, x, out, self.weights["depthwise_kernel"]))
+        return [self.from_channels_last(depthwise_conv1d(self.to_channels_last(inputs[0]), self.weights["depthwise_kernel"],
+                                                         self.weights.get("bias"), *self.arguments(), self.activation))]
+
+    def export(self, e):
+        return self.export_window(e, depthwise_conv1d, e.weight("depthwise_kernel"), e.weight("bias"), *self.arguments(),
+                                  e.activation(self.config["activation"]))
 
 
 class SeparableConv1D(WindowOp):
@@ -208,5 +248,10 @@ class SeparableConv1D(WindowOp):
         return self.finish_build(filters, out)
 
     def call(self, inputs, ctx):
-        x, out = self.padded(self.to_channels_last(inputs[0]))
-        return self.finish_call(depthwise(self, x, out, self.weights["depthwise_kernel"]) @ self.weights["pointwise_kernel"][0])
+        return [self.from_channels_last(separable_conv1d(
+            self.to_channels_last(inputs[0]), self.weights["depthwise_kernel"], self.weights["pointwise_kernel"],
+            self.weights.get("bias"), *self.arguments(), self.activation))]
+
+    def export(self, e):
+        return self.export_window(e, separable_conv1d, e.weight("depthwise_kernel"), e.weight("pointwise_kernel"),
+                                  e.weight("bias"), *self.arguments(), e.activation(self.config["activation"]))

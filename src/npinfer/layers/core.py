@@ -35,6 +35,21 @@ class InputLayer(Layer):
         return inputs
 
 
+def dense(x, kernel, bias=None, activation=None):
+    """y = activation(x @ kernel + bias) on the last axis."""
+    y = x @ kernel  # (..., units)
+    if bias is not None:
+        y += bias
+    return y if activation is None else activation(y)
+
+
+def flatten(x, channels_first=False):
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...); channels_first moves axis 1 last first, as Keras does."""
+    if channels_first and x.ndim > 2:
+        x = np.moveaxis(x, 1, -1)
+    return x.reshape(x.shape[0], -1)
+
+
 class Dense(Layer):
     """y = activation(x @ kernel + bias) on the last axis."""
 
@@ -61,10 +76,10 @@ class Dense(Layer):
         return [activations.output_shape(self.config["activation"], out)]
 
     def call(self, inputs, ctx):
-        y = inputs[0] @ self.weights["kernel"]  # (..., units)
-        if self.config["use_bias"]:
-            y += self.weights["bias"]
-        return [self.activation(y)]
+        return [dense(inputs[0], self.weights["kernel"], self.weights.get("bias"), self.activation)]
+
+    def export(self, e):
+        return [e.call(dense, e.input, e.weight("kernel"), e.weight("bias"), e.activation(self.config["activation"]))]
 
 
 class Activation(Layer):
@@ -84,6 +99,9 @@ class Activation(Layer):
     def call(self, inputs, ctx):
         return [self.activation(inputs[0])]
 
+    def export(self, e):
+        return [f"{e.activation(self.config['activation'])}({e.input})"]
+
 
 class Identity(Layer):
     """Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference."""
@@ -96,6 +114,9 @@ class Identity(Layer):
 
     def call(self, inputs, ctx):
         return inputs
+
+    def export(self, e):
+        return [e.input]
 
 
 class Flatten(Layer):
@@ -112,10 +133,10 @@ class Flatten(Layer):
         return [(None, size)]
 
     def call(self, inputs, ctx):
-        x = inputs[0]
-        if self.config["data_format"] == "channels_first" and x.ndim > 2:
-            x = np.moveaxis(x, 1, -1)
-        return [x.reshape(x.shape[0], -1)]
+        return [flatten(inputs[0], self.config["data_format"] == "channels_first")]
+
+    def export(self, e):
+        return [e.call(flatten, e.input, self.config["data_format"] == "channels_first")]
 
 
 class Reshape(Layer):
@@ -142,3 +163,6 @@ class Reshape(Layer):
     def call(self, inputs, ctx):
         x = inputs[0]
         return [x.reshape((x.shape[0],) + tuple(self.config["target_shape"]))]
+
+    def export(self, e):
+        return [f"{e.input}.reshape(({e.input}.shape[0], {', '.join(map(str, self.config['target_shape']))}))"]

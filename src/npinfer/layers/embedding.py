@@ -8,6 +8,18 @@ from ..errors import InputError
 from .base import REQUIRED, Layer, require_bool, require_positive_int
 
 
+def embedding(ids, table):
+    """table[ids] (batch, ..., output_dim); float ids are truncated, as Keras casts them; ids
+    must be 0 .. len(table) - 1 (IndexError otherwise)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind == "f":
+        ids = ids.astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
+        bad = ids[(ids < 0) | (ids >= len(table))].ravel()[0]
+        raise IndexError(f"index {int(bad)} is out of range: input_dim is {len(table)}, so ids must be 0..{len(table) - 1}")
+    return table[ids]
+
+
 class Embedding(Layer):
     """ids (batch, ...) -> embeddings[ids] (batch, ..., output_dim); with mask_zero, id 0 is masked."""
 
@@ -28,22 +40,25 @@ class Embedding(Layer):
         return [tuple(input_shapes[0]) + (width,)]
 
     def call(self, inputs, ctx):
-        ids = inputs[0]
-        if ids.dtype.kind == "f":  # Keras casts float ids to int32 (truncating)
-            ids = ids.astype(np.int64)
-        rows = self.config["input_dim"]
-        if ids.size and (ids.min() < 0 or ids.max() >= rows):
-            bad = ids[(ids < 0) | (ids >= rows)].ravel()[0]
-            raise InputError(  # Keras raises too on CPU (Keras 3 would wrap negative ids; npinfer refuses them)
-                f"layer '{self.name}' (Embedding): index {int(bad)} is out of range: input_dim is {rows}, so ids must be 0..{rows - 1}"
-            )
-        return [self.weights["embeddings"][ids]]  # (batch, ..., output_dim)
+        try:  # Keras raises too on CPU (Keras 3 would wrap negative ids; npinfer refuses them)
+            return [embedding(inputs[0], self.weights["embeddings"])]
+        except IndexError as err:
+            raise InputError(f"layer '{self.name}' (Embedding): {err}") from None
 
     def creates_masks(self):
         return self.config["mask_zero"]
 
     def compute_masks(self, inputs, ctx, outputs):
         return [inputs[0] != 0] if self.config["mask_zero"] else [None]
+
+    def export(self, e):
+        return [e.call(embedding, e.input, e.weight("embeddings"))]
+
+    def export_masks(self, e):
+        if not self.config["mask_zero"]:
+            return [None]
+        (mask,) = e.assign(f"{e.input} != 0  # mask_zero: id 0 is padding", "m_" + e.outputs[0][2:])
+        return [mask]
 
 
 class Masking(Layer):
@@ -71,3 +86,11 @@ class Masking(Layer):
 
     def compute_masks(self, inputs, ctx, outputs):
         return [self._keep(inputs[0])]
+
+    def export(self, e):
+        value = self.config["mask_value"]
+        (e.made_mask,) = e.assign(f"np.any({e.input} != {value!r}, axis=-1)  # steps not all {value!r}", "m_" + e.outputs[0][2:])
+        return [f"{e.input} * {e.made_mask}[..., None].astype({e.input}.dtype)  # masked steps zeroed"]
+
+    def export_masks(self, e):
+        return [e.made_mask]

@@ -1,26 +1,22 @@
-"""Step kernels: how a cell's step runs inside the one time loop (recurrent.run_over_time).
+"""The fast path of the recurrent layers: in-place step kernels, tested equal to the readable
+steps of cells.py (recurrent.rnn runs those; tests/test_fast_paths.py compares the two).
 
-`GenericKernel` calls the cell's readable `step` (any activation; new arrays each step).
-The fast kernels do the same arithmetic in place, in reused buffers, with as few NumPy calls
-per step as we could get (at small batches the per-call overhead is the cost):
-- gates reordered and the sigmoid columns of W, U and b pre-scaled by 1/2 when the layer is
-  built (cells.fast_weights), so ONE tanh call serves every gate:
-  sigmoid(x) = 0.5 * tanh(x / 2) + 0.5;
+A cell's weights are laid out for the kernels here, once (FastKernel.layout):
+- gates reordered and the sigmoid columns of W, U and b pre-scaled by 1/2, so ONE tanh call
+  serves every gate: sigmoid(x) = 0.5 * tanh(x / 2) + 0.5;
 - the input bias folded into the hoisted input projection (a row of ones);
 - GATE-MAJOR buffers: a batch of B is kept as (width, B) — units on the first axis, the batch
-  on the last — so each gate (z[:u], z[u:2u], ...) is ONE contiguous block. In the usual
-  (B, width) layout a gate is a strided column slice, and NumPy's element-wise calls on it
-  ran 2-4x slower; LSTM(64) over 50 steps, whole recurrence: batch 8 1090 -> 860 us, 32
-  2340 -> 1440 us, 128 8800 -> 5600 us, 512 28.3 -> 22.2 ms. The recurrent product becomes
-  U^T (G*units, units) @ h (units, B). A batch of one is kept as 1-D vectors (np.dot of a
-  vector by a matrix is the cheapest product there: 2.1 us against 2.5-3.3 us for the others
-  for 64 x 256);
+  on the last — so each gate (z[:u], z[u:2u], ...) is ONE contiguous block (element-wise calls
+  on the strided column slices of a (B, width) layout are several times slower). The
+  recurrent product becomes U^T (G*units, units) @ h (units, B). A batch of one is kept as
+  1-D vectors (np.dot of a vector by a matrix is the cheapest product there);
 - states updated in place; each step's h written straight into its slot of the
   (time, units, batch) sequence buffer, which the next step reads as h;
 - each kernel's step is a closure over its buffers (made once per kernel): no attribute
-  lookups per step (LSTM(64) batch 1, 50 steps: 430 -> 345 us).
-Used when the cell has its default activations (tanh, sigmoid) and there is no mask.
-NumPy calls per step: SimpleRNN 3, LSTM 9, GRU 12 (11 with reset_after and no bias).
+  lookups per step.
+Used when the cell has its default activations (tanh, sigmoid), none of ONNX's extra options,
+and there is no mask. NumPy calls per step: SimpleRNN 3, LSTM 9, GRU 12 (11 with reset_after
+and no bias). benchmarks/ measures them against ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -28,21 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import workspace
-
-
-class GenericKernel:
-    """The cell's own step: any activation, masks handled by the loop."""
-
-    def __init__(self, cell, states):
-        self.cell = cell
-        self.states = states
-
-    def step(self, xw_t, out=None):
-        self.states = self.cell.step(xw_t, self.states)
-        output = self.cell.output(self.states)
-        if out is not None:
-            out[...] = output
-        return output
 
 
 def transposed(weights: dict, key: str) -> np.ndarray:
@@ -53,6 +34,95 @@ def transposed(weights: dict, key: str) -> np.ndarray:
     return weights[name]
 
 
+class FastCell:
+    """What a fast kernel runs: weights in the kernels' layout (made once), buffers, and the
+    loop over the time steps. fast_cell(cell) makes one for a Cell whose readable step its
+    kernel computes exactly; paired.py makes one for two directions at once."""
+
+    def __init__(self, kernel_class, units: int, gates: int, weights: dict, dtype, reset_after=None):
+        self.kernel_class = kernel_class
+        self.units, self.gates = units, gates
+        self.weights = weights
+        self.dtype = np.dtype(dtype)
+        self.reset_after = reset_after
+
+    def fused_weights(self) -> np.ndarray:
+        """[W; U; b] in the fast gate order: (features + units + 1, G*units), made once."""
+        weights = self.weights
+        if "fused" not in weights:
+            weights["fused"] = np.ascontiguousarray(np.vstack([weights["kernel"], weights["recurrent_kernel"],
+                                                               weights["bias"][None, :]]), self.dtype)
+        return weights["fused"]
+
+    def projection(self, x: np.ndarray) -> np.ndarray:
+        """x @ kernel + bias for all steps, gate-major as the fast kernels read it:
+        (batch, time, F) -> (time, G*units, batch). A batch of one: one (time, F) @ (F, G*units)
+        product plus the bias, (time, G*units, 1). Larger batches: per step
+        [W; b]^T (G*units, F + 1) @ [x_t^T; 1] (F + 1, batch), all steps in ONE batched product
+        into a reused buffer (the bias rides on a row of ones)."""
+        batch, steps, features = x.shape
+        weights = self.weights
+        if batch == 1:
+            return (np.matmul(x[0], weights["kernel"]) + weights["bias"])[:, :, None]
+        kernel_t = transposed(weights, "kernel_with_bias")  # (G*units, F + 1)
+        x_ones = workspace.buffer(self, "x_ones", (steps, features + 1, batch), self.dtype)
+        x_ones[:, :features] = x.transpose(1, 2, 0)
+        x_ones[:, features] = 1
+        xw = workspace.buffer(self, "xw", (steps, kernel_t.shape[0], batch), self.dtype)
+        np.matmul(kernel_t, x_ones, out=xw)
+        return xw
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        """x (batch, time, F) as the fused-input kernels read it: (time, F, batch), in a reused buffer."""
+        batch, steps, features = x.shape
+        if x.dtype == self.dtype and x.transpose(1, 2, 0).flags.c_contiguous:  # already so: a gate-major sequence output
+            return x.transpose(1, 2, 0)
+        x_t = workspace.buffer(self, "x_t", (steps, features, batch), self.dtype)
+        x_t[...] = x.transpose(1, 2, 0)
+        return x_t
+
+    def kernel(self, states, features: int | None = None):
+        """The step kernel for this batch size (made once per thread), started from `states`;
+        with `features`, one that reads each step's input itself (FastKernel.fuse_input)."""
+        batch = states[0].shape[0]
+
+        def make():
+            kernel = self.kernel_class(self, states)
+            return kernel if features is None else kernel.fuse_input(self, features)
+
+        return workspace.cached(self, ("kernel", batch, states[0].dtype, features), make).start(states)
+
+    def run(self, x, states, return_sequences: bool, go_backwards: bool, want_states: bool, fused: bool):
+        """The recurrence over x (batch, time, F) from `states`, as recurrent.rnn computes it:
+        (last output (batch, units), the sequence (batch, time, units) or None, final states or
+        None unless `want_states`), fresh arrays. `fused`: each step reads x_t itself
+        ([x_t; h; 1] against [W; U; b]) instead of a hoisted projection."""
+        batch, steps = x.shape[0], x.shape[1]
+        # the kernels keep h gate-major, so the sequence is (time, units, batch)
+        sequence = np.empty((steps, self.units, batch), x.dtype) if return_sequences else None
+        if fused:
+            kernel, inputs = self.kernel(states, features=x.shape[2]), self.inputs(x)  # (time, F, batch)
+        else:
+            kernel, inputs = self.kernel(states), self.projection(x)  # (time, G*units, batch)
+        rows = sequence
+        if batch == 1:  # a batch of one runs on vectors
+            inputs = inputs[:, :, 0]
+            rows = None if sequence is None else sequence[:, :, 0]
+        output = kernel.run(inputs, rows, go_backwards)
+        states = [s.copy() for s in kernel.states] if want_states else None
+        output = kernel.as_states(output)[0].copy()  # (batch, units)
+        return output, (None if sequence is None else sequence.transpose(2, 0, 1)), states
+
+
+def fast_cell(cell) -> FastCell | None:
+    """The FastCell of a Cell whose readable step its kernel computes exactly, else None."""
+    if not cell.runs_fast():
+        return None
+    kernel_class = cell.FAST_KERNEL
+    return FastCell(kernel_class, cell.units, cell.GATES, kernel_class.layout(cell), cell.dtype,
+                    getattr(cell, "reset_after", None))
+
+
 class FastKernel:
     """Shared set-up: gate-major buffers, the start states, the loop over the steps.
 
@@ -60,22 +130,58 @@ class FastKernel:
     writes the new h into `out` (which may be h itself). Inputs per step: the hoisted
     projection (G*units, batch) — or, with fuse_input, x_t itself (features, batch)."""
 
-    def __init__(self, cell, states, scratch: dict[str, int]):
-        self.weights = cell.fast_weights()
+    SIGMOID_GATES = 0  # leading gates (in the fast order) that use the recurrent activation
+
+    @staticmethod
+    def order(units: int) -> np.ndarray:
+        """Column order of the gates in the fast layout (Keras's order by default)."""
+        return None
+
+    @classmethod
+    def layout(cls, cell) -> dict:
+        """The cell's weights for this kernel, made once: columns reordered, sigmoid columns
+        halved, the input bias as the last row of the input kernel."""
+        u, g = cell.units, cell.GATES
+        order = cls.order(u)
+        order = np.arange(g * u) if order is None else order
+        scale = np.ones(g * u, cell.dtype)
+        scale[: cls.SIGMOID_GATES * u] = 0.5
+        bias = cls.input_bias(cell)[order] * scale
+        kernel = cell.w["kernel"][:, order] * scale
+        weights = {
+            "kernel_with_bias": np.ascontiguousarray(np.vstack([kernel, bias[None, :]]), cell.dtype),
+            "kernel": np.ascontiguousarray(kernel, cell.dtype),
+            "bias": np.ascontiguousarray(bias, cell.dtype),
+            "recurrent_kernel": np.ascontiguousarray(cell.w["recurrent_kernel"][:, order] * scale, cell.dtype),
+        }
+        weights.update(cls.extras(cell, weights))
+        return weights
+
+    @staticmethod
+    def input_bias(cell) -> np.ndarray:
+        """The bias added to the input projection, (G*units,)."""
+        return cell.bias()
+
+    @staticmethod
+    def extras(cell, weights: dict) -> dict:
+        return {}
+
+    def __init__(self, fast, states, scratch: dict[str, int]):
+        self.weights = fast.weights
         batch, units = states[0].shape
         dtype = states[0].dtype
         self.u = units
         self.vector = batch == 1
         self.half = np.array(0.5, dtype)  # a 0-d array of the model's dtype: a Python float costs ~1 us more per call
-        self.h = self.own_h = self.buffer(cell, "h", units, batch, dtype)
+        self.h = self.own_h = self.buffer(fast, "h", units, batch, dtype)
         for name, width in scratch.items():
-            setattr(self, name, self.buffer(cell, name, width, batch, dtype))
+            setattr(self, name, self.buffer(fast, name, width, batch, dtype))
         self.features = None  # set by fuse_input: each step then reads x_t itself
         self.step = None  # made by the subclass
 
-    def buffer(self, cell, name, width, batch, dtype):
+    def buffer(self, fast, name, width, batch, dtype):
         """(width,) for a batch of one, else (width, batch): gate-major."""
-        return workspace.buffer(cell, name, (width,) if batch == 1 else (width, batch), dtype)
+        return workspace.buffer(fast, name, (width,) if batch == 1 else (width, batch), dtype)
 
     def preactivation(self, z):
         """A function (x_t, h) -> z = x_t-part + h U written into z, for this kernel's inputs:
@@ -114,7 +220,7 @@ class FastKernel:
 
         return gate_major
 
-    def fuse_input(self, cell, features: int):
+    def fuse_input(self, fast, features: int):
         """The step computes [W; U; b]^T @ [x_t; h; 1] in ONE product instead of adding a
         hoisted (time, G*units, batch) projection. Large batches: no big projection buffer to
         stream through memory. A batch of one with a narrow layer: no projection call at all
@@ -122,9 +228,9 @@ class FastKernel:
         rows of that [x_t; h; 1] buffer."""
         self.features = features
         shape = (features + self.u + 1,) + self.h.shape[1:]  # (F + units + 1[, batch])
-        self.xh = workspace.buffer(cell, "xh", shape, self.h.dtype)
+        self.xh = workspace.buffer(fast, "xh", shape, self.h.dtype)
         self.own_h = self.xh[features : features + self.u]
-        self.WU = cell.fused_weights()  # (F + units + 1, G*units)
+        self.WU = fast.fused_weights()  # (F + units + 1, G*units)
         self.build()
         return self
 
@@ -176,8 +282,8 @@ class FastKernel:
 class SimpleRNNKernel(FastKernel):
     """h = tanh(x_t W + b + h U)."""
 
-    def __init__(self, cell, states):
-        super().__init__(cell, states, {"z": cell.units})
+    def __init__(self, fast, states):
+        super().__init__(fast, states, {"z": fast.units})
         self.build()
 
     def build(self):
@@ -196,9 +302,16 @@ class LSTMKernel(FastKernel):
     c lives right after the gates in one buffer [o, i, f, g, c] (rows), so that [i, f] * [g, c]
     is ONE multiply and c = i g + f c one add: 9 NumPy calls per step."""
 
-    def __init__(self, cell, states):
-        u = cell.units
-        super().__init__(cell, states, {"zc": 5 * u, "pair": 2 * u, "tmp": u})
+    SIGMOID_GATES = 3
+
+    @staticmethod
+    def order(units):
+        u = units  # Keras (i, f, c, o) -> (o, i, f, c): the three sigmoid gates first, [i, f] next to c's gate
+        return np.concatenate([np.arange(3 * u, 4 * u), np.arange(0, 2 * u), np.arange(2 * u, 3 * u)])
+
+    def __init__(self, fast, states):
+        u = fast.units
+        super().__init__(fast, states, {"zc": 5 * u, "pair": 2 * u, "tmp": u})
         self.c = self.zc[4 * u :]
         self.build()
 
@@ -236,10 +349,29 @@ class GRUKernel(FastKernel):
     """Gates z, r, h; z and r pre-scaled. With reset_after, the recurrent bias of z and r is
     folded into the input projection and only the candidate's stays: r * (h U_h + b_h)."""
 
-    def __init__(self, cell, states):
+    SIGMOID_GATES = 2
+
+    @staticmethod
+    def input_bias(cell):
+        bias = cell.bias()
+        if not cell.reset_after:
+            return bias
+        bias = bias[0].copy()
+        bias[: 2 * cell.units] += cell.bias()[1][: 2 * cell.units]  # z and r simply add the recurrent bias
+        return bias
+
+    @staticmethod
+    def extras(cell, weights):
         u = cell.units
-        super().__init__(cell, states, {"inner": 3 * u if cell.reset_after else 2 * u, "cand": u, "tmp": u})
-        self.reset_after = cell.reset_after
+        if cell.reset_after:
+            return {"recurrent_bias_h": np.ascontiguousarray(cell.w["bias"][1][2 * u :])} if cell.use_bias else {}
+        full = weights["recurrent_kernel"]
+        return {"recurrent_kernel": np.ascontiguousarray(full[:, : 2 * u]), "recurrent_kernel_h": np.ascontiguousarray(full[:, 2 * u :])}
+
+    def __init__(self, fast, states):
+        u = fast.units
+        super().__init__(fast, states, {"inner": 3 * u if fast.reset_after else 2 * u, "cand": u, "tmp": u})
+        self.reset_after = fast.reset_after
         self.build()
 
     def build(self):

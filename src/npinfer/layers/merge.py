@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..export_lib import concatenate_mask, masked_extreme, masked_multiply  # one implementation: runtime and exported scripts
 from .base import Layer, Shape, format_shape, require_bool
 
 
@@ -23,6 +22,105 @@ def broadcast_shapes(layer: Layer, shapes: list[Shape]) -> Shape:
             )
         out.append(known.pop() if known else (None if None in dims else 1))
     return (None,) + tuple(out[1:])
+
+
+def expanded_mask(mask, x):
+    """A (batch, time) mask broadcast to x's shape, as Keras expands it."""
+    return np.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x.shape)
+
+
+def masked_multiply(tensors, masks):
+    """Keras 3 Multiply with masks (None: no mask): masked values count as 1; if every input
+    has a mask, positions masked in all of them give 0 (keras/src/layers/merging/multiply.py)."""
+    total = None
+    for x, m in zip(tensors, masks):
+        value = x if m is None else np.where(expanded_mask(m, x), x, np.ones((), x.dtype))
+        total = value if total is None else total * value
+    if all(m is not None for m in masks):
+        anywhere = np.logical_or.reduce([expanded_mask(m, x) for x, m in zip(tensors, masks)])
+        total = np.where(anywhere, total, np.zeros((), total.dtype))
+    return total
+
+
+def masked_extreme(tensors, masks, op):
+    """Keras 3 Maximum / Minimum (op np.maximum / np.minimum) with masks: masked values never
+    win (keras/src/layers/merging/base_merge.py)."""
+    out, out_mask = tensors[0], None if masks[0] is None else expanded_mask(masks[0], tensors[0])
+    for x, m in zip(tensors[1:], masks[1:]):
+        m = None if m is None else expanded_mask(m, x)
+        if m is not None:
+            x = np.where(m, x, out)
+        if out_mask is not None:
+            out = np.where(out_mask, out, x)
+        out_mask = out_mask | m if out_mask is not None and m is not None else None
+        out = op(out, x)
+    return out
+
+
+def elementwise_merge(tensors, kind, masks=None):
+    """Add, Subtract, Multiply, Average, Maximum or Minimum of the tensors. `masks` (Keras 3,
+    when one is present): Multiply, Maximum and Minimum keep masked values out."""
+    if masks is not None and kind == "Multiply":
+        return masked_multiply(tensors, masks)
+    if masks is not None and kind in ("Maximum", "Minimum"):
+        return masked_extreme(tensors, masks, np.maximum if kind == "Maximum" else np.minimum)
+    if kind == "Subtract":
+        return tensors[0] - tensors[1]
+    reduce = {"Add": np.add, "Multiply": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum, "Average": np.add}[kind]
+    total = reduce(tensors[0], tensors[1])
+    for x in tensors[2:]:
+        total = reduce(total, x)
+    return total / np.asarray(len(tensors), total.dtype) if kind == "Average" else total
+
+
+def merge_mask(masks, semantics):
+    """The mask of an element-wise merge: Keras 3 ORs the masks when every input has one (else
+    none); Keras 2 ANDs the masks there are."""
+    present = [m for m in masks if m is not None]
+    if not present or (semantics == "keras3" and len(present) != len(masks)):
+        return None
+    return (np.logical_or if semantics == "keras3" else np.logical_and).reduce(present)
+
+
+def concatenate_mask(tensors, masks, axis, semantics):
+    """The mask of Concatenate: a missing mask counts as all true, each mask is expanded to its
+    input's shape, the masks are joined on `axis`, then reduced over the last axis: with
+    `any` in Keras 3, `all` in Keras 2."""
+    full = []
+    for x, m in zip(tensors, masks):
+        if m is None:
+            full.append(np.ones(x.shape, bool))
+        elif m.ndim < x.ndim:
+            full.append(np.broadcast_to(m[..., None], x.shape))
+        else:
+            full.append(m)
+    reduce = np.any if semantics == "keras3" else np.all
+    return reduce(np.concatenate(full, axis=axis), axis=-1)
+
+
+def l2_normalize(x, axes, semantics, epsilon):
+    """x / ||x||_2 over `axes`. Keras 3 caps 1 / ||x|| at 1 / epsilon; Keras 2
+    (tf.linalg.l2_normalize) floors ||x||^2 at 1e-12."""
+    squares = np.sum(x * x, axis=axes, keepdims=True)
+    if semantics == "keras3":
+        with np.errstate(divide="ignore"):
+            return x * np.minimum(1.0 / np.sqrt(squares), np.asarray(1.0 / epsilon, x.dtype))
+    return x / np.sqrt(np.maximum(squares, np.asarray(1e-12, x.dtype)))
+
+
+def dot(a, b, axes, normalize, semantics):
+    """Batched dot product of a and b over a's axis axes[0] and b's axis axes[1], after an
+    L2 normalization over those axes with `normalize`. The result keeps a's other axes, then
+    b's; (batch, 1) if none are left."""
+    if normalize:
+        a = l2_normalize(a, axes[0], semantics, 1e-7)
+        b = l2_normalize(b, axes[1], semantics, 1e-7)
+    a = np.moveaxis(a, axes[0], -1)  # (batch, ..., k)
+    b = np.moveaxis(b, axes[1], 1)  # (batch, k, ...)
+    batch = a.shape[0]
+    result = np.matmul(a.reshape(batch, -1, a.shape[-1]), b.reshape(batch, b.shape[1], -1))  # (batch, m, n)
+    shape = a.shape[1:-1] + b.shape[2:]
+    return result.reshape((batch,) + shape) if shape else result.reshape(batch, 1)
 
 
 SEMANTICS = ("keras3", "keras2")
@@ -44,9 +142,6 @@ class ElementwiseMerge(Layer):
 
     OPTIONS = {"semantics": "keras3"}
     TIME_LOCAL = True
-    REDUCE = {
-        "Add": np.add, "Multiply": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum, "Average": np.add,
-    }
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes, count=None)
@@ -58,32 +153,22 @@ class ElementwiseMerge(Layer):
         return [broadcast_shapes(self, input_shapes)]
 
     def call(self, inputs, ctx):
-        masks = ctx.masks if ctx.masks and any(m is not None for m in ctx.masks) else None
-        if masks is not None and self.config["semantics"] == "keras3":
-            if self.class_name == "Multiply":
-                return [masked_multiply(inputs, masks)]  # keras/src/layers/merging/multiply.py
-            if self.class_name in ("Maximum", "Minimum"):
-                return [masked_extreme(inputs, masks, np.maximum if self.class_name == "Maximum" else np.minimum)]  # base_merge.py
-        if self.class_name == "Subtract":
-            return [inputs[0] - inputs[1]]
-        reduce = self.REDUCE[self.class_name]
-        total = reduce(inputs[0], inputs[1])
-        for x in inputs[2:]:
-            total = reduce(total, x)
-        if self.class_name == "Average":
-            total = total / np.asarray(len(inputs), total.dtype)
-        return [total]
+        masked = self.config["semantics"] == "keras3" and any(m is not None for m in ctx.masks)
+        return [elementwise_merge(inputs, self.class_name, ctx.masks if masked else None)]
 
     def compute_masks(self, inputs, ctx, outputs):
-        masks = list(ctx.masks)
-        present = [m for m in masks if m is not None]
-        if not present:
+        return [merge_mask(ctx.masks, self.config["semantics"])]
+
+    def export(self, e):
+        masked = self.config["semantics"] == "keras3" and any(m is not None for m in e.masks)
+        return [e.call(elementwise_merge, e.inputs, self.class_name, *([e.masks] if masked else []))]
+
+    def export_masks(self, e):
+        present = [m for m in e.masks if m is not None]  # what merge_mask will find, known here
+        if not present or (self.config["semantics"] == "keras3" and len(present) != len(e.masks)):
             return [None]
-        if self.config["semantics"] == "keras3":
-            if len(present) != len(masks):
-                return [None]
-            return [np.logical_or.reduce(present)]
-        return [np.logical_and.reduce(present)]
+        (mask,) = e.assign(e.call(merge_mask, e.masks, self.config["semantics"]), "m_" + e.outputs[0][2:])
+        return [mask]
 
 
 class Concatenate(Layer):
@@ -123,12 +208,18 @@ class Concatenate(Layer):
         return [np.concatenate(inputs, axis=self.axis)]
 
     def compute_masks(self, inputs, ctx, outputs):
-        # Keras: a missing mask counts as all-true; a mask is expanded to its input's shape,
-        # the masks are joined on the axis, then reduced over the last axis: with `any` in
-        # Keras 3, `all` in Keras 2.
         if all(m is None for m in ctx.masks):
             return [None]
         return [concatenate_mask(inputs, ctx.masks, self.axis, self.config["semantics"])]
+
+    def export(self, e):
+        return [f"np.concatenate([{', '.join(e.inputs)}], axis={self.axis})"]
+
+    def export_masks(self, e):
+        if all(m is None for m in e.masks):
+            return [None]
+        (mask,) = e.assign(e.call(concatenate_mask, e.inputs, e.masks, self.axis, self.config["semantics"]), "m_" + e.outputs[0][2:])
+        return [mask]
 
 
 class Dot(Layer):
@@ -153,22 +244,8 @@ class Dot(Layer):
         return [tuple(out) if len(out) > 1 else (None, 1)]
 
     def call(self, inputs, ctx):
-        a, b = inputs
-        if self.config["normalize"]:
-            a, b = (l2_normalize(x, ax, self.config["semantics"], keras3_epsilon=1e-7) for x, ax in zip((a, b), self.axes))
-        a = np.moveaxis(a, self.axes[0], -1)  # (batch, ..., k)
-        b = np.moveaxis(b, self.axes[1], 1)  # (batch, k, ...)
-        batch = a.shape[0]
-        result = np.matmul(a.reshape(batch, -1, a.shape[-1]), b.reshape(batch, b.shape[1], -1))  # (batch, m, n)
-        shape = a.shape[1:-1] + b.shape[2:]
-        return [result.reshape((batch,) + shape) if shape else result.reshape(batch, 1)]
+        return [dot(inputs[0], inputs[1], self.axes, self.config["normalize"], self.config["semantics"])]
 
-
-def l2_normalize(x, axis, semantics: str, keras3_epsilon: float):
-    """x / ||x|| over `axis`: Keras 3 caps 1/||x|| at 1/epsilon; Keras 2 (tf.linalg.l2_normalize)
-    floors ||x||^2 at 1e-12."""
-    squares = np.sum(x * x, axis=axis, keepdims=True)
-    if semantics == "keras3":
-        with np.errstate(divide="ignore"):
-            return x * np.minimum(1.0 / np.sqrt(squares), np.asarray(1.0 / keras3_epsilon, x.dtype))
-    return x / np.sqrt(np.maximum(squares, np.asarray(1e-12, x.dtype)))
+    def export(self, e):
+        return [e.call(dot, e.inputs[0], e.inputs[1], self.axes, normalize=self.config["normalize"],
+                       semantics=self.config["semantics"])]

@@ -10,6 +10,48 @@ from .base import Layer, require_bool
 from .merge import check_semantics, l2_normalize
 
 
+def batch_normalization(x, mean, variance, gamma, beta, epsilon, axes):
+    """(x - mean) / sqrt(variance + epsilon) * gamma + beta, the statistics over `axes`."""
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+    scale = 1.0 / np.sqrt(variance.reshape(shape) + epsilon)
+    if gamma is not None:
+        scale = scale * gamma.reshape(shape)
+    y = (x - mean.reshape(shape)) * scale
+    return (y + beta.reshape(shape) if beta is not None else y).astype(x.dtype)
+
+
+def layer_normalization(x, gamma, beta, epsilon, axes, rms_scaling=False):
+    """Normalized over `axes` per sample: (x - mean) / sqrt(var + epsilon) * gamma + beta.
+    With rms_scaling (Keras 3): x / sqrt(var + epsilon) * gamma, no mean subtraction and no beta."""
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+    axes = tuple(axes)
+    inverse = 1.0 / np.sqrt(np.var(x, axis=axes, keepdims=True) + np.asarray(epsilon, x.dtype))
+    if rms_scaling:
+        y = x * inverse
+        return y * gamma.reshape(shape) if gamma is not None else y
+    if gamma is not None:
+        inverse = inverse * gamma.reshape(shape)
+    y = (x - np.mean(x, axis=axes, keepdims=True)) * inverse
+    return y + beta.reshape(shape) if beta is not None else y
+
+
+def normalization(x, mean, variance, axes, invert=False):
+    """Keras's preprocessing Normalization with stored statistics over `axes`:
+    (x - mean) / max(sqrt(variance), 1e-7); `invert` undoes it: mean + x * max(sqrt(variance), 1e-7)."""
+    shape = [1] * x.ndim  # mean and variance broadcast against x
+    for a in axes:
+        shape[a] = x.shape[a]
+    mean = mean.reshape(shape)
+    std = np.maximum(np.sqrt(variance.reshape(shape)), np.asarray(1e-7, variance.dtype))  # 1e-7: keras.backend.epsilon()
+    if invert:
+        return mean + x * std
+    return (x - mean) / std
+
+
 def _axes(layer: Layer, rank: int, key: str = "axis") -> list[int]:
     """The option `key` as a sorted list of non-negative axes (never the batch axis)."""
     value = layer.config[key]
@@ -67,7 +109,11 @@ class BatchNormalization(Layer):
         return [shape]
 
     def call(self, inputs, ctx):
-        return [inputs[0] * self.scale + self.offset]
+        return [inputs[0] * self.scale + self.offset]  # batch_normalization, folded (tests/test_fast_paths.py)
+
+    def export(self, e):
+        return [e.call(batch_normalization, e.input, e.weight("moving_mean"), e.weight("moving_variance"), e.weight("gamma"),
+                       e.weight("beta"), self.config["epsilon"], self.axes)]
 
 
 class LayerNormalization(Layer):
@@ -95,22 +141,15 @@ class LayerNormalization(Layer):
         for key in self.weight_names(self.config):
             if self.weights[key].size != int(np.prod(sizes)):
                 self.expect_weight(key, sizes)
-        self.gamma = _broadcast(self.weights["gamma"], shape, self.axes, rank) if "gamma" in self.weights else None
-        self.beta = _broadcast(self.weights["beta"], shape, self.axes, rank) if "beta" in self.weights else None
         return [shape]
 
     def call(self, inputs, ctx):
-        x = inputs[0]
-        axes = tuple(self.axes)
-        variance = np.var(x, axis=axes, keepdims=True)
-        inverse = 1.0 / np.sqrt(variance + np.asarray(self.config["epsilon"], x.dtype))
-        if self.config["rms_scaling"]:
-            y = x * inverse
-            return [y * self.gamma if self.gamma is not None else y]
-        if self.gamma is not None:
-            inverse = inverse * self.gamma
-        y = (x - np.mean(x, axis=axes, keepdims=True)) * inverse
-        return [y + self.beta if self.beta is not None else y]
+        return [layer_normalization(inputs[0], self.weights.get("gamma"), self.weights.get("beta"), self.config["epsilon"],
+                                    self.axes, self.config["rms_scaling"])]
+
+    def export(self, e):
+        return [e.call(layer_normalization, e.input, e.weight("gamma"), e.weight("beta"), self.config["epsilon"], self.axes,
+                       rms_scaling=self.config["rms_scaling"])]
 
 
 class UnitNormalization(Layer):
@@ -127,7 +166,10 @@ class UnitNormalization(Layer):
         return [input_shapes[0]]
 
     def call(self, inputs, ctx):
-        return [l2_normalize(inputs[0], self.axes, self.config["semantics"], keras3_epsilon=1e-12)]
+        return [l2_normalize(inputs[0], self.axes, self.config["semantics"], 1e-12)]
+
+    def export(self, e):
+        return [e.call(l2_normalize, e.input, self.axes, self.config["semantics"], 1e-12)]
 
 
 class Normalization(Layer):
@@ -136,7 +178,6 @@ class Normalization(Layer):
 
     OPTIONS = {"axis": -1, "invert": False, "semantics": "keras3", "adapted": True}
     TIME_LOCAL = True
-    EPSILON = 1e-7  # keras.backend.epsilon()
 
     @classmethod
     def weight_names(cls, config):
@@ -156,8 +197,6 @@ class Normalization(Layer):
         for key in ("mean", "variance"):
             if self.weights[key].size != int(np.prod(sizes)):
                 self.expect_weight(key, sizes)
-        self.mean = _broadcast(self.weights["mean"], shape, self.axes, rank)
-        self.std = np.maximum(np.sqrt(_broadcast(self.weights["variance"], shape, self.axes, rank)), np.asarray(self.EPSILON, self.dtype))
         return [shape]
 
     @property
@@ -166,7 +205,8 @@ class Normalization(Layer):
         return super().param_count + 1 if self.config["adapted"] else 0
 
     def call(self, inputs, ctx):
-        x = inputs[0]
-        if self.config["invert"]:
-            return [self.mean + x * self.std]
-        return [(x - self.mean) / self.std]
+        return [normalization(inputs[0], self.weights["mean"], self.weights["variance"], self.axes, self.config["invert"])]
+
+    def export(self, e):
+        return [e.call(normalization, e.input, e.weight("mean"), e.weight("variance"), list(self.axes),
+                       invert=self.config["invert"])]

@@ -36,30 +36,32 @@ class Operation(Layer):
     def operands(self, inputs):
         return list(inputs) + [np.asarray(s) for s in self.scalars]
 
+    def export_operands(self, e) -> list[str]:
+        return list(e.inputs) + [repr(s) for s in self.scalars]
+
 
 class NotEqual(Operation):
     ARITY = 2
+    FUNCTION = "not_equal"
 
     def call(self, inputs, ctx):
         a, b = self.operands(inputs)
-        return [np.not_equal(a, b)]
+        return [getattr(np, self.FUNCTION)(a, b)]
+
+    def export(self, e):
+        a, b = self.export_operands(e)
+        return [f"np.{self.FUNCTION}({a}, {b})"]
 
 
-class LogicalOr(Operation):
-    ARITY = 2
+class LogicalOr(NotEqual):
+    FUNCTION = "logical_or"
 
     def shape(self, shapes):
         return _broadcast(shapes)
 
-    def call(self, inputs, ctx):
-        a, b = self.operands(inputs)
-        return [np.logical_or(a, b)]
-
 
 class LogicalAnd(LogicalOr):
-    def call(self, inputs, ctx):
-        a, b = self.operands(inputs)
-        return [np.logical_and(a, b)]
+    FUNCTION = "logical_and"
 
 
 class Reduction(Operation):
@@ -73,11 +75,16 @@ class Reduction(Operation):
         return tuple(1 if i in axes else d for i, d in enumerate(shape)) if self.config["keepdims"] else tuple(
             d for i, d in enumerate(shape) if i not in axes)
 
-    def call(self, inputs, ctx):
+    def axis(self):
         axis = self.config["axis"]
-        axis = tuple(axis) if isinstance(axis, list) else axis
+        return tuple(axis) if isinstance(axis, list) else axis
+
+    def call(self, inputs, ctx):
         reduce = np.any if self.class_name == "ops.Any" else np.all
-        return [reduce(inputs[0], axis=axis, keepdims=self.config["keepdims"])]
+        return [reduce(inputs[0], axis=self.axis(), keepdims=self.config["keepdims"])]
+
+    def export(self, e):
+        return [f"np.{self.class_name[4:].lower()}({self.export_operands(e)[0]}, axis={self.axis()!r}, keepdims={self.config['keepdims']})"]
 
 
 class ExpandDims(Operation):
@@ -90,6 +97,9 @@ class ExpandDims(Operation):
 
     def call(self, inputs, ctx):
         return [np.expand_dims(inputs[0], self.config["axis"])]
+
+    def export(self, e):
+        return [f"np.expand_dims({self.export_operands(e)[0]}, {self.config['axis']!r})"]
 
 
 class Fill(Operation):
@@ -112,6 +122,13 @@ class Fill(Operation):
             return [np.ones(x.shape, dtype)]
         return [x.astype(dtype, copy=False)]
 
+    def export(self, e):
+        x, dtype = self.export_operands(e)[0], self.config["dtype"]
+        dtype = f"{x}.dtype" if dtype is None else ("bool" if dtype == "bool" else f"np.{dtype}")
+        if self.class_name == "ops.ConvertToTensor":
+            return [x if self.config["dtype"] is None else f"{x}.astype({dtype}, copy=False)"]
+        return [f"np.{'zeros' if self.class_name == 'ops.ZerosLike' else 'ones'}({x}.shape, {dtype})"]
+
 
 class ConcatenateOp(Operation):
     OPTIONS = {"axis": 0}
@@ -125,6 +142,9 @@ class ConcatenateOp(Operation):
 
     def call(self, inputs, ctx):
         return [np.concatenate(inputs, axis=self.config["axis"])]
+
+    def export(self, e):
+        return [f"np.concatenate([{', '.join(self.export_operands(e))}], axis={self.config['axis']!r})"]
 
 
 def _broadcast(shapes):

@@ -7,8 +7,8 @@ side, gate by gate, with a block-diagonal recurrent kernel (each direction's h f
 own gates) and an input projection whose backward half is read in reverse time. The fast step
 kernels (kernels.py) run it unchanged: one loop, the same calls per step as ONE direction.
 The block-diagonal product does twice the multiply-adds, which is why this is used for small
-batches only (PAIRED_MAX_BATCH). Used when both directions are the same kind of cell with the
-default activations, there is no mask, no initial state and no carried state.
+batches only (PAIRED_MAX_BATCH). Used when both directions are the same kind of cell with a
+fast kernel, there is no mask, no initial state and no carried state.
 """
 
 from __future__ import annotations
@@ -17,66 +17,59 @@ import numpy as np
 
 from . import workspace
 from .cells import Cell
+from .kernels import FastCell
 
-# Conv1D -> Bidirectional(LSTM(32)) over 50 steps (benchmarks/), one loop / two loops:
-# batch 1 0.65, 4 0.62, 8 0.78, 16 0.86, 32 1.56; again with the gate-major kernels:
-# batch 1 0.62, 4 0.67, 16 0.80, 32 1.19 — so one loop up to 16 rows
+# One loop measured faster than two up to this batch (benchmarks/: Conv1D -> Bidirectional(LSTM(32)))
 PAIRED_MAX_BATCH = 16
 
 
 class PairedDirections:
-    """A forward and a backward cell (same class, units, options) run as one cell of 2*units."""
+    """A forward and a backward cell (same class, units, options) run as one cell of 2*units:
+    what run_over_time needs of a cell (sizes, and `fast`: the kernels' set-up)."""
+
+    FUSES_INPUT = False
 
     def __init__(self, forward: Cell, backward: Cell):
-        self.forward, self.backward = forward, backward
         self.owner = forward.owner
-        self.units = 2 * forward.units
-        self.FAST_KERNEL = forward.FAST_KERNEL
-        self.GATES = forward.GATES
-        self.reset_after = getattr(forward, "reset_after", None)
         self.state_sizes = [2 * s for s in forward.state_sizes]
         self.output_size = 2 * forward.output_size
-        self._fast = None
+        self.fast = PairedFastCell(forward.fast, backward.fast)
 
     @staticmethod
     def can_pair(forward: Cell, backward: Cell) -> bool:
         same = type(forward) is type(backward) and forward.units == backward.units and forward.use_bias == backward.use_bias
-        return (same and forward.can_run_fast() and backward.can_run_fast() and not getattr(forward, "projection", None)
+        return (same and forward.fast is not None and backward.fast is not None
                 and getattr(forward, "reset_after", None) == getattr(backward, "reset_after", None))
-
-    def fast_weights(self) -> dict:
-        """The two cells' fast weights side by side per gate; recurrent kernels block-diagonal."""
-        if self._fast is None:
-            f, b = self.forward.fast_weights(), self.backward.fast_weights()
-            u = self.forward.units
-            weights = {"recurrent_kernel": _block_diagonal(f["recurrent_kernel"], b["recurrent_kernel"], u)}
-            if "recurrent_kernel_h" in f:  # GRU reset_after=False: the candidate's own kernel
-                weights["recurrent_kernel_h"] = _block_diagonal(f["recurrent_kernel_h"], b["recurrent_kernel_h"], u)
-            if "recurrent_bias_h" in f:  # GRU reset_after=True with a bias
-                weights["recurrent_bias_h"] = np.concatenate([f["recurrent_bias_h"], b["recurrent_bias_h"]])
-            self._fast = weights
-        return self._fast
-
-    def fast_projection(self, x: np.ndarray) -> np.ndarray:
-        """(batch, time, F) -> (time, G*2u, batch), gate-major as the kernels read it: per gate,
-        the forward projection of step t above the backward projection of step time-1-t."""
-        steps, batch = x.shape[1], x.shape[0]
-        u, gates = self.forward.units, self.GATES
-        xw = workspace.buffer(self, "xw", (steps, gates, 2, u, batch), self.forward.dtype)
-        xw[:, :, 0] = self.forward.fast_projection(x).reshape(steps, gates, u, batch)
-        xw[:, :, 1] = self.backward.fast_projection(x)[::-1].reshape(steps, gates, u, batch)
-        return xw.reshape(steps, gates * 2 * u, batch)
-
-    def fast_kernel(self, states):
-        return Cell.fast_kernel(self, states)
-
-    def can_run_fast(self) -> bool:
-        return True
 
     def split(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(..., 2*size) -> the forward (..., size) and backward (..., size) halves."""
         half = array.shape[-1] // 2
         return array[..., :half], array[..., half:]
+
+
+class PairedFastCell(FastCell):
+    """The two directions' fast weights side by side per gate, recurrent kernels block-diagonal;
+    the projection's backward half read in reverse time."""
+
+    def __init__(self, forward: FastCell, backward: FastCell):
+        self.forward, self.backward = forward, backward
+        f, b, u = forward.weights, backward.weights, forward.units
+        weights = {"recurrent_kernel": _block_diagonal(f["recurrent_kernel"], b["recurrent_kernel"], u)}
+        if "recurrent_kernel_h" in f:  # GRU reset_after=False: the candidate's own kernel
+            weights["recurrent_kernel_h"] = _block_diagonal(f["recurrent_kernel_h"], b["recurrent_kernel_h"], u)
+        if "recurrent_bias_h" in f:  # GRU reset_after=True with a bias
+            weights["recurrent_bias_h"] = np.concatenate([f["recurrent_bias_h"], b["recurrent_bias_h"]])
+        super().__init__(forward.kernel_class, 2 * u, forward.gates, weights, forward.dtype, forward.reset_after)
+
+    def projection(self, x: np.ndarray) -> np.ndarray:
+        """(batch, time, F) -> (time, G*2u, batch), gate-major as the kernels read it: per gate,
+        the forward projection of step t above the backward projection of step time-1-t."""
+        steps, batch = x.shape[1], x.shape[0]
+        u, gates = self.forward.units, self.gates
+        xw = workspace.buffer(self, "xw", (steps, gates, 2, u, batch), self.dtype)
+        xw[:, :, 0] = self.forward.projection(x).reshape(steps, gates, u, batch)
+        xw[:, :, 1] = self.backward.projection(x)[::-1].reshape(steps, gates, u, batch)
+        return xw.reshape(steps, gates * 2 * u, batch)
 
 
 def _block_diagonal(a: np.ndarray, b: np.ndarray, u: int) -> np.ndarray:

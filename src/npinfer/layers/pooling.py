@@ -6,9 +6,35 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .conv import WindowOp
+from .conv import WindowOp, windows
 
 POOL_OPTIONS = {"pool_size": 2, "strides": None, "padding": "valid", "data_format": "channels_last"}
+
+
+def pool1d(x, size, strides, padding, kind):
+    """Max or average over windows of `size` steps, channels last; 'same' padding as TensorFlow
+    does it (max ignores the padding; the average divides by the number of real steps in the window)."""
+    if kind == "max":
+        y = None
+        for window in windows(x, size, strides, 1, padding, fill=-np.inf):
+            y = window.copy() if y is None else np.maximum(y, window, out=y)
+        return y
+    total = sum(windows(x, size, strides, 1, padding))
+    counts = sum(windows(np.ones((1, x.shape[1], 1), x.dtype), size, strides, 1, padding))
+    return (total / counts).astype(x.dtype, copy=False)
+
+
+def global_pool1d(x, kind, axis, keepdims, mask=None):
+    """Max or mean over the time axis (`axis` 1 or 2). With a (batch, time) mask the mean counts
+    only the unmasked steps (a row masked everywhere gives NaN, as in Keras); the max ignores
+    the mask, as Keras's does (masked steps hold Masking's zeros)."""
+    if kind == "max":
+        return np.max(x, axis=axis, keepdims=keepdims)
+    if mask is None:
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    weights = (mask[:, :, None] if axis == 1 else mask[:, None, :]).astype(x.dtype)
+    with np.errstate(invalid="ignore"):
+        return (np.sum(x * weights, axis=axis, keepdims=keepdims) / np.sum(weights, axis=axis, keepdims=keepdims)).astype(x.dtype)
 
 
 class Pooling1D(WindowOp):
@@ -24,18 +50,14 @@ class Pooling1D(WindowOp):
         return [self.out_shape(out, channels)]
 
     def call(self, inputs, ctx):
-        x = self.to_channels_last(inputs[0])
-        if self.class_name == "MaxPooling1D":
-            padded, out = self.padded(x, fill=-np.inf)
-            y = None
-            for _, window in self.taps(padded, out):
-                y = window.copy() if y is None else np.maximum(y, window, out=y)
-        else:
-            padded, out = self.padded(x)
-            counts, _ = self.padded(np.ones((1, x.shape[1], 1), x.dtype))
-            y = sum(window for _, window in self.taps(padded, out))
-            y = y / sum(window for _, window in self.taps(counts, out))
-        return [self.from_channels_last(y.astype(x.dtype, copy=False))]
+        y = pool1d(self.to_channels_last(inputs[0]), self.kernel, self.stride, self.config["padding"], self.kind())
+        return [self.from_channels_last(y)]
+
+    def kind(self) -> str:
+        return "max" if self.class_name == "MaxPooling1D" else "average"
+
+    def export(self, e):
+        return self.export_window(e, pool1d, self.kernel, self.stride, self.config["padding"], self.kind())
 
 
 class GlobalPooling1D(Layer):
@@ -58,14 +80,11 @@ class GlobalPooling1D(Layer):
         return [tuple(shape)]
 
     def call(self, inputs, ctx):
-        x, mask = inputs[0], ctx.mask(0)
-        axis, keep = self.time_axis, self.config["keepdims"]
-        if self.class_name == "GlobalMaxPooling1D":
-            return [np.max(x, axis=axis, keepdims=keep)]
-        if mask is None:
-            return [np.mean(x, axis=axis, keepdims=keep)]
-        weights = self._expand(mask).astype(x.dtype)
-        return [(np.sum(x * weights, axis=axis, keepdims=keep) / np.sum(weights, axis=axis, keepdims=keep)).astype(x.dtype)]
+        return [global_pool1d(inputs[0], self.kind(), self.time_axis, self.config["keepdims"], ctx.mask(0))]
 
-    def _expand(self, mask):
-        return mask[:, :, None] if self.time_axis == 1 else mask[:, None, :]
+    def kind(self) -> str:
+        return "max" if self.class_name == "GlobalMaxPooling1D" else "mean"
+
+    def export(self, e):
+        masked = [e.mask] if e.mask is not None and self.kind() == "mean" else []
+        return [e.call(global_pool1d, e.input, self.kind(), self.time_axis, self.config["keepdims"], *masked)]

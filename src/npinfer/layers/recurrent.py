@@ -1,10 +1,11 @@
 """Recurrent layers (SimpleRNN, LSTM, GRU, and RNN around cells): one loop over time for every cell.
 
-The cell (cells.py) does one step; `run_over_time` does the time loop, the direction, masks
-and what is returned, exactly as Keras's rnn(): with `go_backwards` the sequence is read last
-step first and `return_sequences` gives the outputs in that processing order; at a masked
-step the states are held and the output repeats the previous one (zeros with
-`zero_output_for_mask`).
+The cell (cells.py) does one step; `rnn` is the time loop, the direction, masks and what is
+returned, exactly as Keras's rnn(): with `go_backwards` the sequence is read last step first
+and the sequence of outputs keeps that processing order; at a masked step the states are held
+and the output repeats the previous one (zeros with `zero_output_for_mask`). `rnn` is what
+predict runs (and what export copies into its scripts); `run_over_time` takes the fast path
+of kernels.py instead where it computes the same (no mask, default activations).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import numpy as np
 from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape, require_bool
 from .cells import CELL_OPTIONS, GRUCell, LSTMCell, SimpleRNNCell, build_cell, cell_weight_names
-from .kernels import GenericKernel
 
 
-# Model.trace (trace.py) listens here: while set, every Recurrent.run reports the layer, its
-# input, its mask and the states and output it starts from. None (the default) costs one lookup per call.
+# Model.trace (trace.py) listens here: while set, every Recurrent.run gives it the layer, its
+# input, mask and start states and the cell's step; it returns the step to run (one that records
+# every value). None (the default) costs one lookup per call.
 RUN_OBSERVER: ContextVar = ContextVar("npinfer_recurrent_run_observer", default=None)
 
 
@@ -35,59 +36,56 @@ class StateStore(dict):
         self.carry_all = carry_all
 
 
-def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=None, go_backwards=False,
-                  return_sequences=False, zero_output_for_mask=False, output=None, want_states=True):
-    """Run `cell` over x (batch, time, features) from `states`.
+def zeros_states(x, sizes):
+    """Zero states for a batch of x: one (batch, size) array per size."""
+    return [np.zeros((x.shape[0], size), x.dtype) for size in sizes]
 
-    states: None starts from zeros. mask: (batch, time) booleans or None. output: the output
-    before the first step (what a masked step repeats; zeros unless a stream continues).
-    Returns (last output (batch, units), the sequence of outputs (batch, time, units) or None,
-    final states or None when not `want_states`), all fresh arrays.
-    """
-    batch, steps = x.shape[0], x.shape[1]
-    if steps == 0:
-        raise InputShapeError(f"layer '{cell.owner}' needs at least one time step, got an input of shape {x.shape}")
-    units = cell.output_size
-    if states is None:
-        states = [np.zeros((batch, size), x.dtype) for size in cell.state_sizes]
-    if mask is None and cell.can_run_fast():
-        # the fast kernels (kernels.py) keep h gate-major, so the sequence is (time, units, batch)
-        sequence = np.empty((steps, units, batch), x.dtype) if return_sequences else None
-        if fuses_input(cell, batch):
-            kernel = cell.fast_kernel(states, features=x.shape[2])  # each step reads x_t itself: no hoisted projection
-            inputs = cell.fast_inputs(x)  # (time, F, batch)
+
+def rnn(x, step, states, go_backwards=False, return_sequences=False, mask=None, zero_output_for_mask=False, output=None):
+    """The one loop over time steps: `step(x_t, states)` returns (output, new states).
+    x: (batch, time, features). With go_backwards the sequence is read last step first and the
+    outputs keep that order. mask: (batch, time) booleans or None. At a masked step the states
+    are held and the output repeats the previous one (`output` before the first step, zeros if
+    None; always zeros with zero_output_for_mask). Returns (the sequence of outputs (batch,
+    time, units) with return_sequences, else the last output (batch, units); final states)."""
+    if mask is not None and mask.shape != x.shape[:2]:
+        raise ValueError(f"mask has shape {mask.shape}, expected {x.shape[:2]} (batch, time)")
+    outputs = []
+    steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+    for t in steps:
+        new_output, new_states = step(x[:, t], states)
+        if mask is None:
+            output, states = new_output, new_states
         else:
-            kernel = cell.fast_kernel(states)
-            inputs = cell.fast_projection(x)  # (time, G*units, batch)
-        rows = sequence
-        if batch == 1:  # a batch of one runs on vectors
-            inputs = inputs[:, :, 0]
-            rows = None if sequence is None else sequence[:, :, 0]
-        output = kernel.run(inputs, rows, go_backwards)
-        states = [s.copy() for s in kernel.states] if want_states else None
-        output = kernel.as_states(output)[0].copy()  # (batch, units)
-        return output, (None if sequence is None else sequence.transpose(2, 0, 1)), states
-    sequence = np.empty((steps, batch, units), x.dtype) if return_sequences else None  # time-major: rows contiguous
-    order = range(steps - 1, -1, -1) if go_backwards else range(steps)
-    if mask is None:
-        xw = cell.project(x)  # (time, batch, G*units)
-        kernel = GenericKernel(cell, states)
-        for k, t in enumerate(order):
-            output = kernel.step(xw[t], None if sequence is None else sequence[k])
-        states = [s.copy() for s in kernel.states] if want_states else None
-        output = output.copy()
-    else:
-        xw = cell.project(x)
-        keep = np.ascontiguousarray(mask.T)[:, :, None]  # (time, batch, 1)
-        output = np.zeros((batch, units), x.dtype) if output is None else output
-        for k, t in enumerate(order):
-            new_states = cell.step(xw[t], states)
-            held = keep[t]  # (batch, 1)
-            states = [np.where(held, new, old) for new, old in zip(new_states, states)]
-            output = np.where(held, cell.output(new_states), 0 if zero_output_for_mask else output)
-            if sequence is not None:
-                sequence[k] = output
-    return output, (None if sequence is None else sequence.transpose(1, 0, 2)), states
+            keep = mask[:, t, None]  # (batch, 1): this step is real
+            states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
+            previous = np.zeros((), new_output.dtype) if zero_output_for_mask or output is None else output
+            output = np.where(keep, new_output, previous)
+        outputs.append(output)
+    return (np.stack(outputs, axis=1) if return_sequences else output), states
+
+
+def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=None, go_backwards=False,
+                  return_sequences=False, zero_output_for_mask=False, output=None, want_states=True, step=None):
+    """Run `cell` over x (batch, time, features) from `states` (None: zeros), as `rnn` does.
+
+    output: the output before the first step (what a masked step repeats). step: the step to
+    run instead of the cell's own (a trace's recording one; it keeps the readable path).
+    Returns (last output (batch, units), the sequence of outputs (batch, time, units) or None,
+    final states, or None when not `want_states` on the fast path), all fresh arrays.
+    """
+    if x.shape[1] == 0:
+        raise InputShapeError(f"layer '{cell.owner}' needs at least one time step, got an input of shape {x.shape}")
+    if states is None:
+        states = zeros_states(x, cell.state_sizes)
+    fast = cell.fast
+    if mask is None and step is None and fast is not None:
+        return fast.run(x, states, return_sequences, go_backwards, want_states, fuses_input(cell, x.shape[0]))
+    outputs, states = rnn(x, step or cell.step_function(), states, go_backwards, return_sequences, mask,
+                          zero_output_for_mask, output)
+    if return_sequences:
+        return outputs[:, -1], outputs, states  # the last output in processing order
+    return outputs, None, states
 
 
 # From this batch size and gate width on, SimpleRNN and LSTM steps read x_t themselves
@@ -176,12 +174,11 @@ class Recurrent(Layer):
         states = None if initial is None else self._initial_states(x, initial)
         previous = store.get(f"{key}/output") if carry else None  # what a masked step repeats
         observer = RUN_OBSERVER.get()
-        if observer is not None:
-            observer(self, x, mask, states, None if previous is None else previous[0])
+        step = None if observer is None else observer(self, x, mask, states)
         output, sequence, states = run_over_time(
             self.cell, x, states, mask=mask, go_backwards=self.config["go_backwards"],
             return_sequences=self.config["return_sequences"], zero_output_for_mask=self.config["zero_output_for_mask"],
-            output=None if previous is None else previous[0], want_states=want_states or carry,
+            output=None if previous is None else previous[0], want_states=want_states or carry, step=step,
         )
         if carry:
             store[key] = [s.copy() for s in states]
@@ -208,12 +205,26 @@ class Recurrent(Layer):
             return [output]
         return [output] + states
 
+    def export(self, e):
+        states = "[" + ", ".join(e.outputs[1:]) + "]" if self.config["return_state"] else "_"
+        e.line(f"{e.outputs[0]}, {states} = {self.export_run(e, e.kwargs.get('initial_state'), e.mask)}")
+
+    def export_run(self, e, initial, mask):
+        """Code running this layer in a script: rnn(...) giving (output, final states)."""
+        states = e.call(zeros_states, e.input, self.cell.state_sizes) if initial is None else list(initial)
+        masked = {"mask": mask, "zero_output_for_mask": self.config["zero_output_for_mask"]} if mask is not None else {}
+        return e.call(rnn, e.input, self.cell.export_step(e, ""), states, go_backwards=self.config["go_backwards"],
+                      return_sequences=self.config["return_sequences"], **masked)
+
     def stream_problem(self):
         return "it reads the sequence backwards" if self.config["go_backwards"] else None
 
     def compute_masks(self, inputs, ctx, outputs):
         first = ctx.mask(0) if self.config["return_sequences"] else None
         return [first] + [None] * (len(outputs) - 1)
+
+    def export_masks(self, e):
+        return [e.mask if self.config["return_sequences"] else None] + [None] * (len(e.outputs) - 1)
 
 
 class SimpleRNN(Recurrent):

@@ -38,6 +38,9 @@ class UpSampling1D(Layer):
     def call(self, inputs, ctx):
         return [np.repeat(inputs[0], self.config["size"], axis=1)]
 
+    def export(self, e):
+        return [f"np.repeat({e.input}, {self.config['size']}, axis=1)  # each time step {self.config['size']} times"]
+
 
 class ZeroPadding1D(Layer):
     """Zeros added before and after the time axis."""
@@ -53,10 +56,16 @@ class ZeroPadding1D(Layer):
             shape[self.axis] += sum(self.padding)
         return [tuple(shape)]
 
-    def call(self, inputs, ctx):
+    def widths(self) -> list:
         widths = [(0, 0)] * 3
-        widths[self.axis] = self.padding
-        return [np.pad(inputs[0], widths)]
+        widths[self.axis] = tuple(self.padding)
+        return widths
+
+    def call(self, inputs, ctx):
+        return [np.pad(inputs[0], self.widths())]
+
+    def export(self, e):
+        return [f"np.pad({e.input}, {self.widths()})  # zeros before and after the time axis"]
 
 
 class Cropping1D(Layer):
@@ -78,6 +87,10 @@ class Cropping1D(Layer):
         x = inputs[0]
         return [x[:, start : x.shape[1] - end]]
 
+    def export(self, e):
+        start, end = self.cropping
+        return [f"{e.input}[:, {start} : {e.input}.shape[1] - {end}]  # steps cropped from both ends"]
+
 
 class RepeatVector(Layer):
     """(batch, features) -> (batch, n, features)."""
@@ -93,6 +106,9 @@ class RepeatVector(Layer):
     def call(self, inputs, ctx):
         x = inputs[0]
         return [np.repeat(x[:, None, :], self.config["n"], axis=1)]
+
+    def export(self, e):
+        return [f"np.repeat({e.input}[:, None, :], {self.config['n']}, axis=1)"]
 
 
 class Permute(Layer):
@@ -112,3 +128,6 @@ class Permute(Layer):
 
     def call(self, inputs, ctx):
         return [np.ascontiguousarray(inputs[0].transpose(self.order))]
+
+    def export(self, e):
+        return [f"{e.input}.transpose({tuple(self.order)})"]

@@ -36,6 +36,50 @@ def _axis(layer: Layer, key: str, axis, rank: int) -> int:
     return axis % rank
 
 
+def checked_reshape(x, shape, expected):
+    """x.reshape(shape), where the model was built for the result shape `expected` (None: any size)."""
+    y = x.reshape(shape)
+    if any(e is not None and e != g for e, g in zip(expected, y.shape)):
+        raise ValueError(f"reshaping {x.shape} gives {y.shape}, but the model was built for {expected}")
+    return y
+
+
+def softmax_over(x, axis, log=False):
+    """softmax (or log_softmax with `log`) over `axis`, an axis or a tuple of axes taken together."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    total = np.sum(exp, axis=axis, keepdims=True)
+    return shifted - np.log(total) if log else exp / total
+
+
+def truncate_to_int64(x):
+    """Cast to int64, floats truncated toward zero (ONNX Cast)."""
+    with np.errstate(invalid="ignore"):
+        return np.trunc(x).astype(np.int64) if x.dtype.kind == "f" else x.astype(np.int64)
+
+
+def _index_text(key: tuple) -> str:
+    """A NumPy index tuple written as Python subscript text: (slice(None), -1) -> ':, -1'."""
+    parts = []
+    for item in key:
+        if item is None:
+            parts.append("None")
+        elif item is Ellipsis:
+            parts.append("...")
+        elif isinstance(item, slice):
+            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
+            parts.append(text + ("" if item.step is None else f":{item.step}"))
+        else:
+            parts.append(str(item))
+    return ", ".join(parts) if parts else "()"
+
+
+def _shape_text(entries, inputs) -> str:
+    """Reshape / Full shape entries as a tuple's text: a size, or {"dim": [k, axis]}: input k's size on `axis`."""
+    sizes = [f"{inputs[e['dim'][0]]}.shape[{e['dim'][1]}]" if isinstance(e, dict) else str(e) for e in entries]
+    return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
+
+
 def _choice(layer: Layer, key: str, options) -> str:
     value = layer.config[key]
     if not isinstance(value, str) or value not in options:
@@ -74,6 +118,10 @@ class TensorOp(Layer):
     def compute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def integer_outputs(self, integer_inputs):
+        """Integers in, integers out, for the ops that take them; floats otherwise."""
+        return [self.ACCEPTS_INTEGERS and bool(integer_inputs) and integer_inputs[0]]
+
 
 class Transpose(TensorOp):
     """np.transpose(x, perm): torch permute / transpose, ONNX Transpose."""
@@ -88,6 +136,9 @@ class Transpose(TensorOp):
 
     def compute(self, inputs):
         return [np.ascontiguousarray(inputs[0].transpose(self.config["perm"]))]
+
+    def export(self, e):
+        return [f"np.ascontiguousarray({e.input}.transpose({tuple(self.config['perm'])}))"]
 
 
 class Reshape(TensorOp):
@@ -149,6 +200,13 @@ class Reshape(TensorOp):
                                   f"built for {format_shape(self.assumed)}")
         return [result]
 
+    def export(self, e):
+        shape = _shape_text(self.config["shape"], e.inputs)
+        if any(entry == -1 and d is not None for entry, d in zip(self.config["shape"], self.assumed)):
+            # the size of -1 was worked out when the model was built: checked on every call, as compute does
+            return [e.call(checked_reshape, e.input, e.code(shape), tuple(self.assumed))]
+        return [f"{e.input}.reshape({shape})"]
+
 
 class Flatten(TensorOp):
     """torch.flatten(x, start, end): axes start..end merged into one."""
@@ -175,6 +233,12 @@ class Flatten(TensorOp):
         start, end = self.axes
         return [x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])]
 
+    def export(self, e):
+        if len(self.input_shapes[0]) == 0:
+            return [f"{e.input}.reshape(1)"]
+        start, end = self.axes
+        return [f"{e.input}.reshape({e.input}.shape[:{start}] + (-1,) + {e.input}.shape[{end + 1}:])"]
+
 
 class Squeeze(TensorOp):
     """Remove size-1 axes. The axes were size 1 when the model was traced; a different size at
@@ -199,6 +263,9 @@ class Squeeze(TensorOp):
                                       f"not 1 as when the model was traced (input shape {x.shape})")
         return [x.reshape([d for i, d in enumerate(x.shape) if i not in self.axes])]
 
+    def export(self, e):  # np.squeeze refuses an axis whose size is not 1, as compute does
+        return [f"np.squeeze({e.input}, axis={tuple(self.axes)})"]
+
 
 class Unsqueeze(TensorOp):
     """Insert size-1 axes at `axes` (positions in the result)."""
@@ -215,6 +282,9 @@ class Unsqueeze(TensorOp):
 
     def compute(self, inputs):
         return [np.expand_dims(inputs[0], tuple(self.axes))]
+
+    def export(self, e):
+        return [f"np.expand_dims({e.input}, {tuple(self.axes)})"]
 
 
 class Index(TensorOp):
@@ -263,6 +333,9 @@ class Index(TensorOp):
         except IndexError as err:
             raise InputShapeError(f"layer '{self.name}': cannot index an input of shape {inputs[0].shape} ({err})") from None
 
+    def export(self, e):
+        return [f"np.ascontiguousarray({e.input}[{_index_text(self.key)}])"]
+
 
 def _one_kind(layer, inputs: list) -> list:
     """Integer and float inputs joined: the integers cast to the model's float type first, as
@@ -270,6 +343,14 @@ def _one_kind(layer, inputs: list) -> list:
     if len({a.dtype.kind == "f" for a in inputs}) > 1:
         return [a if a.dtype.kind == "f" else a.astype(layer.dtype) for a in inputs]
     return inputs
+
+
+def _export_join(layer, e, function: str) -> list[str]:
+    """Concat / Stack in a script: integers joined with floats cast first, as _one_kind does."""
+    parts = list(e.inputs)
+    if len(set(e.integers)) > 1:
+        parts = [f"{v}.astype({e.dtype})" if integer else v for v, integer in zip(parts, e.integers)]
+    return [f"np.{function}([{', '.join(parts)}], axis={layer.config['axis']})"]
 
 
 def _same_rank(layer, shapes, min_rank: int) -> int:
@@ -296,6 +377,12 @@ class Concat(TensorOp):
     def compute(self, inputs):
         return [np.concatenate(_one_kind(self, inputs), axis=self.config["axis"])]
 
+    def export(self, e):
+        return _export_join(self, e, "concatenate")
+
+    def integer_outputs(self, integer_inputs):
+        return [all(integer_inputs)]
+
 
 class Stack(TensorOp):
     """np.stack along a new `axis` (torch.stack)."""
@@ -311,6 +398,12 @@ class Stack(TensorOp):
 
     def compute(self, inputs):
         return [np.stack(_one_kind(self, inputs), axis=self.config["axis"])]
+
+    def export(self, e):
+        return _export_join(self, e, "stack")
+
+    def integer_outputs(self, integer_inputs):
+        return [all(integer_inputs)]
 
 
 _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
@@ -361,6 +454,17 @@ class Binary(TensorOp):
             a, b = b, a
         return [self.function(a, b)]
 
+    def export(self, e):
+        operands = list(e.inputs)
+        if self.config["operand"] is True:
+            operands.append(e.weight("operand"))
+        elif self.config["scalar"] is not None:
+            operands.append(f"{e.dtype}({self.config['scalar']!r})")
+        if self.config["swap"]:
+            operands.reverse()
+        symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}.get(self.config["op"])
+        return [f"{operands[0]} {symbol} {operands[1]}" if symbol else f"np.{self.config['op']}({operands[0]}, {operands[1]})"]
+
 
 _UNARY = {"neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
           "reciprocal": np.reciprocal, "square": np.square, "sin": np.sin, "cos": np.cos, "erf": erf}
@@ -379,6 +483,11 @@ class Unary(TensorOp):
 
     def compute(self, inputs):
         return [self.function(inputs[0])]
+
+    def export(self, e):
+        if self.config["op"] == "neg":
+            return [f"-{e.input}"]
+        return [e.call(self.function, e.input)]
 
 
 _REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}
@@ -404,6 +513,9 @@ class Reduce(TensorOp):
 
     def compute(self, inputs):
         return [np.asarray(self.function(inputs[0], axis=self.axes, keepdims=self.config["keepdims"]))]
+
+    def export(self, e):
+        return [f"np.asarray(np.{self.config['op']}({e.input}, axis={self.axes}, keepdims={self.config['keepdims']}))"]
 
 
 class MatMul(TensorOp):
@@ -434,6 +546,9 @@ class MatMul(TensorOp):
         b = inputs[1] if len(inputs) == 2 else self.weights["operand"]
         return [np.matmul(inputs[0], b)]
 
+    def export(self, e):
+        return [f"{e.input} @ {e.inputs[1] if len(e.inputs) == 2 else e.weight('operand')}"]
+
 
 class Pad(TensorOp):
     """Constant padding: `pads` is [before, after] per axis."""
@@ -454,6 +569,9 @@ class Pad(TensorOp):
     def compute(self, inputs):
         return [np.pad(inputs[0], self.pads, constant_values=self.config["value"])]
 
+    def export(self, e):
+        return [f"np.pad({e.input}, {[tuple(p) for p in self.pads]}, constant_values={self.config['value']!r})"]
+
 
 class Softmax(TensorOp):
     """softmax or log_softmax over `axis` (any axis, the batch axis counted; a list of axes:
@@ -470,11 +588,10 @@ class Softmax(TensorOp):
         return shapes[0]
 
     def compute(self, inputs):
-        x = inputs[0]
-        shifted = x - np.max(x, axis=self.axis, keepdims=True)
-        exp = np.exp(shifted)
-        total = np.sum(exp, axis=self.axis, keepdims=True)
-        return [shifted - np.log(total) if self.config["log"] else exp / total]
+        return [softmax_over(inputs[0], self.axis, self.config["log"])]
+
+    def export(self, e):
+        return [e.call(softmax_over, e.input, self.axis, log=self.config["log"])]
 
 
 class Full(Reshape):
@@ -495,6 +612,12 @@ class Full(Reshape):
     def compute(self, inputs):
         shape = [inputs[e["dim"][0]].shape[e["dim"][1]] if isinstance(e, dict) else e for e in self.config["shape"]]
         return [np.full(shape, self.config["value"], self.dtype)]
+
+    def export(self, e):
+        return [f"np.full({_shape_text(self.config['shape'], e.inputs)}, {self.config['value']!r}, {e.dtype})"]
+
+    def integer_outputs(self, integer_inputs):
+        return [False]
 
 
 class Take(TensorOp):
@@ -517,6 +640,9 @@ class Take(TensorOp):
             raise InputShapeError(f"layer '{self.name}' takes indices {self.indices.tolist()} from an axis of size {size}")
         return [np.take(inputs[0], self.indices, axis=self.axis)]
 
+    def export(self, e):
+        return [f"np.take({e.input}, np.array({self.indices.tolist()}, np.int64), axis={self.axis})"]
+
 
 class Cast(TensorOp):
     """To the model's float type ("float") or to int64 ("int64", truncating as ONNX Cast does)."""
@@ -528,11 +654,13 @@ class Cast(TensorOp):
         return shapes[0]
 
     def compute(self, inputs):
-        x = inputs[0]
-        if self.target == "float":
-            return [x.astype(self.dtype)]
-        with np.errstate(invalid="ignore"):
-            return [np.trunc(x).astype(np.int64) if x.dtype.kind == "f" else x.astype(np.int64)]
+        return [inputs[0].astype(self.dtype) if self.target == "float" else truncate_to_int64(inputs[0])]
+
+    def export(self, e):
+        return [f"{e.input}.astype({e.dtype})" if self.target == "float" else e.call(truncate_to_int64, e.input)]
+
+    def integer_outputs(self, integer_inputs):
+        return [self.target == "int64"]
 
 
 TENSOR_OPS = {f"tensor.{cls.__name__}": cls for cls in (

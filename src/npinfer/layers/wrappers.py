@@ -17,6 +17,25 @@ from .recurrent import RUN_OBSERVER, Recurrent, run_over_time
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
+def bidirectional_outputs(forward, backward, forward_states, backward_states, merge_mode, return_sequences, return_state):
+    """Bidirectional's outputs from its two runs: the backward sequence flipped back to forward
+    time order, the two merged by merge_mode (None: both kept), then with return_state the
+    forward states and the backward ones."""
+    if return_sequences:
+        backward = backward[:, ::-1]  # back to forward time order
+    if merge_mode is None:
+        outputs = [forward, np.ascontiguousarray(backward)]
+    elif merge_mode == "concat":
+        outputs = [np.concatenate([forward, backward], axis=-1)]
+    elif merge_mode == "sum":
+        outputs = [forward + backward]
+    elif merge_mode == "mul":
+        outputs = [forward * backward]
+    else:  # ave
+        outputs = [(forward + backward) / 2]
+    return outputs + ([s.copy() for s in list(forward_states) + list(backward_states)] if return_state else [])
+
+
 def inner_layer(owner: Layer, key: str, prefix: str):
     """Build the wrapped layer described by owner.config[key] with the weights under `prefix`/."""
     from . import LAYERS, create_layer
@@ -98,22 +117,8 @@ class Bidirectional(Layer):
         else:
             y, forward_states = self.forward.run(x, inner, f"{self.name}/forward", None if initial is None else initial[:half])
             y_back, backward_states = self.backward.run(x, inner, f"{self.name}/backward", None if initial is None else initial[half:])
-        if self.return_sequences:
-            y_back = y_back[:, ::-1]  # back to forward time order
-        mode = self.config["merge_mode"]
-        if mode is None:
-            outputs = [y, np.ascontiguousarray(y_back)]
-        elif mode == "concat":
-            outputs = [np.concatenate([y, y_back], axis=-1)]
-        elif mode == "sum":
-            outputs = [y + y_back]
-        elif mode == "mul":
-            outputs = [y * y_back]
-        else:
-            outputs = [(y + y_back) / 2]
-        if self.return_state:
-            outputs += [s.copy() for s in forward_states + backward_states]
-        return outputs
+        return bidirectional_outputs(y, y_back, forward_states, backward_states, self.config["merge_mode"],
+                                     self.return_sequences, self.return_state)
 
     def _pairs(self, x, ctx, initial) -> bool:
         """Whether both directions run as one loop (paired.py): a small batch, no mask, no
@@ -139,10 +144,25 @@ class Bidirectional(Layer):
         return y, y_back, [f for f, _ in halves], [b for _, b in halves]
 
     def compute_masks(self, inputs, ctx, outputs):
-        mask = ctx.mask(0)
-        count = 2 if self.config["merge_mode"] is None else 1
-        first = [mask if self.return_sequences else None] * count
-        return first + [None] * (len(outputs) - count)
+        return self._masks(ctx.mask(0), len(outputs))
+
+    def _masks(self, mask, count: int) -> list:
+        merged = 2 if self.config["merge_mode"] is None else 1
+        return [mask if self.return_sequences else None] * merged + [None] * (count - merged)
+
+    def export(self, e):
+        initial = e.kwargs.get("initial_state")
+        half = None if initial is None else len(initial) // 2  # forward states first, then backward ones
+        forward, forward_states = e.assign(self.forward.export_run(e.scoped("forward/"), None if initial is None else initial[:half],
+                                                                   e.mask), "forward", "forward_states")
+        backward, backward_states = e.assign(self.backward.export_run(e.scoped("backward/"),
+                                                                      None if initial is None else initial[half:], e.mask),
+                                             "backward", "backward_states")
+        e.line(f"{', '.join(e.outputs)}, = " + e.call(bidirectional_outputs, forward, backward, forward_states, backward_states,
+                                                     self.config["merge_mode"], self.return_sequences, self.return_state))
+
+    def export_masks(self, e):
+        return self._masks(e.mask, len(e.outputs))
 
 
 class TimeDistributed(Layer):
@@ -170,3 +190,8 @@ class TimeDistributed(Layer):
         flat = x.reshape((batch * steps,) + x.shape[2:])
         y = self.inner.call([flat], CallContext())[0]  # the mask is over time steps: not the inner layer's
         return [y.reshape((batch, steps) + y.shape[1:])]
+
+    def export(self, e):
+        (flat,) = e.assign(f"{e.input}.reshape((-1,) + {e.input}.shape[2:])", e.outputs[0] + "_flat")  # (batch * time, ...)
+        (y,) = e.inner(self.inner, [flat], "layer/")  # no masks inside
+        return [f"{y}.reshape({e.input}.shape[:2] + {y}.shape[1:])"]  # (batch, time, ...)
