@@ -23,8 +23,8 @@ from .layers import register_layer, supported_layers, unregister_layer
 from .layers.base import CallContext, Layer
 from .layers.activations import supported_activations
 from .model import Model
+from .version import __version__
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

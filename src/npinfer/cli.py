@@ -13,7 +13,7 @@ import traceback
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .errors import InputError, ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 
 # Ordered: the first matching class decides the exit code and the label of the message.

@@ -27,7 +27,7 @@ import numpy as np
 from . import script_main
 from .atomic import atomic_write
 from .errors import UnsupportedLayerError
-from .layers import activations
+from .layers import CUSTOM, LAYERS, activations, supported_layers
 from .layers.base import Layer
 
 
@@ -207,8 +207,11 @@ class LayerExport:
         return Code(f"np.{self.writer.model.dtype.name}")
 
     def weight(self, key: str) -> Code:
-        """The script's expression for this layer's weight `key` (None when it has none)."""
+        """The script's expression for this layer's weight `key`: stored with the script, or a
+        tensor the call is given (an ONNX graph's input); None when it has none."""
         full = self.prefix + key
+        if full in self.kwargs:
+            return self.kwargs[full][0]
         return Code(f"W[{self.owner.name + '/' + full!r}]") if full in self.owner.weights else Code("None")
 
     def zeros(self, shape) -> Code:
@@ -264,8 +267,6 @@ def refusal(layer, why: str) -> UnsupportedLayerError:
 
 def exportable_layers() -> list[str]:
     """Keras class names of the layers that write themselves into scripts."""
-    from .layers import LAYERS, supported_layers
-
     return [name for name in supported_layers() if LAYERS[name].export is not Layer.export]
 
 
@@ -298,7 +299,7 @@ def _write_call(writer: Writer, node) -> None:
     if model.may_mask:
         e.masks = _input_masks(writer, call, e)
     custom = getattr(type(layer), "EXPORT_FUNCTION", None)
-    if type(layer).export is Layer.export and (custom is not None or layer.class_name in _custom_names()):
+    if type(layer).export is Layer.export and (custom is not None or layer.class_name in CUSTOM):
         if custom is None:
             raise e.refuse("it is a registered custom layer without an EXPORT_FUNCTION (README: Custom layers)")
         _custom_code(writer, e, custom)
@@ -317,12 +318,6 @@ def _write_call(writer: Writer, node) -> None:
     for i, mask in enumerate(layer.export_masks(e)):
         if mask is not None:
             writer.masks[(layer.name, node.index, i)] = mask
-
-
-def _custom_names() -> set[str]:
-    from .layers import CUSTOM
-
-    return set(CUSTOM)
 
 
 def _read(writer: Writer, ref, layer) -> Code:
@@ -390,7 +385,7 @@ def _drop_unused_masks(lines: list[str], outputs: list[str]) -> list[str]:
 
 def script_text(model, source_name: str, weights_mode: str, weights_file: str) -> tuple[str, bytes]:
     """(the script's text, the compressed .npz bytes of its weights)."""
-    from . import __version__
+    from .version import __version__
 
     writer = Writer(model)
     for i, ref in enumerate(model.spec.inputs):

@@ -37,7 +37,7 @@ def save_spec(spec: ModelSpec, path: str | os.PathLike) -> None:
 
 def spec_bytes(spec: ModelSpec) -> bytes:
     """The npinfer `.npz` of `spec`, as bytes."""
-    from . import __version__
+    from .version import __version__
 
     arrays: dict[str, np.ndarray] = {}
     stored: dict[int, str] = {}  # id of an array object -> its key (the spec keeps the objects alive)

@@ -37,10 +37,10 @@ def trace(model, x: Any, sample: int = 0) -> dict:
     layers = [layer for layer in model.layers if layer.class_name != "InputLayer" and model.node_output_shapes(layer.name)]
     runs: dict[int, list[_Run]] = {}  # id(recurrent layer) -> each of its runs, in order
 
-    def observe(layer, x_in, mask, states):
+    def observe(layer, cell, x_in, mask, states):
         run = _Run(x_in, mask, states)
         runs.setdefault(id(layer), []).append(run)
-        return run.recording(layer.cell.step_function())
+        return run.recording(cell.step_function())
 
     carried, state = model.carried_states(), None
     if carried is not None:  # a stateful model: the sample continues from its own row of the carried states

@@ -14,18 +14,26 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
+from ..layers import LAYERS, unsupported_layer
 from ..limits import Limits, current
-from ..layers import LAYERS, supported_layers
 from ..spec import Call, LayerSpec, ModelSpec, as_ref
 from .keras_layers import (
-    OPERATION_RULES, KerasContext, KerasLayerRule, check_dtype_policy, normalization_statistics, rule_for, translate_layer,
+    OPERATION_MODULES,
+    OPERATION_RULES,
+    KerasContext,
+    KerasLayerRule,
+    check_dtype_policy,
+    check_layer_class,
+    layer_class,
+    normalization_statistics,
+    registered_key,
+    rule_for,
+    translate_layer,
     translate_operation,
 )
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 IGNORED_CALL_ARGUMENTS = {"training"}
-KERAS_MODULES = ("keras", "tf_keras", "tensorflow")  # where Keras's own classes live
-OPERATION_MODULES = ("keras.src.ops", "keras.ops")
 RECURRENT_CLASSES = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional")
 NORMALIZATION_UNUSED_WEIGHTS = ("count",)
 
@@ -98,12 +106,12 @@ class _Graph:
         entries = _get(body, "layers", list, "Functional config")
         for position, entry in enumerate(entries):
             name = prefix + _layer_name(entry)
-            if _class(entry) == "InputLayer":
+            if layer_class(entry) == "InputLayer":
                 self.add(_input_layer(entry, name))
                 continue
             _check_supported(entry, name)  # before reading its calls: an unknown layer's may be in any form
             nodes = _get(entry, "inbound_nodes", list, f"layer '{name}'")
-            calls = [_prefixed(_parse_node(node, name, _class(entry)), prefix) for node in nodes]
+            calls = [_prefixed(_parse_node(node, name, layer_class(entry)), prefix) for node in nodes]
             self._add_entry(entry, position, calls, weights, prefix)
         inputs = [_prefix_ref(r, prefix) for r in _refs(body.get("input_layers"), "input_layers")]
         outputs = [_prefix_ref(r, prefix) for r in _refs(body.get("output_layers"), "output_layers")]
@@ -115,7 +123,7 @@ class _Graph:
         entries = _get(body, "layers", list, "Sequential config")
         if not entries:
             raise ModelFormatError("the Sequential model has no layers")
-        if _class(entries[0]) == "InputLayer":
+        if layer_class(entries[0]) == "InputLayer":
             first = _input_layer(entries[0], prefix + _layer_name(entries[0]))
             entries = entries[1:]
         else:
@@ -132,10 +140,10 @@ class _Graph:
     def _add_entry(self, entry: dict, position: int, calls: list[Call], weights: WeightSource, prefix: str) -> list[tuple]:
         """Add one layer entry (or a nested model) with its calls; return its first call's output refs."""
         name = prefix + _layer_name(entry)
-        if _class(entry) in MODEL_CLASSES:
+        if layer_class(entry) in MODEL_CLASSES:
             return self._add_nested(entry, position, calls, weights, name)
         check_layer_class(entry, name)
-        class_name = registered_key(entry) or _class(entry)
+        class_name = registered_key(entry) or layer_class(entry)
         keras_config = _get(entry, "config", dict, f"layer '{name}'")
         if _is_operation(entry, keras_config):
             spec = LayerSpec(name, f"ops.{class_name}", translate_operation(class_name, name, keras_config), {}, calls)
@@ -209,7 +217,7 @@ class _Graph:
         node out of the config, so the outer graph's first call is node 1 (Keras 3: node 0)."""
         if self.ctx.major >= 3:
             return 0
-        if _class(entry) != "Sequential":
+        if layer_class(entry) != "Sequential":
             return 1  # a Functional model always starts from InputLayers
         body = entry.get("config") if isinstance(entry.get("config"), dict) else {}
         layers = body.get("layers") if isinstance(body.get("layers"), list) else []
@@ -221,10 +229,8 @@ class _Graph:
 
 def _check_supported(entry: dict, name: str) -> None:
     """Refuse a custom or unsupported layer class by name."""
-    from ..layers import unsupported_layer
-
     check_layer_class(entry, name)
-    class_name = _class(entry)
+    class_name = layer_class(entry)
     config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
     if class_name not in MODEL_CLASSES and not _is_operation(entry, config) and rule_for(class_name) is None \
             and not registered_key(entry):
@@ -237,41 +243,7 @@ def _is_operation(entry: dict, keras_config: dict) -> bool:
     module = str(entry.get("module") or "")
     if module.startswith(OPERATION_MODULES):
         return True
-    return not module and _class(entry) in OPERATION_RULES and "trainable" not in keras_config
-
-
-def registered_key(entry: dict) -> str | None:
-    """The npinfer.register_layer key of a custom class in the file, if one was registered."""
-    from ..layers import CUSTOM
-
-    for key in (entry.get("registered_name"), entry.get("class_name")):
-        if isinstance(key, str) and key in CUSTOM:
-            return key
-    return None
-
-
-REGISTER_HINT = "write it as a NumPy layer and register it: npinfer.register_layer({key!r}, MyLayer) (README: Custom layers)"
-
-
-def check_layer_class(entry: dict, name: str) -> None:
-    """Refuse custom classes (a registered name or a foreign module) by name, unless registered."""
-    class_name = _class(entry)
-    module = str(entry.get("module") or "")
-    registered = entry.get("registered_name")
-    if module.startswith(OPERATION_MODULES) or registered_key(entry):
-        return
-    custom = ">" in class_name or (registered not in (None, class_name, "Functional", "Sequential"))  # "package>Class"
-    if custom or (module and not module.startswith(KERAS_MODULES)):
-        key = registered or class_name
-        raise UnsupportedLayerError(
-            f"layer '{name}' is the custom class {key} ({module or 'unknown module'}), which npinfer cannot run; "
-            + REGISTER_HINT.format(key=key) + f"; supported layers: {', '.join(supported_layers())}"
-        )
-    if class_name == "Lambda":
-        raise UnsupportedLayerError(
-            f"layer '{name}' is a Lambda: it holds Python code, which npinfer never runs; "
-            + REGISTER_HINT.format(key="Lambda") + f"; supported layers: {', '.join(supported_layers())}"
-        )
+    return not module and layer_class(entry) in OPERATION_RULES and "trainable" not in keras_config
 
 
 def _sequential_input_shape(entries, body, top) -> list:
@@ -282,7 +254,7 @@ def _sequential_input_shape(entries, body, top) -> list:
     if isinstance(first.get("input_shape"), list):
         return [None] + first["input_shape"]
     if isinstance(first.get("input_dim"), int):  # Keras 1/2 shorthand
-        if _class(entries[0]) in ("SimpleRNN", "LSTM", "GRU"):
+        if layer_class(entries[0]) in ("SimpleRNN", "LSTM", "GRU"):
             return [None, first.get("input_length"), first["input_dim"]]
         return [None, first["input_dim"]]
     build = top.get("build_config") if isinstance(top.get("build_config"), dict) else {}
@@ -412,14 +384,8 @@ def _input_layer(entry, name: str) -> LayerSpec:
     return LayerSpec(name, "InputLayer", {"shape": shape, "dtype": str(dtype)})
 
 
-def _class(entry) -> str:
-    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
-        raise ModelFormatError(f"layer entry {str(entry)[:80]!r} has no class_name")
-    return entry["class_name"]
-
-
 def _layer_name(entry) -> str:
-    _class(entry)
+    layer_class(entry)
     config = entry.get("config")
     name = entry.get("name") or (config.get("name") if isinstance(config, dict) else None)
     if not isinstance(name, str) or not name:

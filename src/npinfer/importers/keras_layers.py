@@ -15,9 +15,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedOptionError
+from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
+from ..layers import CUSTOM, LAYERS, supported_layers, unsupported_layer
 from .keras_activations import ACTIVATION_LAYERS, keras_activation
 
+KERAS_MODULES = ("keras", "tf_keras", "tensorflow")  # where Keras's own classes live
+OPERATION_MODULES = ("keras.src.ops", "keras.ops")
 INIT_REG_CONSTRAINT = ("initializer", "regularizer", "constraint")
 # Where the first layer of a Sequential model carries the input shape.
 INPUT_SHAPE_KEYS = frozenset({"batch_input_shape", "batch_shape", "input_dim", "input_length", "batch_size", "input_shape"})
@@ -113,8 +116,6 @@ def _inner(description: Any, ctx: KerasContext, where: str) -> dict:
     if not isinstance(description, dict) or not isinstance(description.get("class_name"), str) \
             or not isinstance(description.get("config"), dict):
         raise ModelFormatError(f"{where}: the wrapped layer is not described")
-    from .keras_config import check_layer_class
-
     class_name = description["class_name"]
     name = description["config"].get("name", class_name)
     check_layer_class(description, str(name))
@@ -154,8 +155,6 @@ def _cell(description: Any, ctx: KerasContext, where: str) -> dict:
             raise ModelFormatError(f"{where}: StackedRNNCells has no cells")
         return {"class_name": "StackedRNNCells", "config": {"cells": [_cell(c, ctx, where) for c in cells]}}
     if class_name not in CELL_RULES_FOR:
-        from ..errors import UnsupportedLayerError
-
         raise UnsupportedLayerError(f"{where}: cell {class_name} is not supported; supported cells: "
                                     f"{', '.join(sorted(CELL_RULES_FOR))}, StackedRNNCells")
     layer_rule = RULES[CELL_RULES_FOR[class_name]]
@@ -304,8 +303,6 @@ _NOT_SET = object()
 
 def translate_layer(class_name: str, name: str, keras_config: dict, ctx: KerasContext) -> dict:
     """Return the canonical npinfer config for one Keras layer config (refusing what is unknown)."""
-    from ..layers import CUSTOM, LAYERS, unsupported_layer  # the registry decides what is supported
-
     if class_name in CUSTOM:  # registered by the user: its OPTIONS say which keys it reads
         check_dtype_policy(keras_config.get("dtype"), f"layer '{name}' ({class_name})")
         return {k: v for k, v in keras_config.items() if k in CUSTOM[class_name].OPTIONS}
@@ -317,8 +314,6 @@ def translate_layer(class_name: str, name: str, keras_config: dict, ctx: KerasCo
 
 def translate_operation(class_name: str, name: str, keras_config: dict) -> dict:
     """Canonical config of a Keras operation node (mask computations); refuse other operations."""
-    from ..errors import UnsupportedLayerError
-
     if class_name not in OPERATION_RULES:
         raise UnsupportedLayerError(
             f"layer '{name}' is the operation {class_name} applied directly in the model; npinfer runs layers, and of "
@@ -340,3 +335,42 @@ def normalization_statistics(keras_config: dict) -> list[np.ndarray] | None:
         return [np.asarray(mean, dtype=np.float32), np.asarray(variance, dtype=np.float32)]
     except (TypeError, ValueError):
         raise ModelFormatError(f"layer '{keras_config.get('name')}': mean/variance are not numbers") from None
+
+
+def layer_class(entry) -> str:
+    """The class_name of a layer entry (ModelFormatError if it has none)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ModelFormatError(f"layer entry {str(entry)[:80]!r} has no class_name")
+    return entry["class_name"]
+
+
+def registered_key(entry: dict) -> str | None:
+    """The npinfer.register_layer key of a custom class in the file, if one was registered."""
+    for key in (entry.get("registered_name"), entry.get("class_name")):
+        if isinstance(key, str) and key in CUSTOM:
+            return key
+    return None
+
+
+REGISTER_HINT = "write it as a NumPy layer and register it: npinfer.register_layer({key!r}, MyLayer) (README: Custom layers)"
+
+
+def check_layer_class(entry: dict, name: str) -> None:
+    """Refuse custom classes (a registered name or a foreign module) by name, unless registered."""
+    class_name = layer_class(entry)
+    module = str(entry.get("module") or "")
+    registered = entry.get("registered_name")
+    if module.startswith(OPERATION_MODULES) or registered_key(entry):
+        return
+    custom = ">" in class_name or (registered not in (None, class_name, "Functional", "Sequential"))  # "package>Class"
+    if custom or (module and not module.startswith(KERAS_MODULES)):
+        key = registered or class_name
+        raise UnsupportedLayerError(
+            f"layer '{name}' is the custom class {key} ({module or 'unknown module'}), which npinfer cannot run; "
+            + REGISTER_HINT.format(key=key) + f"; supported layers: {', '.join(supported_layers())}"
+        )
+    if class_name == "Lambda":
+        raise UnsupportedLayerError(
+            f"layer '{name}' is a Lambda: it holds Python code, which npinfer never runs; "
+            + REGISTER_HINT.format(key="Lambda") + f"; supported layers: {', '.join(supported_layers())}"
+        )

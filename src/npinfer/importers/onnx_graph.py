@@ -20,45 +20,28 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
+from ..errors import (
+    ModelFormatError,
+    NpinferError,
+    UnsupportedLayerError,
+    UnsupportedOptionError,
+)
 from ..layers import create_layer
 from ..layers.tensor_ops import MAX_SIZE
 from ..spec import Call, LayerSpec, ModelSpec
+from .onnx_loop import LOOP_OPERATORS
 from .onnx_proto import Graph, ModelProto, Node
-
-
-@dataclass(frozen=True)
-class Tensor:
-    ref: tuple
-    shape: tuple
-
-
-@dataclass(frozen=True)
-class DimRef:
-    tensor: Tensor
-    axis: int
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """A 1-D (or, with scalar=True, 0-D) int64 value whose entries are ints or DimRefs."""
-
-    entries: tuple
-    scalar: bool = False
-
-    def constant(self) -> np.ndarray | None:
-        if all(isinstance(e, (int, np.integer)) for e in self.entries):
-            values = np.array(self.entries, np.int64)
-            return values.reshape(()) if self.scalar else values
-        return None
-
-
-def _as_sizes(value) -> Sizes | None:
-    if isinstance(value, Sizes):
-        return value
-    if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.ndim <= 1:
-        return Sizes(tuple(int(v) for v in value.ravel()), value.ndim == 0)
-    return None
+from .onnx_recurrent import convert_recurrent
+from .onnx_values import (
+    DimRef,
+    Sizes,
+    Tensor,
+    all_constant,
+    all_nodes,
+    as_sizes,
+    fold,
+    text,
+)
 
 
 class Converter:
@@ -111,7 +94,7 @@ class Converter:
     def constant(self, value, what: str) -> np.ndarray:
         if isinstance(value, np.ndarray):
             return value
-        sizes = _as_sizes(value)
+        sizes = as_sizes(value)
         if sizes is not None and sizes.constant() is not None:
             return sizes.constant()
         raise self.refuse(f"{what} must be a constant (it is computed at run time here)")
@@ -128,7 +111,7 @@ class Converter:
                 continue  # old exporters list initializers as inputs too
             inputs.append(self.input_layer(info, graph))
         unknown = sorted({f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
-                          for n in _all_nodes(graph) if n.op_type not in OPERATORS or n.domain not in ("", "ai.onnx")})
+                          for n in all_nodes(graph) if n.op_type not in OPERATORS or n.domain not in ("", "ai.onnx")})
         if unknown:
             raise UnsupportedLayerError(f"ONNX operator(s) {', '.join(unknown)} are not supported by npinfer; supported: "
                                         f"{', '.join(sorted(OPERATORS))} (default ONNX domain)")
@@ -190,16 +173,6 @@ def _label(node: Node) -> str:
     return node.name or next((o for o in node.outputs if o), "") or node.op_type
 
 
-def _all_nodes(graph: Graph):
-    """The nodes of `graph` and of every graph inside their attributes (Loop bodies)."""
-    for node in graph.nodes:
-        yield node
-        for value in node.attributes.values():
-            for inner in value if isinstance(value, list) else [value]:
-                if isinstance(inner, Graph):
-                    yield from _all_nodes(inner)
-
-
 def _clean(name: str) -> str:
     return name.strip("/").replace("/", "_").replace(":", "_") or "node"
 
@@ -232,12 +205,6 @@ def _recurrent_batch_axis(name: str, graph: Graph) -> int | None:
 
 
 # -- attribute helpers ---------------------------------------------------------------------------
-
-def _text(value, default=None):
-    if value is None:
-        return default
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-
 
 def _axes_input(c: Converter, args, attrs, position: int) -> list[int] | None:
     """Axes given as an attribute (older opsets) or as input `position` (newer)."""
@@ -273,7 +240,7 @@ def op_shape(c, args, attrs):
 def op_constant_of_shape(c, args, attrs):
     value = attrs.get("value")
     fill = value.array.ravel()[0] if value is not None else np.float32(0)
-    shape = _as_sizes(args[0])
+    shape = as_sizes(args[0])
     if shape is None:
         raise c.refuse("the shape must be a constant or come from Shape")
     if shape.constant() is not None:
@@ -297,27 +264,6 @@ def _reshape_entries(entries, inputs: list[Tensor]):
     return out, inputs
 
 
-def _fold(c, function, args, what: str):
-    """Compute an operator on constants (and constant size lists) here, once."""
-    values = []
-    for a in args:
-        if a is None:
-            values.append(None)
-            continue
-        sizes = _as_sizes(a) if not isinstance(a, np.ndarray) else None
-        if isinstance(a, np.ndarray):
-            values.append(a)
-        elif sizes is not None and sizes.constant() is not None:
-            values.append(sizes.constant())
-        else:
-            return None
-    return np.asarray(function(*values))  # 0-d results stay arrays (NumPy returns scalars)
-
-
-def _all_constant(args) -> bool:
-    return all(a is None or isinstance(a, np.ndarray) or (isinstance(a, Sizes) and a.constant() is not None) for a in args)
-
-
 # -- element-wise ---------------------------------------------------------------------------------
 
 _NUMPY_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Max": np.maximum, "Min": np.minimum}
@@ -338,11 +284,11 @@ def _binary(op_type):
             raise c.refuse(f"{len(args)} inputs")
         if op_type in ("Max", "Min") and len(args) != 2:
             raise c.refuse("Max / Min of more than two inputs is not supported")
-        if _all_constant(args):
+        if all_constant(args):
             function = _divide if op_type == "Div" else _NUMPY_BINARY[op_type]
-            result = _fold(c, function, args, op_type)
+            result = fold(c, function, args, op_type)
             both_sizes = any(isinstance(a, Sizes) for a in args)
-            return [_as_sizes(result) if both_sizes and _as_sizes(result) is not None else result]
+            return [as_sizes(result) if both_sizes and as_sizes(result) is not None else result]
         a, b = args
         if isinstance(a, Sizes) or isinstance(b, Sizes):
             raise c.refuse("arithmetic on run-time sizes is not supported")
@@ -397,7 +343,7 @@ def _selu_params(c, attrs):
 
 
 def _gelu_params(c, attrs):
-    approximate = _text(attrs.get("approximate"), "none")
+    approximate = text(attrs.get("approximate"), "none")
     if approximate not in ("none", "tanh"):
         raise c.refuse(f"approximate={approximate!r} is not supported")
     return {"approximate": approximate == "tanh"}
@@ -465,7 +411,7 @@ def op_transpose(c, args, attrs):
 
 
 def op_reshape(c, args, attrs):
-    data, shape = args[0], _as_sizes(args[1])
+    data, shape = args[0], as_sizes(args[1])
     if shape is None:
         raise c.refuse("the target shape must be a constant or come from Shape")
     if attrs.get("allowzero", 0) and 0 in shape.entries:
@@ -536,8 +482,8 @@ def op_concat(c, args, attrs):
     present = [a for a in args if a is not None]
     if all(isinstance(a, np.ndarray) for a in present):
         return [np.concatenate(present, axis=axis)]
-    if all(_as_sizes(a) is not None for a in present):  # size lists
-        return [Sizes(tuple(e for a in present for e in _as_sizes(a).entries))]
+    if all(as_sizes(a) is not None for a in present):  # size lists
+        return [Sizes(tuple(e for a in present for e in as_sizes(a).entries))]
     tensors = [a for a in present if not (isinstance(a, np.ndarray) and a.size == 0)]
     return [c.one("tensor.Concat", {"axis": axis}, [c.tensor(t, "each input of Concat") for t in tensors])]
 
@@ -601,7 +547,7 @@ class Uniform:
 
 def op_expand(c, args, attrs):
     data, shape = args
-    shape = _as_sizes(shape)
+    shape = as_sizes(shape)
     if shape is None:
         raise c.refuse("the shape must be a constant or come from Shape")
     if isinstance(data, Sizes) and len(data.entries) == 1:
@@ -622,7 +568,7 @@ def op_expand(c, args, attrs):
 
 
 def op_pad(c, args, attrs):
-    mode = _text(attrs.get("mode"), "constant")
+    mode = text(attrs.get("mode"), "constant")
     if mode != "constant":
         raise c.refuse(f"mode={mode!r} is not supported; supported: 'constant'")
     x = c.tensor(args[0])
@@ -699,7 +645,7 @@ def _one_dimensional(c, x: Tensor, kernel_dims: int, attrs) -> tuple[Tensor, dic
 
 
 def _pads_1d(c, attrs, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    auto_pad = _text(attrs.get("auto_pad"), "NOTSET")
+    auto_pad = text(attrs.get("auto_pad"), "NOTSET")
     if auto_pad == "NOTSET":
         before, after = attrs.get("pads", [0, 0])
         return int(before), int(after)
@@ -794,12 +740,6 @@ def op_layer_norm(c, args, attrs):
     return [outputs[0], None, None]
 
 
-def op_recurrent(c, args, attrs):
-    from .onnx_recurrent import convert_recurrent
-
-    return convert_recurrent(c, args, attrs)
-
-
 OPERATORS = {
     "Constant": op_constant, "Shape": op_shape, "ConstantOfShape": op_constant_of_shape, "Identity": op_identity,
     "Dropout": op_dropout, "Cast": op_cast, "Clip": op_clip,
@@ -818,12 +758,10 @@ OPERATORS = {
     "ReduceProd": _reduce("prod"),
     "MatMul": op_matmul, "Gemm": op_gemm, "Conv": op_conv, "BatchNormalization": op_batch_norm,
     "LayerNormalization": op_layer_norm,
-    "LSTM": op_recurrent, "GRU": op_recurrent, "RNN": op_recurrent,
+    "LSTM": convert_recurrent, "GRU": convert_recurrent, "RNN": convert_recurrent,
     "MaxPool": _pool("MaxPooling1D"), "AveragePool": _pool("AveragePooling1D"), "ReverseSequence": op_reverse_sequence,
 }
 
-
-from .onnx_loop import LOOP_OPERATORS  # noqa: E402  (they use the helpers above)
 
 OPERATORS.update(LOOP_OPERATORS)
 

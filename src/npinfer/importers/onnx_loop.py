@@ -22,6 +22,7 @@ from collections import ChainMap
 import numpy as np
 
 from .onnx_proto import Graph
+from .onnx_values import Sizes, Tensor, all_constant, all_nodes, as_sizes, fold
 
 MAX_UNROLLED_LAYERS = 100_000  # layers an unrolled Loop may add (Limits.max_layers' default)
 _FIXED = ("npinfer unrolls a Loop only when its length is fixed in the file, and here it depends on the input (a "
@@ -29,8 +30,6 @@ _FIXED = ("npinfer unrolls a Loop only when its length is fixed in the file, and
 
 
 def op_loop(c, args, attrs):
-    from .onnx_graph import Sizes, Tensor, _as_sizes
-
     body = attrs.get("body")
     if not isinstance(body, Graph):
         raise c.refuse("Loop needs a body graph")
@@ -81,7 +80,7 @@ def op_loop(c, args, attrs):
             raise c.refuse("a scan output that is a list of run-time sizes is not supported")
         parts = []
         for t, value in enumerate(values):
-            sizes = _as_sizes(value) if not isinstance(value, Tensor) else None
+            sizes = as_sizes(value) if not isinstance(value, Tensor) else None
             value = sizes.constant() if sizes is not None and not isinstance(value, np.ndarray) else value
             if isinstance(value, np.ndarray):
                 raise c.refuse("a scan output that is constant in some passes and computed in others is not supported")
@@ -92,12 +91,10 @@ def op_loop(c, args, attrs):
 
 def _fixed(c, value, what: str, hint: str) -> np.ndarray:
     """A scalar known while loading (a constant, or a size list of numbers) — else a refusal."""
-    from .onnx_graph import _as_sizes
-
     if isinstance(value, np.ndarray):
         array = value
     else:
-        sizes = _as_sizes(value)
+        sizes = as_sizes(value)
         array = sizes.constant() if sizes is not None else None
         if array is None:
             raise c.refuse(f"{what} is computed from the data; {hint}")
@@ -147,22 +144,18 @@ _COMPARE = {"Less": np.less, "LessOrEqual": np.less_equal, "Greater": np.greater
 
 def _compare(op_type):
     def convert(c, args, attrs):
-        from .onnx_graph import _all_constant, _fold
-
-        if not _all_constant(args):
+        if not all_constant(args):
             why = f"{op_type} is supported between values known while loading (loop counters and constants); this one depends on the data"
             if _decides_a_loop(c, c.node.outputs):
                 why += f" — it decides how often a Loop runs; {_FIXED}"
             raise c.refuse(why)
-        return [_fold(c, _COMPARE[op_type], args, op_type)]
+        return [fold(c, _COMPARE[op_type], args, op_type)]
     return convert
 
 
 def _decides_a_loop(c, names) -> bool:
     """Whether values `names` reach the trip count or condition of a Loop through logic and casts."""
-    from .onnx_graph import _all_nodes
-
-    nodes = list(_all_nodes(c.model.graph))
+    nodes = list(all_nodes(c.model.graph))
     seen, todo = set(), [n for n in names if n]
     while todo:
         name = todo.pop()

@@ -21,7 +21,6 @@ from ..errors import NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..spec import Call, LayerSpec, ModelSpec
 from . import torch_modules as tm
 
-
 # -- values flowing through the traced graph ---------------------------------------------------
 
 @dataclass(frozen=True)

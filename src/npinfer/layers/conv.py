@@ -7,7 +7,6 @@ output channel c*multiplier + m; pointwise (1, in*multiplier, filters).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import ModelFormatError

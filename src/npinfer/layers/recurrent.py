@@ -16,8 +16,14 @@ import numpy as np
 
 from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape, require_bool
-from .cells import CELL_OPTIONS, GRUCell, LSTMCell, SimpleRNNCell, build_cell, cell_weight_names
-
+from .cells import (
+    CELL_OPTIONS,
+    GRUCell,
+    LSTMCell,
+    SimpleRNNCell,
+    build_cell,
+    cell_weight_names,
+)
 
 # Model.trace (trace.py) listens here: while set, every Recurrent.run gives it the layer, its
 # input, mask and start states and the cell's step; it returns the step to run (one that records
@@ -112,8 +118,9 @@ def fuses_input(cell, batch: int) -> bool:
 
 SEQUENCE_OPTIONS = {
     "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False,
-    "zero_output_for_mask": False,
+    "zero_output_for_mask": False, "fed": [],
 }
+BOOLEAN_OPTIONS = [key for key in SEQUENCE_OPTIONS if key != "fed"]
 
 
 class Recurrent(Layer):
@@ -121,24 +128,56 @@ class Recurrent(Layer):
 
     CELL = None  # SimpleRNN / LSTM / GRU: the cell class, options given flat; RNN: a "cell" option
     OPTIONS = {**CELL_OPTIONS, **SEQUENCE_OPTIONS}
-    CALL_KWARGS = frozenset({"initial_state"})
+
+    def __init__(self, name, class_name, config, weights, dtype):
+        fed = config.get("fed", [])
+        if not isinstance(fed, list) or not all(isinstance(n, str) for n in fed):
+            raise self.refuse_fed(name, class_name, fed)
+        self.CALL_KWARGS = frozenset({"initial_state", *fed})  # weights given as call arguments, by name (ONNX)
+        super().__init__(name, class_name, config, weights, dtype)
+
+    @staticmethod
+    def refuse_fed(name, class_name, fed):
+        return ModelFormatError(f"layer '{name}' ({class_name}): fed={fed!r} is not a list of weight names")
 
     @classmethod
     def weight_names(cls, config):
+        fed = config.get("fed") or []
+        return [n for n in cls.all_weight_names(config) if n not in fed]
+
+    @classmethod
+    def all_weight_names(cls, config):
         return cls.CELL.weight_names(config)
 
-    def make_cell(self):
-        return self.CELL(self.name, {k: self.config[k] for k in self.CELL.OPTIONS}, self.weights, self.dtype)
+    def make_cell(self, weights: dict | None = None):
+        return self.CELL(self.name, {k: self.config[k] for k in self.CELL.OPTIONS}, weights or self.weights, self.dtype)
+
+    def cell_for(self, ctx, fed: dict | None = None):
+        """The cell of this call: the layer's own, or one made from the weights the call is given."""
+        fed = fed if fed is not None else {name: ctx.kwargs[name][0] for name in self.config["fed"]}
+        if not fed:
+            return self.cell
+        cell = self.make_cell({**self.weights, **{k: np.ascontiguousarray(v, self.dtype) for k, v in fed.items()}})
+        try:
+            cell.check(self.features)
+        except ModelFormatError as err:
+            raise InputShapeError(str(err)) from None
+        return cell
 
     def build_call(self, input_shapes, kwarg_shapes, options):
         self.expect_inputs(input_shapes, rank=3)
-        for key in SEQUENCE_OPTIONS:
+        for key in BOOLEAN_OPTIONS:
             require_bool(self, key)
-        features = input_shapes[0][2]
+        fed = self.config["fed"]
+        if sorted(fed) != sorted(set(fed) & set(self.all_weight_names(self.config))):
+            raise self.refuse("fed", fed, f"some of {', '.join(self.all_weight_names(self.config))}")
+        features = self.features = input_shapes[0][2]
         if features is None:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a known feature size, got {format_shape(input_shapes[0])}")
-        self.cell = self.make_cell()
-        self.cell.check(features)
+        given = {name: np.zeros([0 if d is None else d for d in kwarg_shapes[name][0]], self.dtype) for name in fed}
+        self.cell = self.make_cell({**self.weights, **given})  # fed weights: their shapes, checked where known
+        if all(None not in kwarg_shapes[name][0] for name in fed):
+            self.cell.check(features)
         batch, steps = input_shapes[0][:2]
         sizes = self.cell.state_sizes
         given = kwarg_shapes.get("initial_state")
@@ -153,11 +192,13 @@ class Recurrent(Layer):
         states = [(batch, s) for s in sizes] if self.config["return_state"] else []
         return [output] + states
 
-    def run(self, x, ctx, key: str | None = None, initial: list | None = None, want_states: bool = True):
+    def run(self, x, ctx, key: str | None = None, initial: list | None = None, want_states: bool = True,
+            fed: dict | None = None):
         """The recurrence on x with the call's mask and states: (output, final states).
 
         output is the sequence with return_sequences, else the last output. States start from
-        `initial`, else (stateful layers, streams) the stored states, else zeros."""
+        `initial`, else (stateful layers, streams) the stored states, else zeros. fed: the
+        weights the call gives (default: those in ctx.kwargs)."""
         key = key or self.name
         mask = ctx.mask(0)
         if mask is not None and mask.shape != x.shape[:2]:
@@ -173,10 +214,11 @@ class Recurrent(Layer):
                 )
         states = None if initial is None else self._initial_states(x, initial)
         previous = store.get(f"{key}/output") if carry else None  # what a masked step repeats
+        cell = self.cell_for(ctx, fed)
         observer = RUN_OBSERVER.get()
-        step = None if observer is None else observer(self, x, mask, states)
+        step = None if observer is None else observer(self, cell, x, mask, states)
         output, sequence, states = run_over_time(
-            self.cell, x, states, mask=mask, go_backwards=self.config["go_backwards"],
+            cell, x, states, mask=mask, go_backwards=self.config["go_backwards"],
             return_sequences=self.config["return_sequences"], zero_output_for_mask=self.config["zero_output_for_mask"],
             output=None if previous is None else previous[0], want_states=want_states or carry, step=step,
         )
@@ -247,8 +289,8 @@ class RNN(Recurrent):
     OPTIONS = {"cell": REQUIRED, **SEQUENCE_OPTIONS}
 
     @classmethod
-    def weight_names(cls, config):
+    def all_weight_names(cls, config):
         return cell_weight_names(config.get("cell"))
 
-    def make_cell(self):
-        return build_cell(self.name, self.config["cell"], self.weights, self.dtype)
+    def make_cell(self, weights: dict | None = None):
+        return build_cell(self.name, self.config["cell"], weights or self.weights, self.dtype)

@@ -13,7 +13,6 @@ from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape
 from .special import erf
 
-
 MAX_SIZE = 2**31 - 1  # a size, pad or index beyond this in a config is a corrupt file, not a model
 
 
@@ -663,6 +662,36 @@ class Cast(TensorOp):
         return [self.target == "int64"]
 
 
+def sequence_mask(lengths, x):
+    """(batch, time) booleans, True at the steps t < lengths[b] of each row b of x (batch, time, ...)."""
+    lengths = np.asarray(lengths).astype(np.int64).reshape(-1)
+    steps = x.shape[1]
+    if lengths.shape != (x.shape[0],) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > steps:
+        raise ValueError(f"sequence lengths must be {x.shape[0]} values in 0..{steps}, got {lengths.tolist()}")
+    return np.arange(steps)[None, :] < lengths[:, None]
+
+
+class SequenceMask(TensorOp):
+    """The mask of sequence lengths (ONNX's sequence_lens): inputs lengths (batch,), x (batch, time, ...)."""
+
+    OPTIONS: dict = {}
+    ARITY = 2
+
+    def shape(self, shapes):
+        if len(shapes[1]) < 2:
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a sequence (batch, time, ...), got {shapes[1]}")
+        return tuple(shapes[1][:2])
+
+    def compute(self, inputs):
+        return [sequence_mask(inputs[0], inputs[1])]
+
+    def export(self, e):
+        return [e.call(sequence_mask, e.inputs[0], e.inputs[1])]
+
+    def integer_outputs(self, integer_inputs):
+        return [False]
+
+
 TENSOR_OPS = {f"tensor.{cls.__name__}": cls for cls in (
     Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Index, Concat, Stack, Binary, Unary, Reduce, MatMul, Pad, Softmax,
-    Full, Take, Cast)}
+    Full, Take, Cast, SequenceMask)}

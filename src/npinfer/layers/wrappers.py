@@ -13,6 +13,7 @@ from ..errors import ModelFormatError
 from .base import REQUIRED, CallContext, Layer
 from .paired import PAIRED_MAX_BATCH, PairedDirections
 from .recurrent import RUN_OBSERVER, Recurrent, run_over_time
+from .registry import LAYERS, create_layer
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -38,8 +39,6 @@ def bidirectional_outputs(forward, backward, forward_states, backward_states, me
 
 def inner_layer(owner: Layer, key: str, prefix: str):
     """Build the wrapped layer described by owner.config[key] with the weights under `prefix`/."""
-    from . import LAYERS, create_layer
-
     description = owner.config[key]
     if not isinstance(description, dict) or not isinstance(description.get("config"), dict):
         raise ModelFormatError(f"layer '{owner.name}' ({owner.class_name}): '{key}' does not describe a layer")
@@ -50,11 +49,21 @@ def inner_layer(owner: Layer, key: str, prefix: str):
 
 
 def inner_weight_names(description, prefix: str) -> list[str]:
-    from . import LAYERS
-
     if not isinstance(description, dict) or description.get("class_name") not in LAYERS:
         return []
     return [f"{prefix}/{n}" for n in LAYERS[description["class_name"]].weight_names(description.get("config") or {})]
+
+
+def _fed(description) -> list:
+    """The weights a wrapped recurrent layer's calls give it (its `fed` option)."""
+    config = description.get("config") if isinstance(description, dict) else None
+    fed = config.get("fed", []) if isinstance(config, dict) else []
+    return fed if isinstance(fed, list) else []
+
+
+def _part_kwargs(kwargs: dict, prefix: str) -> dict:
+    """The call arguments of one direction: 'forward/kernel' -> 'kernel'."""
+    return {k[len(prefix) + 1 :]: v for k, v in kwargs.items() if k.startswith(prefix + "/")}
 
 
 class Bidirectional(Layer):
@@ -64,7 +73,12 @@ class Bidirectional(Layer):
     Keras does) before merging. return_state gives the forward states, then the backward ones."""
 
     OPTIONS = {"layer": REQUIRED, "backward_layer": REQUIRED, "merge_mode": "concat"}
-    CALL_KWARGS = frozenset({"initial_state"})
+    PARTS = (("layer", "forward"), ("backward_layer", "backward"))
+
+    def __init__(self, name, class_name, config, weights, dtype):
+        fed = [f"{prefix}/{n}" for key, prefix in self.PARTS for n in _fed(config.get(key))]
+        self.CALL_KWARGS = frozenset({"initial_state", *fed})  # weights given as call arguments (ONNX)
+        super().__init__(name, class_name, config, weights, dtype)
 
     @classmethod
     def weight_names(cls, config):
@@ -91,8 +105,10 @@ class Bidirectional(Layer):
             raise ModelFormatError(f"layer '{self.name}' (Bidirectional): forward and backward layers disagree on return_sequences")
         initial = kwarg_shapes.get("initial_state")
         half = None if initial is None else len(initial) // 2
-        forward_shapes = self.forward.setup(input_shapes, {} if initial is None else {"initial_state": initial[:half]})
-        backward_shapes = self.backward.setup(input_shapes, {} if initial is None else {"initial_state": initial[half:]})
+        forward_shapes = self.forward.setup(input_shapes, {**({} if initial is None else {"initial_state": initial[:half]}),
+                                                           **_part_kwargs(kwarg_shapes, "forward")})
+        backward_shapes = self.backward.setup(input_shapes, {**({} if initial is None else {"initial_state": initial[half:]}),
+                                                             **_part_kwargs(kwarg_shapes, "backward")})
         self.return_state = self.forward.config["return_state"]
         self.return_sequences = self.forward.config["return_sequences"]
         a, b = forward_shapes[0], backward_shapes[0]
@@ -115,15 +131,17 @@ class Bidirectional(Layer):
         if self._pairs(x, ctx, initial):
             y, y_back, forward_states, backward_states = self._run_paired(x)
         else:
-            y, forward_states = self.forward.run(x, inner, f"{self.name}/forward", None if initial is None else initial[:half])
-            y_back, backward_states = self.backward.run(x, inner, f"{self.name}/backward", None if initial is None else initial[half:])
+            y, forward_states = self.forward.run(x, inner, f"{self.name}/forward", None if initial is None else initial[:half],
+                                                 fed={k: v[0] for k, v in _part_kwargs(ctx.kwargs, "forward").items()})
+            y_back, backward_states = self.backward.run(x, inner, f"{self.name}/backward", None if initial is None else initial[half:],
+                                                        fed={k: v[0] for k, v in _part_kwargs(ctx.kwargs, "backward").items()})
         return bidirectional_outputs(y, y_back, forward_states, backward_states, self.config["merge_mode"],
                                      self.return_sequences, self.return_state)
 
     def _pairs(self, x, ctx, initial) -> bool:
         """Whether both directions run as one loop (paired.py): a small batch, no mask, no
         initial or carried state, twin cells with the default activations."""
-        if x.shape[0] > PAIRED_MAX_BATCH or ctx.mask(0) is not None or initial is not None or ctx.state is not None \
+        if x.shape[0] > PAIRED_MAX_BATCH or ctx.mask(0) is not None or ctx.kwargs or ctx.state is not None \
                 or RUN_OBSERVER.get() is not None:  # a trace follows each direction's own run
             return False
         if self._paired is None:
