@@ -283,7 +283,7 @@ def _write_call(writer: Writer, node) -> None:
     """One call of a layer: its line(s), and what it makes of masks and integers."""
     layer, call, model = node.layer, node.call, writer.model
     if layer.class_name == "InputLayer":
-        if layer.config.get("batch_axis", 0) not in (0, 1):
+        if layer.config.get("batch_axis", 0) not in (0, 1) and not any(axis in (0, 1) for axis in model.batch_axes):
             raise refusal(layer, "the model file does not say which axis is the batch (batch_axis None)")
         return
     if layer.stateful:

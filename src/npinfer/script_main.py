@@ -50,7 +50,7 @@ def prepare_inputs(x, names, shapes, integer_inputs, batch_axes, dtype):
     for i, (a, shape) in enumerate(zip(inputs, shapes)):
         if a.ndim != len(shape) or any(s is not None and s != g for s, g in zip(shape, a.shape)):
             raise ValueError(f"input {i} expects shape {shape}, got {a.shape}")
-    if len({a.shape[axis] for a, axis in zip(inputs, batch_axes)}) > 1:
+    if len({a.shape[axis] for a, axis in zip(inputs, batch_axes) if axis is not None}) > 1:
         raise ValueError("all inputs need the same batch size")
     return inputs
 

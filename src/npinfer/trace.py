@@ -30,10 +30,11 @@ from .layers.wrappers import Bidirectional
 def trace(model, x: Any, sample: int = 0) -> dict:
     """The record of one sample's computation (arrays); see the module docstring."""
     arrays = model.prepare_inputs(x)
-    rows = arrays[0].shape[0]
+    axes = model.batch_axes  # time-major inputs hold their batch on axis 1; weights an ONNX graph feeds, on none
+    rows = next((a.shape[axis] for a, axis in zip(arrays, axes) if axis is not None), 1)
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < rows:
         raise NpinferError(f"sample {sample!r} is out of range: the input holds {rows} sample(s), 0..{rows - 1}")
-    one = [a[sample : sample + 1] for a in arrays]
+    one = [a if axis is None else np.take(a, [sample], axis=axis) for a, axis in zip(arrays, axes)]
     layers = [layer for layer in model.layers if layer.class_name != "InputLayer" and model.node_output_shapes(layer.name)]
     runs: dict[int, list[_Run]] = {}  # id(recurrent layer) -> each of its runs, in order
 

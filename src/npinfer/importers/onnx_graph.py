@@ -191,6 +191,9 @@ def _batch_axis(name: str, graph: Graph) -> int | None:
 
 def _recurrent_batch_axis(name: str, graph: Graph) -> int | None:
     for node in graph.nodes:
+        if node.op_type in ("LSTM", "GRU", "RNN") and name in node.inputs[4:7]:  # sequence_lens, initial_h, initial_c
+            first = node.attributes.get("layout", 0) == 1
+            return 0 if node.inputs.index(name) == 4 or first else 1
         if not node.inputs or node.inputs[0] != name:
             continue
         if node.op_type in ("LSTM", "GRU", "RNN"):

@@ -30,10 +30,10 @@ class InputLayer(Layer):
     def build(self, input_shapes: list[Shape]) -> list[Shape]:
         shape = self.config["shape"]
         axis = self.config["batch_axis"]
-        if not isinstance(shape, list) or len(shape) < (1 if axis is None else 2) or not all(
+        if not isinstance(shape, list) or len(shape) < (2 if axis == 1 else 1) or not all(
             s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in shape
         ):
-            raise ModelFormatError(f"input '{self.name}' has shape {shape!r}; expected [batch, size, ...]")
+            raise ModelFormatError(f"input '{self.name}' has shape {shape!r}; expected [batch, ...]")
         if axis is not None and (axis not in (0, 1) or isinstance(axis, bool)):
             raise self.refuse("batch_axis", axis, "0, 1 or None")
         return [tuple(None if i == axis else s for i, s in enumerate(shape))]
