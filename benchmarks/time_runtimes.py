@@ -30,12 +30,18 @@ def main() -> None:
     reference = np.load(WORK / "reference.npy")
     model = npinfer.load(WORK / f"{name}.keras")
     runs = {"npinfer": model.predict}
-    for threads in (1, 2):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(WORK / f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
-        runs[f"ort_{threads}_thread{'s' if threads > 1 else ''}"] = lambda x, s=session: s.run(None, {"x": x})[0]
+    node_file = WORK / f"{name}_node.onnx"  # the model as one ONNX LSTM / GRU node (onnx_nodes.py), where written
+    if node_file.exists():
+        runs["npinfer_onnx"] = npinfer.load(node_file).predict
+    for label, path in (("ort", WORK / f"{name}.onnx"), ("ort_node", node_file)):
+        if not path.exists():
+            continue
+        for threads in (1, 2):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            runs[f"{label}_{threads}_thread{'s' if threads > 1 else ''}"] = lambda x, s=session: s.run(None, {"x": x})[0]
     if mode == "full" and len(x) <= 32:
         from onnx.reference import ReferenceEvaluator
 

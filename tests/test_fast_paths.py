@@ -55,7 +55,7 @@ def test_fast_kernels_equal_the_readable_steps(class_name, options, units, dtype
         for go_backwards in (False, True):
             outputs, final = rnn(x, cell.step_function(), states, go_backwards, return_sequences=True)
             for fused in (False, True) if cell.FUSES_INPUT else (False,):
-                last, sequence, fast_final = cell.fast.run(x, states, True, go_backwards, True, fused)
+                last, sequence, fast_final = cell.fast.run(x, states, cell.state_sizes, True, go_backwards, True, fused)
                 what = f"batch {batch} go_backwards={go_backwards} fused={fused}"
                 _compare(sequence, outputs, dtype, f"{what}: sequence")
                 _compare(last, outputs[:, -1], dtype, f"{what}: last output")

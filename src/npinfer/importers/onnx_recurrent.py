@@ -150,9 +150,9 @@ def _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
     return weights
 
 
-def _layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return_sequences):
+def _layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return_sequences, return_state):
     config = {"units": hidden, "use_bias": "bias" in weights, "clip": clip, "return_sequences": return_sequences,
-              "return_state": True, "go_backwards": reverse, "zero_output_for_mask": True,
+              "return_state": return_state, "go_backwards": reverse, "zero_output_for_mask": True,
               "fed": sorted(k for k, v in weights.items() if not isinstance(v, np.ndarray))}
     if kind == "RNN":
         return {**config, "activation": functions[0]}
@@ -195,12 +195,15 @@ def convert_recurrent(c, args, attrs):
     lengths = _run_time_input(c, "sequence_lens", lengths, time_size)
     initial = [_run_time_input(c, name, value, time_size) for name, value in (("initial_h", initial_h), ("initial_c", initial_c))]
     returns_sequence = bool(c.node.outputs) and bool(c.node.outputs[0])
+    wants_c = kind == "LSTM" and len(c.node.outputs) > 2 and bool(c.node.outputs[2])
+    # without a mask or the sequence, the last output is Y_h: the layer need not return its states
+    return_state = directions == 2 or returns_sequence or lengths is not None or wants_c
     parts, kwargs = [], {}
     for d in range(directions):
         weights = _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, bool(attrs.get("linear_before_reset", 0)))
         reverse = direction == "reverse" or d == 1
         parts.append((_layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse,
-                                    returns_sequence), weights))
+                                    returns_sequence, return_state), weights))
     states = _initial_states(c, kind, initial, directions, layout, hidden, sequence)
     if states:
         kwargs["initial_state"] = states
@@ -214,7 +217,7 @@ def convert_recurrent(c, args, attrs):
         ys = [outputs[0]]
         if config["go_backwards"] and returns_sequence:  # the outputs back to time order
             ys = [c.one("tensor.Index", {"items": [{"slice": [None, None, None]}, {"slice": [None, None, -1]}]}, ys, base="in_time")]
-        finals = [outputs[1:]]
+        finals = [outputs[1:] if return_state else outputs[:1]]
     else:
         config, weights, fed = {"merge_mode": None}, {}, {}
         for (part_config, part_weights), key, prefix in zip(parts, ("layer", "backward_layer"), ("forward", "backward")):
@@ -226,7 +229,7 @@ def convert_recurrent(c, args, attrs):
         ys, finals = outputs[:2], [outputs[2 : 2 + count], outputs[2 + count :]]
     if lengths is not None and states:
         finals = _zero_where_empty(c, lengths, finals)
-    return _onnx_outputs(c, kind, layout, returns_sequence, ys, finals)
+    return _onnx_outputs(c, layout, returns_sequence, ys, finals, 2 if wants_c else 1)
 
 
 def _run_time_input(c, name: str, value, time_size):
@@ -267,13 +270,21 @@ def _zero_where_empty(c, lengths, finals):
     return [[c.one("tensor.Binary", {"op": "mul"}, [s, alive], base="final") for s in states] for states in finals]
 
 
-def _onnx_outputs(c, kind, layout, returns_sequence, ys, finals):
+def _onnx_outputs(c, layout, returns_sequence, ys, finals, count):
     """[Y, Y_h(, Y_c)] in ONNX's shapes: Y (time, directions, batch, hidden) with layout 0, else
-    (batch, time, directions, hidden); the states (directions, batch, hidden) or (batch, directions, hidden)."""
+    (batch, time, directions, hidden); the `count` states (directions, batch, hidden) or (batch,
+    directions, hidden)."""
     results = [None]
     if returns_sequence:
-        stacked = c.one("tensor.Stack", {"axis": 0 if layout == 0 else 2}, ys, base="Y")
+        stacked = _stack(c, ys, 0 if layout == 0 else 2, "Y")
         results = [stacked if layout == 1 else c.one("tensor.Transpose", {"perm": [2, 0, 1, 3]}, [stacked], base="Y_onnx")]
-    for k in range(2 if kind == "LSTM" else 1):
-        results.append(c.one("tensor.Stack", {"axis": 0 if layout == 0 else 1}, [states[k] for states in finals], base="Y_hc"))
+    for k in range(count):
+        results.append(_stack(c, [states[k] for states in finals], 0 if layout == 0 else 1, "Y_hc"))
     return results
+
+
+def _stack(c, parts, axis, base):
+    """The directions' tensors stacked on a new `axis` (one direction: a view with that axis)."""
+    if len(parts) == 1:
+        return c.one("tensor.Unsqueeze", {"axes": [axis]}, parts, base=base)
+    return c.one("tensor.Stack", {"axis": axis}, parts, base=base)

@@ -78,12 +78,13 @@ class Dense(Layer):
         if self.config["use_bias"]:
             self.expect_weight("bias", (units,))
         out = input_shapes[0][:-1] + (units,)
+        self.kernel, self.bias = self.weights["kernel"], self.weights.get("bias")
         self.activation = activations.get(self.config["activation"])
         activations.check_axes(self.config["activation"], len(out), f"layer '{self.name}'")
         return [activations.output_shape(self.config["activation"], out)]
 
     def call(self, inputs, ctx):
-        return [dense(inputs[0], self.weights["kernel"], self.weights.get("bias"), self.activation)]
+        return [dense(inputs[0], self.kernel, self.bias, self.activation)]
 
     def export(self, e):
         return [e.call(dense, e.input, e.weight("kernel"), e.weight("bias"), e.activation(self.config["activation"]))]

@@ -92,12 +92,14 @@ class FastCell:
 
         return workspace.cached(self, ("kernel", batch, states[0].dtype, features), make).start(states)
 
-    def run(self, x, states, return_sequences: bool, go_backwards: bool, want_states: bool, fused: bool):
-        """The recurrence over x (batch, time, F) from `states`, as recurrent.rnn computes it:
-        (last output (batch, units), the sequence (batch, time, units) or None, final states or
-        None unless `want_states`), fresh arrays. `fused`: each step reads x_t itself
-        ([x_t; h; 1] against [W; U; b]) instead of a hoisted projection."""
+    def run(self, x, states, sizes, return_sequences: bool, go_backwards: bool, want_states: bool, fused: bool):
+        """The recurrence over x (batch, time, F) from `states` (None: zeros of `sizes`), as
+        recurrent.rnn computes it: (last output (batch, units), the sequence (batch, time, units)
+        or None, final states or None unless `want_states`), fresh arrays. `fused`: each step
+        reads x_t itself ([x_t; h; 1] against [W; U; b]) instead of a hoisted projection."""
         batch, steps = x.shape[0], x.shape[1]
+        if states is None:
+            states = [np.zeros((batch, size), x.dtype) for size in sizes]
         # the kernels keep h gate-major, so the sequence is (time, units, batch)
         sequence = np.empty((steps, self.units, batch), x.dtype) if return_sequences else None
         if fused:

@@ -56,9 +56,9 @@ def rnn(x, step, states, go_backwards=False, return_sequences=False, mask=None, 
     time, units) with return_sequences, else the last output (batch, units); final states)."""
     if mask is not None and mask.shape != x.shape[:2]:
         raise ValueError(f"mask has shape {mask.shape}, expected {x.shape[:2]} (batch, time)")
-    outputs = []
+    sequence = None
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
-    for t in steps:
+    for k, t in enumerate(steps):
         new_output, new_states = step(x[:, t], states)
         if mask is None:
             output, states = new_output, new_states
@@ -67,8 +67,11 @@ def rnn(x, step, states, go_backwards=False, return_sequences=False, mask=None, 
             states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
             previous = np.zeros((), new_output.dtype) if zero_output_for_mask or output is None else output
             output = np.where(keep, new_output, previous)
-        outputs.append(output)
-    return (np.stack(outputs, axis=1) if return_sequences else output), states
+        if return_sequences:
+            if sequence is None:
+                sequence = np.empty((x.shape[0], x.shape[1]) + output.shape[1:], output.dtype)  # (batch, time, units)
+            sequence[:, k] = output
+    return (sequence if return_sequences else output), states
 
 
 def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=None, go_backwards=False,
@@ -82,11 +85,10 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
     """
     if x.shape[1] == 0:
         raise InputShapeError(f"layer '{cell.owner}' needs at least one time step, got an input of shape {x.shape}")
-    if states is None:
-        states = zeros_states(x, cell.state_sizes)
     fast = cell.fast
-    if mask is None and step is None and fast is not None:
-        return fast.run(x, states, return_sequences, go_backwards, want_states, fuses_input(cell, x.shape[0]))
+    if mask is None and step is None and fast is not None:  # (it makes zero states itself, and frees them early)
+        return fast.run(x, states, cell.state_sizes, return_sequences, go_backwards, want_states, fuses_input(cell, x.shape[0]))
+    states = zeros_states(x, cell.state_sizes) if states is None else states
     outputs, states = rnn(x, step or cell.step_function(), states, go_backwards, return_sequences, mask,
                           zero_output_for_mask, output)
     if return_sequences:
@@ -154,7 +156,10 @@ class Recurrent(Layer):
 
     def cell_for(self, ctx, fed: dict | None = None):
         """The cell of this call: the layer's own, or one made from the weights the call is given."""
-        fed = fed if fed is not None else {name: ctx.kwargs[name][0] for name in self.config["fed"]}
+        if fed is None:
+            if not self.config["fed"]:
+                return self.cell
+            fed = {name: ctx.kwargs[name][0] for name in self.config["fed"]}
         if not fed:
             return self.cell
         cell = self.make_cell({**self.weights, **{k: np.ascontiguousarray(v, self.dtype) for k, v in fed.items()}})

@@ -134,10 +134,10 @@ class Transpose(TensorOp):
         return tuple(shapes[0][p] for p in perm)
 
     def compute(self, inputs):
-        return [np.ascontiguousarray(inputs[0].transpose(self.config["perm"]))]
+        return [inputs[0].transpose(self.config["perm"])]  # a view: the reader copies if it must
 
     def export(self, e):
-        return [f"np.ascontiguousarray({e.input}.transpose({tuple(self.config['perm'])}))"]
+        return [f"{e.input}.transpose({tuple(self.config['perm'])})"]
 
 
 class Reshape(TensorOp):
