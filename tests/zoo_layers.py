@@ -374,6 +374,16 @@ def _mha_causal(k, flavor):
     return k.Model(x, mha(x, x, use_causal_mask=True))
 
 
+@case("rescaling_identity_dense")
+def _rescaling(k, flavor):
+    return _seq(k, (6, 4), k.layers.Rescaling(0.5, offset=-1.0), k.layers.Identity(), k.layers.Dense(3))
+
+
+@case("rescaling_per_channel_lstm")
+def _rescaling_channels(k, flavor):
+    return _seq(k, (6, 4), k.layers.Rescaling([0.5, 1.0, 2.0, -1.5], offset=[1.0, 0.0, -0.5, 0.25]), k.layers.LSTM(3))
+
+
 @case("multi_head_attention_attention_mask")
 def _mha_attention_mask(k, flavor):
     # the mask input holds token-like ids, 0 on the rows past a random length: those queries see no key

@@ -200,6 +200,8 @@ RULES: dict[str, KerasLayerRule] = {
     **{name: KerasLayerRule(ignored=DROPOUT_KEYS) for name in
        ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")},
     "Flatten": KerasLayerRule(("data_format",)),
+    "Identity": KerasLayerRule(),
+    "Rescaling": KerasLayerRule(("scale", "offset")),
     "Reshape": KerasLayerRule(("target_shape",)),
     **{name: KerasLayerRule(finish=_with_semantics) for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")},
     "Concatenate": KerasLayerRule(("axis",), finish=_with_semantics),

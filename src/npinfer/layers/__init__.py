@@ -15,6 +15,7 @@ from .normalization import (
 )
 from .ops import OPERATIONS
 from .pooling import GlobalPooling1D, Pooling1D
+from .preprocessing import Rescaling
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .registry import (
     CUSTOM,
@@ -37,6 +38,8 @@ LAYERS.update({
     "LeakyReLU": Activation,
     "ELU": Activation,
     "Softmax": Activation,
+    "Identity": Identity,
+    "Rescaling": Rescaling,
     "Dropout": Identity,
     "SpatialDropout1D": Identity,
     "GaussianNoise": Identity,

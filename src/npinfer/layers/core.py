@@ -112,7 +112,7 @@ class Activation(Layer):
 
 
 class Identity(Layer):
-    """Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference."""
+    """Identity, and Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference."""
 
     TIME_LOCAL = True
 
