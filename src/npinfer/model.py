@@ -260,7 +260,7 @@ class Model:
     def _prepare_inputs(self, x: Any, free_time: bool = False) -> list[np.ndarray]:
         if self._plain_input is not None and type(x) is np.ndarray and x.dtype == self.dtype and not free_time \
                 and x.flags.c_contiguous:
-            expected = self._plain_input  # the common case, checked in ~0.5 us instead of ~3
+            expected = self._plain_input  # the common case, checked without the general path's calls
             if x.ndim == len(expected) and all(e is None or e == g for e, g in zip(expected, x.shape)):
                 return [x]
         if isinstance(x, dict):

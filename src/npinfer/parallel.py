@@ -2,9 +2,8 @@
 
 NumPy's matrix products and ufuncs release the GIL, so two threads each running the model
 on half the batch use both cores for the element-wise gate math too. BLAS must then use ONE
-thread per calling thread, or four threads fight over two cores (measured on LSTM(64), 50
-steps, batch 1024: 77 ms in one thread, 103 ms in two threads with BLAS left at two threads,
-55 ms in two threads with BLAS at one thread each).
+thread per calling thread, or four threads fight over two cores (two threads with BLAS left
+at two threads each measured slower than one thread).
 
 The BLAS thread count is set per calling thread through OpenBLAS's
 `openblas_set_num_threads_local` (OpenBLAS >= 0.3.27, as NumPy's wheels bundle it), found
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 # load + predict of a small model then starts faster.
 
 MIN_ROWS_PER_THREAD = 128  # below this the hand-off costs more than the second core gives
-MIN_WORK = 2e7  # multiply-adds in the recurrent layers: below ~10 ms of work one thread is faster
+MIN_WORK = 2e7  # multiply-adds in the recurrent layers: below this one thread measured faster
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -95,7 +94,7 @@ def split_batch(run: Callable[[slice], list[np.ndarray]], rows: int, work_per_ro
     return None when the work is too small (or threads cannot help) for the caller to run it whole.
 
     work_per_row: multiply-adds per sample (the article's SimpleRNN(3): ~100; LSTM(64) over 50
-    steps: ~16 million). Splitting the article model's batch of 1024 took 840 us against 200 us."""
+    steps: ~16 million). Splitting the article model's batch of 1024 measured slower than not."""
     if rows < 2 * MIN_ROWS_PER_THREAD or rows * work_per_row < MIN_WORK:
         return None
     count = min(workers(), rows // MIN_ROWS_PER_THREAD)

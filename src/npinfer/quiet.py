@@ -1,8 +1,8 @@
 """NaN and inf propagate silently, as in Keras: NumPy's floating-point warnings are switched off
 for the length of one predict call.
 
-`np.errstate(all="ignore")` builds its error-state object on every entry (about 5 us per
-predict on this machine, a tenth of a batch-1 call of the article's model); NumPy 2 keeps the
+`np.errstate(all="ignore")` builds its error-state object on every entry (a noticeable part
+of a batch-1 call of the article's model); NumPy 2 keeps the
 state in a context variable, so the ignoring state is made once here and set and reset
 directly. NumPy 1.x (no such variable) uses np.errstate.
 """

@@ -21,9 +21,9 @@ import numpy as np
 
 from .parallel import _pool_of, single_threaded_blas, workers
 
-CHUNK_UNIT = 4096  # the largest tile: the article model runs 4096 windows in ~0.4 ms, per-call overhead ~7%
+CHUNK_UNIT = 4096  # the largest tile: large enough that per-call overhead is a small part of it
 SMALLEST_TILE = 256
-TILE_WORK = 5e7  # recurrent multiply-adds per tile (~25 ms of work) above which tiles get smaller
+TILE_WORK = 5e7  # recurrent multiply-adds per tile above which tiles get smaller
 
 
 def chunk_size(chunk_rows: int) -> int:

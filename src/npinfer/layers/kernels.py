@@ -174,7 +174,7 @@ class FastKernel:
         dtype = states[0].dtype
         self.u = units
         self.vector = batch == 1
-        self.half = np.array(0.5, dtype)  # a 0-d array of the model's dtype: a Python float costs ~1 us more per call
+        self.half = np.array(0.5, dtype)  # a 0-d array of the model's dtype: a Python float costs more per call
         self.h = self.own_h = self.buffer(fast, "h", units, batch, dtype)
         for name, width in scratch.items():
             setattr(self, name, self.buffer(fast, name, width, batch, dtype))
@@ -194,7 +194,7 @@ class FastKernel:
                 WU, dot = self.WU, np.dot
 
                 def fused_vector(x_t, h):
-                    x_in[...] = x_t  # (np.copyto costs ~0.3 us more per call)
+                    x_in[...] = x_t  # (np.copyto measured slower per call)
                     dot(xh, WU, z)  # (G*units,)
 
                 return fused_vector

@@ -97,9 +97,8 @@ def run_over_time(cell, x: np.ndarray, states: list[np.ndarray] | None, *, mask=
 
 
 # From this batch size and gate width on, SimpleRNN and LSTM steps read x_t themselves
-# (kernels.fuse_input). Fused / hoisted time (gate-major kernels, whole model, A/B): LSTM(64)
-# over 50 steps batch 4 1.03, 16 0.96, 32 0.88, 64 0.69, 256 0.89, 1024 0.73; stacked
-# LSTM(128) batch 32 0.88, 1024 0.98. Narrow layers: see fuses_input.
+# (kernels.fuse_input); narrow layers up to NARROW_FUSED_MAX_BATCH rows. The bounds are where
+# fused measured faster than hoisted (A/B in the commits that set them).
 FUSED_MIN_BATCH = 16
 FUSED_MIN_WIDTH = 128  # GATES * units
 NARROW_FUSED_MAX_BATCH = 16384
@@ -109,9 +108,7 @@ def fuses_input(cell, batch: int) -> bool:
     """Whether the fast kernel reads x_t itself ([x_t; h; 1] against [W; U; b]) rather than a
     hoisted projection: wide layers at batches from FUSED_MIN_BATCH, narrow layers up to
     NARROW_FUSED_MAX_BATCH rows, where the projection's calls cost more than a slightly
-    larger product per step. The article's SimpleRNN(3) over 4 steps, fused / hoisted (A/B):
-    batch 1 0.89 (39.9 -> 35.5 us), 4 0.86, 32 0.98, 256 0.88, 1024 0.91, 4096 0.89, 16384
-    0.94, 65536 (two threads of 32768) 1.17."""
+    larger product per step."""
     if not getattr(cell, "FUSES_INPUT", False):
         return False
     wide = cell.GATES * cell.units >= FUSED_MIN_WIDTH
