@@ -64,8 +64,8 @@ class Functions:
 
     def add(self, function) -> Code:
         """Hold `function` (and what it reads); returns its name in the script."""
-        if isinstance(function, np.ufunc):
-            self.modules["np"] = "import numpy as np"
+        if isinstance(function, np.ufunc) or getattr(np, getattr(function, "__name__", ""), None) is function:
+            self.modules["np"] = "import numpy as np"  # NumPy's own: written as np.<name>, not copied
             return Code(f"np.{function.__name__}")
         name = function.__name__
         held = self.functions.get(name)

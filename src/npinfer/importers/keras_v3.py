@@ -19,14 +19,7 @@ import zipfile
 import numpy as np
 
 from ..errors import ModelFormatError, reading
-from ..limits import (
-    Limits,
-    WeightBudget,
-    check_config_size,
-    check_depth,
-    check_member,
-    current,
-)
+from ..limits import Limits, WeightBudget, check_config_size, check_depth, check_member, current
 from ..spec import ModelSpec
 from .hdf5 import attr_text, child, open_hdf5, read_array
 from .keras_config import parse_model

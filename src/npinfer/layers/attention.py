@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from .activations import softmax
-from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
+from .base import REQUIRED, Layer, Values, format_shape, require_bool, require_positive_int
 
 BIG = 1.0e9  # what Keras subtracts from masked scores
 
@@ -150,6 +150,7 @@ class DenseAttention(Layer):
         if key[-1] != dim and dim is not None:
             raise ModelFormatError(f"layer '{self.name}': query {format_shape(query)} and key {format_shape(key)} differ in size")
         out = (None, query[1], value[2])
+        self.scores_with = self.scoring(Values(self.weights, self.dtype))
         return [out, (None, query[1], key[1])] if options["return_attention_scores"] else [out]
 
     def expect_scalar(self, key):
@@ -160,13 +161,13 @@ class DenseAttention(Layer):
     def call(self, inputs, ctx):
         query, value = inputs[0], inputs[1]
         key = inputs[2] if len(inputs) == 3 else value
-        result, weights = self.FUNCTION(query, value, key, **self.arguments(self.weights.get), causal=ctx.options["use_causal_mask"],
+        result, weights = self.FUNCTION(query, value, key, **self.scores_with, causal=ctx.options["use_causal_mask"],
                                         query_mask=ctx.mask(0), value_mask=ctx.mask(1))
         return [result, weights] if ctx.options["return_attention_scores"] else [result]
 
-    def arguments(self, weight) -> dict:
+    def scoring(self, get) -> dict:
         """The weights and options FUNCTION takes besides query, value, key and masks."""
-        return {"scale": weight("scale"), "concat_score_weight": weight("concat_score_weight"),
+        return {"scale": get.weight("scale"), "concat_score_weight": get.weight("concat_score_weight"),
                 "score_mode": self.config.get("score_mode", "dot")}
 
     def export(self, e):
@@ -174,7 +175,7 @@ class DenseAttention(Layer):
         key = e.inputs[2] if len(e.inputs) == 3 else value
         masks = {name: m for name, m in zip(("query_mask", "value_mask"), e.masks) if m is not None}
         scores = e.outputs[1] if e.options["return_attention_scores"] else "_"
-        e.line(f"{e.outputs[0]}, {scores} = " + e.call(self.FUNCTION, query, value, key, **self.arguments(e.weight),
+        e.line(f"{e.outputs[0]}, {scores} = " + e.call(self.FUNCTION, query, value, key, **self.scoring(e),
                                                        causal=e.options["use_causal_mask"], **masks))
 
     def export_masks(self, e):
@@ -196,8 +197,8 @@ class AdditiveAttention(DenseAttention):
     OPTIONS = {"use_scale": True}
     FUNCTION = staticmethod(additive_attention)
 
-    def arguments(self, weight):
-        return {"scale": weight("scale")}
+    def scoring(self, get):
+        return {"scale": get.weight("scale")}
 
 
 class MultiHeadAttention(Layer):

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedOptionError
+from . import activations
 
 Shape = tuple  # (None, 4, 3): batch first; None marks a size known only at predict time
 
@@ -34,6 +35,23 @@ class CallContext:
         return self.masks[index] if index < len(self.masks) else None
 
 
+class Values:
+    """What a layer's `arguments(get)` reads at run time: its weights (under `prefix`), its
+    activations and zeros as values. (export.LayerExport answers the same calls with script code.)"""
+
+    def __init__(self, weights: dict, dtype, prefix: str = ""):
+        self.weights, self.dtype, self.prefix = weights, dtype, prefix
+
+    def weight(self, key: str):
+        return self.weights.get(self.prefix + key)
+
+    def activation(self, spec, clip=None):
+        return activations.get(spec, clip)
+
+    def zeros(self, shape):
+        return np.zeros(shape, self.dtype)
+
+
 class Layer:
     """Base of every NumPy layer.
 
@@ -44,7 +62,14 @@ class Layer:
     and override ``build_call``. ``MASKING`` says what happens to an incoming mask, as Keras
     does it: "propagate" passes the first input's mask on, "drop" ends it; layers with other
     rules override ``compute_masks``.
+
+    A layer whose output is one plain NumPy function of its inputs declares it: ``FUNCTION``
+    and ``arguments(get)`` (what follows the inputs, read through `get`); ``call`` and
+    ``export`` then both come from that one declaration. (A layer with a fast path overrides
+    ``call`` and keeps FUNCTION as its readable definition, which export writes.)
     """
+
+    FUNCTION: ClassVar = None
 
     OPTIONS: ClassVar[dict[str, Any]] = {}
     CALL_KWARGS: ClassVar[frozenset] = frozenset()
@@ -82,7 +107,14 @@ class Layer:
 
     def call(self, inputs: list[np.ndarray], ctx: CallContext) -> list[np.ndarray]:
         """Compute the outputs for a list of input arrays (batch first)."""
-        raise NotImplementedError
+        if self.FUNCTION is None:
+            raise NotImplementedError
+        return [self.FUNCTION(*inputs, *self.bound)]
+
+    def arguments(self, get) -> list:
+        """FUNCTION's arguments after the inputs, read through `get`: get.weight(name),
+        get.activation(spec), get.zeros(shape) — values at run time, code in an exported script."""
+        return []
 
     def compute_masks(self, inputs: list[np.ndarray], ctx: CallContext, outputs: list[np.ndarray]) -> list:
         """The mask of each output (None for no mask), following Keras's compute_mask."""
@@ -113,9 +145,11 @@ class Layer:
         """Write this call into an exported script: return one expression per output, or write
         lines assigning `e.outputs` and return None. Expressions call the same plain NumPy
         functions `call` runs (e.call copies them into the script); `e` (export.LayerExport)
-        gives the inputs, masks, tensor arguments and weights as code. A layer without it is
-        refused by name."""
-        raise e.refuse("it is not in the exported set yet")
+        gives the inputs, masks, tensor arguments and weights as code. A layer with neither this
+        nor a FUNCTION is refused by name."""
+        if self.FUNCTION is None:
+            raise e.refuse("it is not in the exported set yet")
+        return [e.call(self.FUNCTION, *e.inputs, *self.arguments(e))]
 
     def export_masks(self, e) -> list:
         """The masks of the outputs in an exported script (a variable or None each), as
@@ -150,6 +184,8 @@ class Layer:
             options.setdefault(key, default)
         self.input_shapes = [tuple(s) for s in input_shapes]
         self.output_shapes = [tuple(s) for s in self.build_call(self.input_shapes, kwarg_shapes, options)]
+        if self.FUNCTION is not None:
+            self.bound = self.arguments(Values(self.weights, self.dtype))  # FUNCTION's arguments, made once
         return self.output_shapes
 
     @property
@@ -213,6 +249,18 @@ def _as_float_array(value, dtype: np.dtype, layer: str, key: str) -> np.ndarray:
 def format_shape(shape: Shape) -> str:
     """Shape as Keras prints it: (None, 4, 3)."""
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast_shapes(layer: Layer, shapes: list[Shape]) -> Shape:
+    """The shape of an element-wise result of `shapes` (NumPy broadcasting; None: unknown)."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (rank - len(s)) + tuple(s) for s in shapes]):
+        known = {d for d in dims if d not in (None, 1)}
+        if len(known) > 1:
+            raise ModelFormatError(f"layer '{layer.name}' ({layer.class_name}) cannot combine shapes {', '.join(map(format_shape, shapes))}")
+        out.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(out)
 
 
 def require_bool(layer: Layer, key: str) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from . import activations
-from .base import REQUIRED
+from .base import REQUIRED, Values
 from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel, fast_cell
 
 CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True, "clip": None}
@@ -155,16 +155,17 @@ class Cell:
         self.dtype = np.dtype(dtype)
         self.w = weights
         self.use_bias = self.config["use_bias"]
-        self.functions = {key: self._activation(key) for key in self.ACTIVATION_KEYS if self.config.get(key) is not None}
+        self.activations = [key for key in self.ACTIVATION_KEYS if self.config.get(key) is not None]
+        for key in self.activations:
+            self._check_activation(key)
         self._step = None
         self._fast = None
 
-    def _activation(self, key):
+    def _check_activation(self, key):
         spec = self.config[key]
         activations.check_axes(spec, 2, f"layer '{self.owner}' {key}")
         if activations.output_shape(spec, (None, self.units)) != (None, self.units):
             raise UnsupportedOptionError(f"layer '{self.owner}': {key} '{activations.canonical(spec)['name']}' changes the shape")
-        return activations.get(spec, self.clipped(key))
 
     def clipped(self, key: str):
         """The bound ONNX's `clip` puts on the pre-activation this function reads (None: no clip)."""
@@ -213,24 +214,28 @@ class Cell:
     def step_function(self):
         """This cell's step (made once): step(x_t, states, record=None) -> (output, new states)."""
         if self._step is None:
-            args, kwargs = self.step_arguments(self.w["kernel"], self.w["recurrent_kernel"], self.bias(), self.functions, self.w)
+            args, kwargs = self.step_arguments(Values(self.w, self.dtype), "")
             self._step = self.make_step(*args, **kwargs)
         return self._step
 
     def export_step(self, e, prefix: str):
         """Code building this cell's step in an exported script (weights under `prefix`)."""
-        bias = e.weight(prefix + "bias") if self.use_bias else e.zeros(self.bias_shape())
-        functions = {key: e.activation(self.config[key], self.clipped(key)) for key in self.functions}
-        weights = {key: e.weight(prefix + key) for key in self.w}
-        args, kwargs = self.step_arguments(e.weight(prefix + "kernel"), e.weight(prefix + "recurrent_kernel"), bias,
-                                           functions, weights)
+        args, kwargs = self.step_arguments(e, prefix)
         return e.call(self.make_step, *args, **kwargs)
 
     make_step = staticmethod(simple_rnn_step)
 
-    def step_arguments(self, kernel, recurrent_kernel, bias, functions, weights) -> tuple[list, dict]:
-        """The step function's arguments, from values (predict) or code (export) alike."""
-        return [kernel, recurrent_kernel, bias, functions["activation"]], {}
+    def step_arguments(self, get, prefix: str) -> tuple[list, dict]:
+        """make_step's arguments and keyword arguments, read through `get` (base.Values at run
+        time, export.LayerExport in a script); weights under `prefix`."""
+        weights = {key: get.weight(prefix + key) for key in self.w}
+        if not self.use_bias:
+            weights["bias"] = get.zeros(self.bias_shape())
+        functions = {key: get.activation(self.config[key], self.clipped(key)) for key in self.activations}
+        return self.arguments_of(weights, functions)
+
+    def arguments_of(self, weights: dict, functions: dict) -> tuple[list, dict]:
+        return [weights["kernel"], weights["recurrent_kernel"], weights["bias"], functions["activation"]], {}
 
     @property
     def fast(self):
@@ -309,7 +314,7 @@ class LSTMCell(Cell):
         if self.config["peepholes"]:
             self._expect("peepholes", (3, self.units))
 
-    def step_arguments(self, kernel, recurrent_kernel, bias, functions, weights):
+    def arguments_of(self, weights, functions):
         keywords = {}
         if self.projection:
             keywords["projection"] = weights["projection_kernel"]
@@ -319,7 +324,8 @@ class LSTMCell(Cell):
             keywords["peepholes"] = weights["peepholes"]
         if self.config["input_forget"]:
             keywords["input_forget"] = True
-        return [kernel, recurrent_kernel, bias, functions["activation"], functions["recurrent_activation"]], keywords
+        return [weights["kernel"], weights["recurrent_kernel"], weights["bias"], functions["activation"],
+                functions["recurrent_activation"]], keywords
 
     def runs_fast(self):
         variant = self.projection or self.config["peepholes"] or self.config["input_forget"] or self.config["cell_activation"] is not None
@@ -345,9 +351,9 @@ class GRUCell(Cell):
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def step_arguments(self, kernel, recurrent_kernel, bias, functions, weights):
-        return ([kernel, recurrent_kernel, bias, functions["activation"], functions["recurrent_activation"]],
-                {"reset_after": self.reset_after})
+    def arguments_of(self, weights, functions):
+        return ([weights["kernel"], weights["recurrent_kernel"], weights["bias"], functions["activation"],
+                 functions["recurrent_activation"]], {"reset_after": self.reset_after})
 
 
 class StackedCells:

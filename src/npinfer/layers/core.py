@@ -62,6 +62,7 @@ class Dense(Layer):
 
     OPTIONS = {"units": REQUIRED, "activation": "linear", "use_bias": True}
     TIME_LOCAL = True
+    FUNCTION = staticmethod(dense)
 
     @classmethod
     def weight_names(cls, config):
@@ -78,16 +79,11 @@ class Dense(Layer):
         if self.config["use_bias"]:
             self.expect_weight("bias", (units,))
         out = input_shapes[0][:-1] + (units,)
-        self.kernel, self.bias = self.weights["kernel"], self.weights.get("bias")
-        self.activation = activations.get(self.config["activation"])
         activations.check_axes(self.config["activation"], len(out), f"layer '{self.name}'")
         return [activations.output_shape(self.config["activation"], out)]
 
-    def call(self, inputs, ctx):
-        return [dense(inputs[0], self.kernel, self.bias, self.activation)]
-
-    def export(self, e):
-        return [e.call(dense, e.input, e.weight("kernel"), e.weight("bias"), e.activation(self.config["activation"]))]
+    def arguments(self, get):
+        return [get.weight("kernel"), get.weight("bias"), get.activation(self.config["activation"])]
 
 
 class Activation(Layer):
@@ -131,6 +127,7 @@ class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1*d2*...); channels_first moves axis 1 last first, as Keras does."""
 
     OPTIONS = {"data_format": "channels_last"}
+    FUNCTION = staticmethod(flatten)
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes)
@@ -140,11 +137,8 @@ class Flatten(Layer):
         size = None if any(d is None for d in dims) else math.prod(dims)
         return [(None, size)]
 
-    def call(self, inputs, ctx):
-        return [flatten(inputs[0], self.config["data_format"] == "channels_first")]
-
-    def export(self, e):
-        return [e.call(flatten, e.input, self.config["data_format"] == "channels_first")]
+    def arguments(self, get):
+        return [self.config["data_format"] == "channels_first"]
 
 
 class Reshape(Layer):

@@ -26,6 +26,7 @@ class Embedding(Layer):
     OPTIONS = {"input_dim": REQUIRED, "output_dim": REQUIRED, "mask_zero": False}
     ACCEPTS_INTEGERS = True
     TIME_LOCAL = True
+    FUNCTION = staticmethod(embedding)
 
     @classmethod
     def weight_names(cls, config):
@@ -41,7 +42,7 @@ class Embedding(Layer):
 
     def call(self, inputs, ctx):
         try:  # Keras raises too on CPU (Keras 3 would wrap negative ids; npinfer refuses them)
-            return [embedding(inputs[0], self.weights["embeddings"])]
+            return super().call(inputs, ctx)
         except IndexError as err:
             raise InputError(f"layer '{self.name}' (Embedding): {err}") from None
 
@@ -51,8 +52,8 @@ class Embedding(Layer):
     def compute_masks(self, inputs, ctx, outputs):
         return [inputs[0] != 0] if self.config["mask_zero"] else [None]
 
-    def export(self, e):
-        return [e.call(embedding, e.input, e.weight("embeddings"))]
+    def arguments(self, get):
+        return [get.weight("embeddings")]
 
     def export_masks(self, e):
         if not self.config["mask_zero"]:

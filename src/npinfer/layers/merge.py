@@ -6,22 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from .base import Layer, Shape, format_shape, require_bool
-
-
-def broadcast_shapes(layer: Layer, shapes: list[Shape]) -> Shape:
-    """Element-wise result shape of `shapes` (NumPy broadcasting; None is unknown)."""
-    rank = max(len(s) for s in shapes)
-    out = []
-    for axis in range(rank):
-        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
-        known = dims - {None}
-        if len(known) > 1:
-            raise ModelFormatError(
-                f"layer '{layer.name}' ({layer.class_name}) cannot combine shapes {', '.join(map(format_shape, shapes))}"
-            )
-        out.append(known.pop() if known else (None if None in dims else 1))
-    return (None,) + tuple(out[1:])
+from .base import Layer, broadcast_shapes, format_shape, require_bool
 
 
 def expanded_mask(mask, x):
@@ -150,7 +135,7 @@ class ElementwiseMerge(Layer):
             raise ModelFormatError(f"layer '{self.name}' (Subtract) needs exactly 2 inputs, got {len(input_shapes)}")
         if len(input_shapes) < 2:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs at least 2 inputs, got {len(input_shapes)}")
-        return [broadcast_shapes(self, input_shapes)]
+        return [(None,) + broadcast_shapes(self, input_shapes)[1:]]
 
     def call(self, inputs, ctx):
         masked = self.config["semantics"] == "keras3" and any(m is not None for m in ctx.masks)
@@ -227,6 +212,7 @@ class Dot(Layer):
 
     OPTIONS = {"axes": -1, "normalize": False, "semantics": "keras3"}
     MASKING = "drop"
+    FUNCTION = staticmethod(dot)
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes, count=2, min_rank=2)
@@ -243,9 +229,5 @@ class Dot(Layer):
         out = [d for i, d in enumerate(a) if i != self.axes[0]] + [d for i, d in enumerate(b) if i not in (0, self.axes[1])]
         return [tuple(out) if len(out) > 1 else (None, 1)]
 
-    def call(self, inputs, ctx):
-        return [dot(inputs[0], inputs[1], self.axes, self.config["normalize"], self.config["semantics"])]
-
-    def export(self, e):
-        return [e.call(dot, e.inputs[0], e.inputs[1], self.axes, normalize=self.config["normalize"],
-                       semantics=self.config["semantics"])]
+    def arguments(self, get):
+        return [self.axes, self.config["normalize"], self.config["semantics"]]

@@ -84,6 +84,7 @@ class BatchNormalization(Layer):
 
     OPTIONS = {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True}
     TIME_LOCAL = True
+    FUNCTION = staticmethod(batch_normalization)
 
     @classmethod
     def weight_names(cls, config):
@@ -109,11 +110,11 @@ class BatchNormalization(Layer):
         return [shape]
 
     def call(self, inputs, ctx):
-        return [inputs[0] * self.scale + self.offset]  # batch_normalization, folded (tests/test_fast_paths.py)
+        return [inputs[0] * self.scale + self.offset]  # FUNCTION, folded (tests/test_fast_paths.py)
 
-    def export(self, e):
-        return [e.call(batch_normalization, e.input, e.weight("moving_mean"), e.weight("moving_variance"), e.weight("gamma"),
-                       e.weight("beta"), self.config["epsilon"], self.axes)]
+    def arguments(self, get):
+        return [get.weight("moving_mean"), get.weight("moving_variance"), get.weight("gamma"), get.weight("beta"),
+                self.config["epsilon"], self.axes]
 
 
 class LayerNormalization(Layer):
@@ -122,6 +123,7 @@ class LayerNormalization(Layer):
 
     OPTIONS = {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True, "rms_scaling": False}
     TIME_LOCAL = True
+    FUNCTION = staticmethod(layer_normalization)
 
     @classmethod
     def weight_names(cls, config):
@@ -143,13 +145,8 @@ class LayerNormalization(Layer):
                 self.expect_weight(key, sizes)
         return [shape]
 
-    def call(self, inputs, ctx):
-        return [layer_normalization(inputs[0], self.weights.get("gamma"), self.weights.get("beta"), self.config["epsilon"],
-                                    self.axes, self.config["rms_scaling"])]
-
-    def export(self, e):
-        return [e.call(layer_normalization, e.input, e.weight("gamma"), e.weight("beta"), self.config["epsilon"], self.axes,
-                       rms_scaling=self.config["rms_scaling"])]
+    def arguments(self, get):
+        return [get.weight("gamma"), get.weight("beta"), self.config["epsilon"], self.axes, self.config["rms_scaling"]]
 
 
 class UnitNormalization(Layer):
@@ -157,6 +154,7 @@ class UnitNormalization(Layer):
 
     OPTIONS = {"axis": -1, "semantics": "keras3"}
     TIME_LOCAL = True
+    FUNCTION = staticmethod(l2_normalize)
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes, min_rank=2)
@@ -165,11 +163,8 @@ class UnitNormalization(Layer):
         check_semantics(self)
         return [input_shapes[0]]
 
-    def call(self, inputs, ctx):
-        return [l2_normalize(inputs[0], self.axes, self.config["semantics"], 1e-12)]
-
-    def export(self, e):
-        return [e.call(l2_normalize, e.input, self.axes, self.config["semantics"], 1e-12)]
+    def arguments(self, get):
+        return [self.axes, self.config["semantics"], 1e-12]
 
 
 class Normalization(Layer):
@@ -178,6 +173,7 @@ class Normalization(Layer):
 
     OPTIONS = {"axis": -1, "invert": False, "semantics": "keras3", "adapted": True}
     TIME_LOCAL = True
+    FUNCTION = staticmethod(normalization)
 
     @classmethod
     def weight_names(cls, config):
@@ -204,9 +200,5 @@ class Normalization(Layer):
         # As Keras counts: adapted statistics are weights plus a sample count; given ones are config.
         return super().param_count + 1 if self.config["adapted"] else 0
 
-    def call(self, inputs, ctx):
-        return [normalization(inputs[0], self.weights["mean"], self.weights["variance"], self.axes, self.config["invert"])]
-
-    def export(self, e):
-        return [e.call(normalization, e.input, e.weight("mean"), e.weight("variance"), list(self.axes),
-                       invert=self.config["invert"])]
+    def arguments(self, get):
+        return [get.weight("mean"), get.weight("variance"), list(self.axes), self.config["invert"]]

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, broadcast_shapes
 
 
 class Operation(Layer):
-    """A Keras op node: tensors as inputs; scalar positional arguments arrive as `scalars`."""
+    """A Keras op node: tensors as inputs; scalar positional arguments arrive as `scalars` and
+    follow the tensors (the 0 of NotEqual(x, 0))."""
 
     CALL_OPTIONS = {"scalars": []}
     ACCEPTS_INTEGERS = True
     MASKING = "drop"
     TIME_LOCAL = True  # element-wise, or over the feature axis, in the mask computations Keras writes
     OPTIONS: dict = {}
+    ARITY: int | None = 1
 
     def build_call(self, input_shapes, kwarg_shapes, options):
         self.scalars = options["scalars"]
@@ -28,40 +30,28 @@ class Operation(Layer):
             raise self.refuse("arguments", self.scalars, "numbers")
         return [self.shape(input_shapes)]
 
-    ARITY: int | None = 1
-
     def shape(self, shapes):
         return shapes[0]
 
-    def operands(self, inputs):
-        return list(inputs) + [np.asarray(s) for s in self.scalars]
-
-    def export_operands(self, e) -> list[str]:
-        return list(e.inputs) + [repr(s) for s in self.scalars]
+    def arguments(self, get):
+        return list(self.scalars)
 
 
 class NotEqual(Operation):
     ARITY = 2
-    FUNCTION = "not_equal"
-
-    def call(self, inputs, ctx):
-        a, b = self.operands(inputs)
-        return [getattr(np, self.FUNCTION)(a, b)]
-
-    def export(self, e):
-        a, b = self.export_operands(e)
-        return [f"np.{self.FUNCTION}({a}, {b})"]
+    FUNCTION = np.not_equal
 
 
-class LogicalOr(NotEqual):
-    FUNCTION = "logical_or"
+class LogicalOr(Operation):
+    ARITY = 2
+    FUNCTION = np.logical_or
 
     def shape(self, shapes):
-        return _broadcast(shapes)
+        return broadcast_shapes(self, shapes)
 
 
 class LogicalAnd(LogicalOr):
-    FUNCTION = "logical_and"
+    FUNCTION = np.logical_and
 
 
 class Reduction(Operation):
@@ -84,22 +74,20 @@ class Reduction(Operation):
         return [reduce(inputs[0], axis=self.axis(), keepdims=self.config["keepdims"])]
 
     def export(self, e):
-        return [f"np.{self.class_name[4:].lower()}({self.export_operands(e)[0]}, axis={self.axis()!r}, keepdims={self.config['keepdims']})"]
+        return [f"np.{self.class_name[4:].lower()}({e.input}, axis={self.axis()!r}, keepdims={self.config['keepdims']})"]
 
 
 class ExpandDims(Operation):
     OPTIONS = {"axis": -1}
+    FUNCTION = staticmethod(np.expand_dims)
 
     def shape(self, shapes):
         shape = list(shapes[0])
         axis = self.config["axis"] % (len(shape) + 1)
         return tuple(shape[:axis] + [1] + shape[axis:])
 
-    def call(self, inputs, ctx):
-        return [np.expand_dims(inputs[0], self.config["axis"])]
-
-    def export(self, e):
-        return [f"np.expand_dims({self.export_operands(e)[0]}, {self.config['axis']!r})"]
+    def arguments(self, get):
+        return [self.config["axis"]]
 
 
 class Fill(Operation):
@@ -123,7 +111,7 @@ class Fill(Operation):
         return [x.astype(dtype, copy=False)]
 
     def export(self, e):
-        x, dtype = self.export_operands(e)[0], self.config["dtype"]
+        x, dtype = e.input, self.config["dtype"]
         dtype = f"{x}.dtype" if dtype is None else ("bool" if dtype == "bool" else f"np.{dtype}")
         if self.class_name == "ops.ConvertToTensor":
             return [x if self.config["dtype"] is None else f"{x}.astype({dtype}, copy=False)"]
@@ -144,17 +132,7 @@ class ConcatenateOp(Operation):
         return [np.concatenate(inputs, axis=self.config["axis"])]
 
     def export(self, e):
-        return [f"np.concatenate([{', '.join(self.export_operands(e))}], axis={self.config['axis']!r})"]
-
-
-def _broadcast(shapes):
-    rank = max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for dims in zip(*padded):
-        known = {d for d in dims if d not in (None, 1)}
-        out.append(known.pop() if known else (None if None in dims else 1))
-    return tuple(out)
+        return [f"np.concatenate([{', '.join(e.inputs)}], axis={self.config['axis']!r})"]
 
 
 OPERATIONS = {

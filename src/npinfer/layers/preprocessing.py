@@ -18,6 +18,7 @@ class Rescaling(Layer):
 
     OPTIONS = {"scale": REQUIRED, "offset": 0.0}
     TIME_LOCAL = True
+    FUNCTION = staticmethod(rescale)
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes)
@@ -30,11 +31,8 @@ class Rescaling(Layer):
                 raise self.refuse(key, value, f"a number, or a list of {channels} numbers (one per channel)")
         return [input_shapes[0]]
 
-    def call(self, inputs, ctx):
-        return [rescale(inputs[0], self.config["scale"], self.config["offset"])]
-
-    def export(self, e):
-        return [e.call(rescale, e.input, self.config["scale"], self.config["offset"])]
+    def arguments(self, get):
+        return [self.config["scale"], self.config["offset"]]
 
 
 def _number(value) -> bool:

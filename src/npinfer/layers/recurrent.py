@@ -131,13 +131,9 @@ class Recurrent(Layer):
     def __init__(self, name, class_name, config, weights, dtype):
         fed = config.get("fed", [])
         if not isinstance(fed, list) or not all(isinstance(n, str) for n in fed):
-            raise self.refuse_fed(name, class_name, fed)
+            raise ModelFormatError(f"layer '{name}' ({class_name}): fed={fed!r} is not a list of weight names")
         self.CALL_KWARGS = frozenset({"initial_state", *fed})  # weights given as call arguments, by name (ONNX)
         super().__init__(name, class_name, config, weights, dtype)
-
-    @staticmethod
-    def refuse_fed(name, class_name, fed):
-        return ModelFormatError(f"layer '{name}' ({class_name}): fed={fed!r} is not a list of weight names")
 
     @classmethod
     def weight_names(cls, config):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputShapeError, ModelFormatError
-from .base import REQUIRED, Layer, format_shape
+from .base import REQUIRED, Layer, broadcast_shapes, format_shape
 from .special import erf
 
 MAX_SIZE = 2**31 - 1  # a size, pad or index beyond this in a config is a corrupt file, not a model
@@ -115,7 +115,9 @@ class TensorOp(Layer):
             raise InputShapeError(f"layer '{self.name}' ({self.class_name}) cannot combine inputs of shapes {shapes}: {err}") from None
 
     def compute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        raise NotImplementedError
+        if self.FUNCTION is None:
+            raise NotImplementedError
+        return [self.FUNCTION(*inputs, *self.bound)]
 
     def integer_outputs(self, integer_inputs):
         """Integers in, integers out, for the ops that take them; floats otherwise."""
@@ -126,6 +128,7 @@ class Transpose(TensorOp):
     """np.transpose(x, perm): torch permute / transpose, ONNX Transpose."""
 
     OPTIONS = {"perm": REQUIRED}
+    FUNCTION = staticmethod(np.transpose)  # a view: the reader copies if it must
 
     def shape(self, shapes):
         perm = _ints(self, "perm", self.config["perm"])
@@ -133,11 +136,8 @@ class Transpose(TensorOp):
             raise self.refuse("perm", perm, f"a permutation of 0..{len(shapes[0]) - 1}")
         return tuple(shapes[0][p] for p in perm)
 
-    def compute(self, inputs):
-        return [inputs[0].transpose(self.config["perm"])]  # a view: the reader copies if it must
-
-    def export(self, e):
-        return [f"{e.input}.transpose({tuple(self.config['perm'])})"]
+    def arguments(self, get):
+        return [tuple(self.config["perm"])]
 
 
 class Reshape(TensorOp):
@@ -270,6 +270,7 @@ class Unsqueeze(TensorOp):
     """Insert size-1 axes at `axes` (positions in the result)."""
 
     OPTIONS = {"axes": REQUIRED}
+    FUNCTION = staticmethod(np.expand_dims)
 
     def shape(self, shapes):
         rank = len(shapes[0]) + len(_ints(self, "axes", self.config["axes"]))
@@ -279,11 +280,8 @@ class Unsqueeze(TensorOp):
             out.insert(a, 1)
         return tuple(out)
 
-    def compute(self, inputs):
-        return [np.expand_dims(inputs[0], tuple(self.axes))]
-
-    def export(self, e):
-        return [f"np.expand_dims({e.input}, {tuple(self.axes)})"]
+    def arguments(self, get):
+        return [tuple(self.axes)]
 
 
 class Index(TensorOp):
@@ -409,18 +407,6 @@ _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divi
            "maximum": np.maximum, "minimum": np.minimum}
 
 
-def _broadcast(layer, shapes):
-    rank = max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for dims in zip(*padded):
-        known = {d for d in dims if d not in (None, 1)}
-        if len(known) > 1:
-            raise ModelFormatError(f"layer '{layer.name}' ({layer.class_name}): shapes {shapes} do not broadcast")
-        out.append(known.pop() if known else (None if None in dims else 1))
-    return tuple(out)
-
-
 class Binary(TensorOp):
     """a <op> b with broadcasting: two tensors, or a tensor and a number (`scalar`), or a tensor
     and a stored constant (the weight "operand"); `swap` puts the tensor second."""
@@ -439,7 +425,7 @@ class Binary(TensorOp):
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs two operands, got {operands}")
         self.function = _BINARY[self.config["op"]]
         others = [self.weights["operand"].shape] if self.config["operand"] is True else []
-        return _broadcast(self, list(shapes) + others)
+        return broadcast_shapes(self, list(shapes) + others)
 
     def compute(self, inputs):
         a = inputs[0]
@@ -477,16 +463,8 @@ class Unary(TensorOp):
 
     def shape(self, shapes):
         _choice(self, "op", _UNARY)
-        self.function = _UNARY[self.config["op"]]
+        self.FUNCTION = _UNARY[self.config["op"]]
         return shapes[0]
-
-    def compute(self, inputs):
-        return [self.function(inputs[0])]
-
-    def export(self, e):
-        if self.config["op"] == "neg":
-            return [f"-{e.input}"]
-        return [e.call(self.function, e.input)]
 
 
 _REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}
@@ -523,6 +501,7 @@ class MatMul(TensorOp):
     OPTIONS = {"operand": False}
     ARITY = None
     ACCEPTS_INTEGERS = False
+    FUNCTION = np.matmul
 
     def shape(self, shapes):
         shapes = list(shapes) + ([self.weights["operand"].shape] if self.config["operand"] is True else [])
@@ -533,7 +512,7 @@ class MatMul(TensorOp):
         b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
         if None not in (a2[-1], b2[-2]) and a2[-1] != b2[-2]:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): cannot multiply {format_shape(a)} by {format_shape(b)}")
-        batch = _broadcast(self, [a2[:-2], b2[:-2]]) if len(a2) > 2 or len(b2) > 2 else ()
+        batch = broadcast_shapes(self, [a2[:-2], b2[:-2]]) if len(a2) > 2 or len(b2) > 2 else ()
         out = batch + a2[-2:-1] + b2[-1:]
         if len(a) == 1:
             out = out[:-2] + out[-1:]
@@ -541,12 +520,8 @@ class MatMul(TensorOp):
             out = out[:-1]
         return out
 
-    def compute(self, inputs):
-        b = inputs[1] if len(inputs) == 2 else self.weights["operand"]
-        return [np.matmul(inputs[0], b)]
-
-    def export(self, e):
-        return [f"{e.input} @ {e.inputs[1] if len(e.inputs) == 2 else e.weight('operand')}"]
+    def arguments(self, get):
+        return [get.weight("operand")] if self.config["operand"] is True else []
 
 
 class Pad(TensorOp):
@@ -578,6 +553,7 @@ class Softmax(TensorOp):
 
     OPTIONS = {"axis": -1, "log": False}
     ACCEPTS_INTEGERS = False
+    FUNCTION = staticmethod(softmax_over)
 
     def shape(self, shapes):
         rank = max(len(shapes[0]), 1)
@@ -586,11 +562,8 @@ class Softmax(TensorOp):
             else _axis(self, "axis", axis, rank)
         return shapes[0]
 
-    def compute(self, inputs):
-        return [softmax_over(inputs[0], self.axis, self.config["log"])]
-
-    def export(self, e):
-        return [e.call(softmax_over, e.input, self.axis, log=self.config["log"])]
+    def arguments(self, get):
+        return [self.axis, self.config["log"]]
 
 
 class Full(Reshape):
@@ -676,17 +649,12 @@ class SequenceMask(TensorOp):
 
     OPTIONS: dict = {}
     ARITY = 2
+    FUNCTION = staticmethod(sequence_mask)
 
     def shape(self, shapes):
         if len(shapes[1]) < 2:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a sequence (batch, time, ...), got {shapes[1]}")
         return tuple(shapes[1][:2])
-
-    def compute(self, inputs):
-        return [sequence_mask(inputs[0], inputs[1])]
-
-    def export(self, e):
-        return [e.call(sequence_mask, e.inputs[0], e.inputs[1])]
 
     def integer_outputs(self, integer_inputs):
         return [False]

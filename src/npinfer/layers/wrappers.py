@@ -44,8 +44,7 @@ def inner_layer(owner: Layer, key: str, prefix: str):
         raise ModelFormatError(f"layer '{owner.name}' ({owner.class_name}): '{key}' does not describe a layer")
     class_name = description.get("class_name")
     weights = {k[len(prefix) + 1 :]: v for k, v in owner.weights.items() if k.startswith(prefix + "/")}
-    layer = create_layer(f"{owner.name}/{prefix}", class_name, description["config"], weights, owner.dtype)
-    return layer, LAYERS[class_name]
+    return create_layer(f"{owner.name}/{prefix}", class_name, description["config"], weights, owner.dtype)
 
 
 def inner_weight_names(description, prefix: str) -> list[str]:
@@ -94,8 +93,8 @@ class Bidirectional(Layer):
 
     def build_call(self, input_shapes, kwarg_shapes, options):
         self._paired = None  # PairedDirections once checked (False: the directions are not twins)
-        self.forward, forward_class = inner_layer(self, "layer", "forward")
-        self.backward, backward_class = inner_layer(self, "backward_layer", "backward")
+        self.forward = inner_layer(self, "layer", "forward")
+        self.backward = inner_layer(self, "backward_layer", "backward")
         for part in (self.forward, self.backward):
             if not isinstance(part, Recurrent):
                 raise self.refuse("layer", part.class_name, "SimpleRNN, LSTM, GRU, RNN")
@@ -195,7 +194,7 @@ class TimeDistributed(Layer):
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes, min_rank=3)
-        self.inner, _ = inner_layer(self, "layer", "layer")
+        self.inner = inner_layer(self, "layer", "layer")
         shape = input_shapes[0]
         inner_out = self.inner.setup([(None,) + tuple(shape[2:])])
         if len(inner_out) != 1:
