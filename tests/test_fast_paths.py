@@ -1,7 +1,7 @@
 """Every fast path is an optimisation of a readable function and tested equal to it: the
 recurrent kernels (kernels.py, hoisted and fused input) against recurrent.rnn over the cells'
-steps, the paired directions (paired.py) against two readable loops, Conv1D's gathered windows
-against conv1d, BatchNormalization's folded scale and offset against batch_normalization.
+steps, the paired directions (paired.py) against two readable loops, Conv's gathered windows
+against conv, BatchNormalization's folded scale and offset against batch_normalization.
 (The readable functions are what the parity tests check against Keras, torch and ONNX Runtime.)
 In float64 the two agree to rounding (1e-12); in float32 to the parity bound."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from npinfer.layers import create_layer
 from npinfer.layers.cells import CELLS
-from npinfer.layers.conv import conv1d, conv1d_gathered
+from npinfer.layers.conv import conv, conv_gathered
 from npinfer.layers.normalization import batch_normalization
 from npinfer.layers.paired import PairedDirections
 from npinfer.layers.recurrent import rnn, run_over_time
@@ -78,19 +78,20 @@ def test_paired_directions_equal_two_readable_loops(class_name, options, dtype):
             _compare(np.ascontiguousarray(paired.split(a)[half]), b, dtype, f"direction {half}: states")
 
 
-GEOMETRIES = [(3, "valid", 1, 1), (3, "same", 1, 1), (4, "same", 2, 1), (3, "causal", 1, 2), (2, "valid", 3, 2), (5, "causal", 1, 1),
-              (1, "same", 1, 1)]
+GEOMETRIES = [((3,), "valid", (1,), (1,)), ((3,), "same", (1,), (1,)), ((4,), "same", (2,), (1,)), ((3,), "causal", (1,), (2,)),
+              ((2,), "valid", (3,), (2,)), ((5,), "causal", (1,), (1,)), ((1,), "same", (1,), (1,)),
+              ((3, 2), "same", (2, 1), (1, 1)), ((2, 3), "valid", (1, 2), (2, 1)), ((2, 2, 3), "same", (1, 2, 1), (1, 1, 1))]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kernel,padding,strides,dilation", GEOMETRIES)
-def test_conv1d_gathered_windows_equal_one_product_per_tap(kernel, padding, strides, dilation, dtype):
+def test_conv_gathered_windows_equal_one_product_per_tap(kernel, padding, strides, dilation, dtype):
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(4, 11, 3)).astype(dtype)
-    weights = rng.normal(size=(kernel, 3, 6)).astype(dtype)
+    x = rng.normal(size=(4,) + (11, 9, 7)[: len(kernel)] + (3,)).astype(dtype)
+    weights = rng.normal(size=kernel + (3, 6)).astype(dtype)
     bias = rng.normal(size=(6,)).astype(dtype)
-    fast = conv1d_gathered(x, weights, bias, strides, padding, dilation, np.tanh)
-    _compare(fast, conv1d(x, weights, bias, strides, padding, dilation, 1, np.tanh), dtype, "conv1d")
+    fast = conv_gathered(x, weights, bias, strides, padding, dilation, np.tanh)
+    _compare(fast, conv(x, weights, bias, strides, padding, dilation, 1, np.tanh), dtype, "conv")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

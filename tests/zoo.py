@@ -262,9 +262,15 @@ def _functional_states(k, flavor):
 
 # -- refusals: files npinfer must refuse by name --------------------------------------------
 
-@case("refuse_conv2d", refuse=("UnsupportedLayerError", "Conv2D"))
+@case("conv2d_flatten_dense")  # refused before issue 14 (Conv2D)
 def _conv2d(k, flavor):
     return _seq(k, (5, 5, 1), k.layers.Conv2D(2, 3), k.layers.Flatten(), k.layers.Dense(1))
+
+
+@case("refuse_hashing", refuse=("UnsupportedLayerError", "Hashing"))
+def _hashing(k, flavor):
+    x = k.Input((4,), dtype="int64")
+    return k.Model(x, k.layers.Dense(1)(k.layers.Hashing(num_bins=5)(x)))
 
 
 @case("refuse_lambda", refuse=("UnsupportedLayerError", "Lambda"))
@@ -311,3 +317,4 @@ def _custom_layer(k, flavor):
 
 
 import zoo_layers  # noqa: E402,F401  (registers the layer-breadth cases)
+import zoo_images  # noqa: E402,F401  (2-D and 3-D layers)

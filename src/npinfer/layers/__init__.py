@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
-from .conv import Conv1D, DepthwiseConv1D, SeparableConv1D
+from .conv import Conv, ConvTranspose, DepthwiseConv, SeparableConv
 from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
 from .embedding import Embedding, Masking
 from .merge import Concatenate, Dot, ElementwiseMerge
@@ -14,7 +14,7 @@ from .normalization import (
     UnitNormalization,
 )
 from .ops import OPERATIONS
-from .pooling import GlobalPooling1D, Pooling1D
+from .pooling import GlobalPooling, Pooling
 from .preprocessing import Rescaling
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .registry import (
@@ -26,7 +26,7 @@ from .registry import (
     unregister_layer,
     unsupported_layer,
 )
-from .reshaping import Cropping1D, Permute, RepeatVector, UpSampling1D, ZeroPadding1D
+from .reshaping import Cropping, Permute, RepeatVector, UpSampling, ZeroPadding
 from .tensor_ops import TENSOR_OPS
 from .wrappers import Bidirectional, TimeDistributed
 
@@ -63,16 +63,6 @@ LAYERS.update({
     "TimeDistributed": TimeDistributed,
     "Embedding": Embedding,
     "Masking": Masking,
-    "Conv1D": Conv1D,
-    "SeparableConv1D": SeparableConv1D,
-    "DepthwiseConv1D": DepthwiseConv1D,
-    "MaxPooling1D": Pooling1D,
-    "AveragePooling1D": Pooling1D,
-    "GlobalMaxPooling1D": GlobalPooling1D,
-    "GlobalAveragePooling1D": GlobalPooling1D,
-    "UpSampling1D": UpSampling1D,
-    "ZeroPadding1D": ZeroPadding1D,
-    "Cropping1D": Cropping1D,
     "RepeatVector": RepeatVector,
     "Permute": Permute,
     "BatchNormalization": BatchNormalization,
@@ -82,6 +72,15 @@ LAYERS.update({
     "Attention": Attention,
     "AdditiveAttention": AdditiveAttention,
     "MultiHeadAttention": MultiHeadAttention,
+    **{f"Conv{n}D": Conv for n in (1, 2, 3)},
+    **{f"Conv{n}DTranspose": ConvTranspose for n in (1, 2, 3)},
+    **{f"DepthwiseConv{n}D": DepthwiseConv for n in (1, 2)},
+    **{f"SeparableConv{n}D": SeparableConv for n in (1, 2)},
+    **{f"{kind}Pooling{n}D": Pooling for kind in ("Max", "Average") for n in (1, 2, 3)},
+    **{f"Global{kind}Pooling{n}D": GlobalPooling for kind in ("Max", "Average") for n in (1, 2, 3)},
+    **{f"UpSampling{n}D": UpSampling for n in (1, 2, 3)},
+    **{f"ZeroPadding{n}D": ZeroPadding for n in (1, 2, 3)},
+    **{f"Cropping{n}D": Cropping for n in (1, 2, 3)},
     **OPERATIONS,
     **TENSOR_OPS,
 })

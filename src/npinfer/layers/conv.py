@@ -1,11 +1,20 @@
-"""1-D convolutions: Conv1D (padding valid / same / causal, strides, dilation, groups),
-SeparableConv1D and DepthwiseConv1D, channels_last or channels_first.
+"""Convolutions over 1, 2 or 3 spatial axes: Conv1D/2D/3D (padding valid / same, causal in 1-D,
+strides, dilation, groups), DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose,
+channels_last or channels_first.
 
-Canonical kernels are Keras's: Conv1D (k, in/groups, filters); depthwise (k, in, multiplier),
-output channel c*multiplier + m; pointwise (1, in*multiplier, filters).
+One implementation for every rank: the window functions below work on channels-last arrays
+(batch, *spatial, channels); a layer moves a channels_first input there and back. A window
+function is a product per kernel tap (no Python loop over positions); the gathered form (all
+taps' windows side by side, ONE product) is the fast path, tested equal.
+
+Canonical kernels are Keras's: Conv (*k, in / groups, filters); depthwise (*k, in, multiplier),
+output channel c * multiplier + m; pointwise (1, ..., in * multiplier, filters); transposed
+(*k, filters, in).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -14,55 +23,49 @@ from . import activations
 from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
 from .core import dense
 
-# Conv1D gathers every tap's window into one (batch, out, kernel*in) array up to this many
+# Conv gathers every tap's window into one (batch, *out, kernel*in) array up to this many
 # values (1 MB of float32); beyond, one product per tap keeps peak memory near the output's size.
 IM2COL_MAX_VALUES = 1 << 18
 
-CONV_OPTIONS = {
-    "kernel_size": REQUIRED, "strides": 1, "padding": "valid", "data_format": "channels_last",
-    "dilation_rate": 1, "activation": "linear", "use_bias": True,
-}
 
-
-def _single(layer: Layer, key: str) -> int:
-    value = layer.config[key]
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise layer.refuse(key, layer.config[key], "a positive integer")
-    return value
-
-
-def output_length(steps, kernel, stride, dilation, padding):
-    """Output steps of a 1-D window op (None if steps is unknown), and the (left, right) padding."""
+def geometry(size, kernel, stride, dilation, padding):
+    """(output size, padding before, padding after) of one spatial axis of a window op
+    (TensorFlow's 'same': the odd pad after; 'causal': all before). None when size is unknown."""
     span = dilation * (kernel - 1) + 1
-    if steps is None:
-        return None, None
+    if size is None:
+        return None, None, None
     if padding == "same":
-        out = -(-steps // stride)
-        total = max((out - 1) * stride + span - steps, 0)
-        return out, (total // 2, total - total // 2)
+        out = -(-size // stride)
+        total = max((out - 1) * stride + span - size, 0)
+        return out, total // 2, total - total // 2
     if padding == "causal":
-        return (steps + span - 1 - span) // stride + 1, (span - 1, 0)
-    return max((steps - span) // stride + 1, 0), (0, 0)
+        return (size - 1) // stride + 1, span - 1, 0
+    return max((size - span) // stride + 1, 0), 0, 0
 
 
-def pad_steps(x, left, right, fill=0.0):
-    """x (batch, steps, channels) with `fill` added before and after the time axis."""
-    if not (left or right):
+def pad_spatial(x, pads, fill=0.0):
+    """x (batch, *spatial, channels) with `fill` added before and after each spatial axis;
+    pads: one (before, after) per spatial axis."""
+    if not any(before or after for before, after in pads):
         return x
-    batch, steps, channels = x.shape  # (np.pad costs far more Python time per call)
-    padded = np.full((batch, left + steps + right, channels), fill, x.dtype)
-    padded[:, left : left + steps] = x
+    shape = (x.shape[0],) + tuple(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)) + (x.shape[-1],)
+    padded = np.full(shape, fill, x.dtype)  # (np.pad costs far more Python time per call)
+    padded[(slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[1:-1], pads))] = x
     return padded
 
 
 def windows(x, kernel, strides, dilation, padding, fill=0.0):
-    """For each of the `kernel` taps j, the (batch, out, channels) slice of x (padded with
-    `fill` as `padding` asks) that tap j reads: steps t*strides + j*dilation."""
-    out, (left, right) = output_length(x.shape[1], kernel, strides, dilation, padding)
-    x = pad_steps(x, left, right, fill)
-    return [x[:, j * dilation : j * dilation + (out - 1) * strides + 1 if out else 0 : strides] for j in range(kernel)]
+    """For each kernel tap (every position of the `kernel` shape, in C order), the slice of x
+    (padded with `fill` as `padding` asks) that the tap reads: (batch, *out, channels), the
+    positions out * strides + tap * dilation."""
+    axes = [geometry(size, k, s, d, padding) for size, k, s, d in zip(x.shape[1:-1], kernel, strides, dilation)]
+    x = pad_spatial(x, [(before, after) for _, before, after in axes], fill)
+    taps = []
+    for tap in np.ndindex(*kernel):
+        index = tuple(slice(j * d, j * d + (out - 1) * s + 1 if out else 0, s)
+                      for j, d, s, (out, _, _) in zip(tap, dilation, strides, axes))
+        taps.append(x[(slice(None),) + index])
+    return taps
 
 
 def add_bias(y, bias, activation):
@@ -72,165 +75,229 @@ def add_bias(y, bias, activation):
     return y if activation is None else activation(y)
 
 
-def conv1d(x, kernel, bias, strides, padding, dilation, groups, activation):
-    """1-D convolution, channels last: kernel (k, in / groups, filters); padding valid / same / causal.
-    y[t] = activation(sum_j x[t*strides + j*dilation] @ kernel[j] + bias), per channel group."""
-    taps = windows(x, kernel.shape[0], strides, dilation, padding)
-    batch, out = taps[0].shape[:2]
-    per_group_in, filters = kernel.shape[1], kernel.shape[2]
-    y = np.zeros((batch, out, filters), x.dtype)
-    grouped = y.reshape(batch, out, groups, filters // groups)  # a view of y
-    for window, w in zip(taps, kernel):
+def conv(x, kernel, bias, strides, padding, dilation, groups, activation):
+    """Convolution over x's spatial axes, channels last: kernel (*k, in / groups, filters).
+    y[p] = activation(sum over taps j of x[p * strides + j * dilation] @ kernel[j] + bias),
+    per channel group."""
+    taps = windows(x, kernel.shape[:-2], strides, dilation, padding)
+    per_group_in, filters = kernel.shape[-2], kernel.shape[-1]
+    y = np.zeros(taps[0].shape[:-1] + (filters,), x.dtype)  # (batch, *out, filters)
+    grouped = y.reshape(y.shape[:-1] + (groups, filters // groups))  # a view of y
+    for window, w in zip(taps, kernel.reshape((-1, per_group_in, filters))):
         if groups == 1:
-            y += window @ w  # (batch, out, filters)
+            y += window @ w
         else:
-            grouped += np.einsum("bogi,igf->bogf", window.reshape(batch, out, groups, per_group_in),
+            grouped += np.einsum("...gi,igf->...gf", window.reshape(window.shape[:-1] + (groups, per_group_in)),
                                  w.reshape(per_group_in, groups, filters // groups))
     return add_bias(y, bias, activation)
 
 
-def conv1d_gathered(x, kernel, bias, strides, padding, dilation, activation):
-    """conv1d without groups as ONE product: every tap's window side by side, (batch, out,
-    k*in) @ kernel (k*in, filters). Faster than a product per tap; the gathered windows cost
-    memory (Conv1D uses it up to IM2COL_MAX_VALUES)."""
-    columns = np.concatenate(windows(x, kernel.shape[0], strides, dilation, padding), axis=-1)  # (batch, out, k*in)
-    return dense(columns, kernel.reshape(-1, kernel.shape[2]), bias, activation)
+def conv_gathered(x, kernel, bias, strides, padding, dilation, activation):
+    """conv without groups as ONE product: every tap's window side by side, (batch, *out,
+    taps*in) @ kernel (taps*in, filters). Faster than a product per tap; the gathered windows
+    cost memory (the layers use it up to IM2COL_MAX_VALUES)."""
+    columns = np.concatenate(windows(x, kernel.shape[:-2], strides, dilation, padding), axis=-1)  # (batch, *out, taps*in)
+    return dense(columns, kernel.reshape(-1, kernel.shape[-1]), bias, activation)
 
 
-def depthwise_conv1d(x, kernel, bias, strides, padding, dilation, activation):
+def depthwise_conv(x, kernel, bias, strides, padding, dilation, activation):
     """Each input channel c convolved with its own `multiplier` filters, channels last:
-    kernel (k, channels, multiplier); output channel c * multiplier + m."""
-    taps = windows(x, kernel.shape[0], strides, dilation, padding)
-    batch, out, channels = taps[0].shape
-    y = np.zeros((batch, out, channels, kernel.shape[2]), x.dtype)
-    for window, w in zip(taps, kernel):
-        y += window[..., None] * w  # (batch, out, channels, multiplier)
-    return add_bias(y.reshape(batch, out, -1), bias, activation)
+    kernel (*k, channels, multiplier); output channel c * multiplier + m."""
+    taps = windows(x, kernel.shape[:-2], strides, dilation, padding)
+    y = np.zeros(taps[0].shape + (kernel.shape[-1],), x.dtype)  # (batch, *out, channels, multiplier)
+    for window, w in zip(taps, kernel.reshape((-1,) + kernel.shape[-2:])):
+        y += window[..., None] * w
+    return add_bias(y.reshape(y.shape[:-2] + (-1,)), bias, activation)
 
 
-def separable_conv1d(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation, activation):
+def separable_conv(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation, activation):
     """Depthwise convolution (no bias), then a pointwise 1x1 convolution to `filters`, bias,
-    activation: depthwise_kernel (k, channels, multiplier), pointwise_kernel (1, channels * multiplier, filters)."""
-    y = depthwise_conv1d(x, depthwise_kernel, None, strides, padding, dilation, None)  # (batch, out, channels * multiplier)
-    return dense(y, pointwise_kernel[0], bias, activation)  # (batch, out, filters)
+    activation: pointwise_kernel (1, ..., channels * multiplier, filters)."""
+    y = depthwise_conv(x, depthwise_kernel, None, strides, padding, dilation, None)  # (batch, *out, channels * multiplier)
+    return dense(y, pointwise_kernel.reshape(-1, pointwise_kernel.shape[-1]), bias, activation)  # (batch, *out, filters)
+
+
+def transpose_length(size, kernel, stride, padding, output_padding, dilation):
+    """Output size of a transposed convolution along one axis, as Keras computes it (None: unknown)."""
+    if size is None:
+        return None
+    span = dilation * (kernel - 1) + 1
+    if padding == "valid":
+        return (size - 1) * stride + span + (max(span, stride) - span if output_padding is None else output_padding)
+    return size * stride if output_padding is None else (size - 1) * stride + span % 2 + output_padding
+
+
+def conv_transpose(x, kernel, bias, strides, padding, output_padding, dilation, activation):
+    """Transposed convolution (the gradient of conv with the same padding, as TensorFlow
+    computes it), channels last: kernel (*k, filters, in). Each input position p adds
+    x[p] @ kernel[j].T at p * strides + j * dilation for every tap j; the result is then cut
+    to the output size, as much before as the forward convolution's padding puts there."""
+    spatial, k = x.shape[1:-1], kernel.shape[:-2]
+    out = [transpose_length(size, kj, s, padding, o, d) for size, kj, s, o, d in zip(spatial, k, strides, output_padding, dilation)]
+    full = [(size - 1) * s + d * (kj - 1) + 1 for size, kj, s, d in zip(spatial, k, strides, dilation)]
+    start = [max(f - o, 0) // 2 if padding == "same" else 0 for f, o in zip(full, out)]  # the forward 'same' padding before
+    y = np.zeros((x.shape[0],) + tuple(max(f, b + o) for f, b, o in zip(full, start, out)) + (kernel.shape[-2],), x.dtype)
+    for tap in np.ndindex(*k):
+        index = tuple(slice(j * d, j * d + (size - 1) * s + 1, s) for j, d, s, size in zip(tap, dilation, strides, spatial))
+        y[(slice(None),) + index] += x @ kernel[tap].T  # (batch, *spatial, filters)
+    y = y[(slice(None),) + tuple(slice(b, b + o) for b, o in zip(start, out))]
+    return add_bias(np.ascontiguousarray(y), bias, activation)
+
+
+def channels_last(x):
+    """(batch, channels, *spatial) -> (batch, *spatial, channels) (a view)."""
+    return np.moveaxis(x, 1, -1)
+
+
+def channels_first(y):
+    """(batch, *spatial, channels) -> (batch, channels, *spatial)."""
+    return np.ascontiguousarray(np.moveaxis(y, -1, 1))
+
+
+def spatial_rank(class_name: str) -> int:
+    """1, 2 or 3: the spatial axes a Keras window layer works on, from its class name."""
+    return int(re.search(r"([123])D", class_name).group(1))
+
+
+CONV_OPTIONS = {
+    "kernel_size": REQUIRED, "strides": 1, "padding": "valid", "data_format": "channels_last",
+    "dilation_rate": 1, "activation": "linear", "use_bias": True,
+}
 
 
 class WindowOp(Layer):
-    """Shared geometry of the 1-D convolutions and poolings: kernel, strides, dilation, padding."""
+    """Shared by the convolutions and poolings: spatial rank (from the class name), kernel,
+    strides, dilation, padding, data format."""
 
     PADDINGS = ("valid", "same", "causal")
 
+    def sizes(self, key: str, default=None) -> tuple:
+        """Option `key` as one positive integer per spatial axis (an int stands for all)."""
+        value = self.config.get(key)
+        if value is None:
+            return default
+        values = [value] * self.rank if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(values, list) or len(values) != self.rank or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+            raise self.refuse(key, value, f"a positive integer or {self.rank} of them")
+        return tuple(values)
+
     def geometry(self, input_shapes, kernel_key="kernel_size", stride_key="strides", dilation_key="dilation_rate"):
-        self.expect_inputs(input_shapes, rank=3)
+        """(spatial sizes, channels, output sizes) of the input; sets kernel, strides, dilation."""
+        self.rank = spatial_rank(self.class_name)
+        self.expect_inputs(input_shapes, rank=self.rank + 2)
         if self.config["data_format"] not in ("channels_last", "channels_first"):
             raise self.refuse("data_format", self.config["data_format"], "channels_last, channels_first")
-        if self.config["padding"] not in self.PADDINGS:
-            raise self.refuse("padding", self.config["padding"], ", ".join(self.PADDINGS))
-        self.kernel = _single(self, kernel_key)
-        self.stride = _single(self, stride_key) if self.config.get(stride_key) is not None else self.kernel
-        self.dilation = _single(self, dilation_key) if dilation_key in self.config else 1
-        if self.stride > 1 and self.dilation > 1 and self.config["padding"] != "valid":  # Keras allows neither; torch: valid
+        paddings = self.PADDINGS if self.rank == 1 else tuple(p for p in self.PADDINGS if p != "causal")
+        if self.config["padding"] not in paddings:
+            raise self.refuse("padding", self.config["padding"], ", ".join(paddings))
+        self.kernel = self.sizes(kernel_key)
+        self.strides = self.sizes(stride_key, self.kernel)
+        self.dilation = self.sizes(dilation_key, (1,) * self.rank)
+        if max(self.strides) > 1 and max(self.dilation) > 1 and self.config["padding"] != "valid":  # Keras allows neither; torch: valid
             raise self.refuse("strides", self.config[stride_key], "1 when dilation_rate > 1 with 'same' or 'causal' padding")
         shape = input_shapes[0]
-        channels_last = self.config["data_format"] == "channels_last"
-        steps, channels = (shape[1], shape[2]) if channels_last else (shape[2], shape[1])
+        first = self.config["data_format"] == "channels_first"
+        spatial, channels = (shape[2:], shape[1]) if first else (shape[1:-1], shape[-1])
         if channels is None:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a known channel size, got {format_shape(shape)}")
-        out, _ = output_length(steps, self.kernel, self.stride, self.dilation, self.config["padding"])
-        return steps, channels, out
+        out = tuple(geometry(size, k, s, d, self.config["padding"])[0]
+                    for size, k, s, d in zip(spatial, self.kernel, self.strides, self.dilation))
+        return spatial, channels, out
 
     def out_shape(self, out, channels):
-        return (None, out, channels) if self.config["data_format"] == "channels_last" else (None, channels, out)
+        return (None, channels) + tuple(out) if self.config["data_format"] == "channels_first" else (None,) + tuple(out) + (channels,)
 
     def to_channels_last(self, x):
-        return x if self.config["data_format"] == "channels_last" else x.transpose(0, 2, 1)
+        return channels_last(x) if self.config["data_format"] == "channels_first" else x
 
     def from_channels_last(self, y):
-        return y if self.config["data_format"] == "channels_last" else np.ascontiguousarray(y.transpose(0, 2, 1))
+        return channels_first(y) if self.config["data_format"] == "channels_first" else y
 
-    def arguments(self) -> tuple:
+    def arguments(self, get) -> list:
         """(strides, padding, dilation) as the window functions take them."""
-        return self.stride, self.config["padding"], self.dilation
+        return [self.strides, self.config["padding"], self.dilation]
 
     def finish_build(self, channels_out: int, out) -> list:
         """Check the bias, set up the activation, return the output shape (convolutions)."""
         if self.config["use_bias"]:
             self.expect_weight("bias", (channels_out,))
         self.activation = activations.get(self.config["activation"])
-        activations.check_axes(self.config["activation"], 3, f"layer '{self.name}'")
+        activations.check_axes(self.config["activation"], self.rank + 2, f"layer '{self.name}'")
         return [activations.output_shape(self.config["activation"], self.out_shape(out, channels_out))]
 
-    def export_window(self, e, function, *args):
-        """A window function on the layer's input in channels last, back to its data format."""
+    def call(self, inputs, ctx):
+        return [self.from_channels_last(self.FUNCTION(self.to_channels_last(inputs[0]), *self.bound))]
+
+    def export(self, e):
+        """The window function on the input in channels last, back to the layer's data format."""
         first = self.config["data_format"] == "channels_first"
-        y = e.call(function, e.code(f"{e.input}.transpose(0, 2, 1)") if first else e.input, *args)
-        return [f"{y}.transpose(0, 2, 1)" if first else y]
+        y = e.call(self.FUNCTION, e.call(channels_last, e.input) if first else e.input, *self.arguments(e))
+        return [e.call(channels_first, y) if first else y]
 
 
-class Conv1D(WindowOp):
-    """y[t] = activation(sum_j x[t*stride + j*dilation] @ kernel[j] + bias), per channel group."""
+class Conv(WindowOp):
+    """Conv1D / Conv2D / Conv3D: y[p] = activation(sum_j x[p*strides + j*dilation] @ kernel[j] + bias), per group."""
 
     OPTIONS = {**CONV_OPTIONS, "filters": REQUIRED, "groups": 1}
+    FUNCTION = staticmethod(conv)
 
     @classmethod
     def weight_names(cls, config):
         return ["kernel", "bias"] if config.get("use_bias", True) else ["kernel"]
 
     def build(self, input_shapes):
-        steps, channels, out = self.geometry(input_shapes)
+        spatial, channels, out = self.geometry(input_shapes)
         filters = require_positive_int(self, "filters")
         groups = require_positive_int(self, "groups")
         require_bool(self, "use_bias")
         if channels % groups or filters % groups:
-            raise ModelFormatError(f"layer '{self.name}' (Conv1D): groups={groups} must divide {channels} channels and {filters} filters")
+            raise ModelFormatError(f"layer '{self.name}' ({self.class_name}): groups={groups} must divide {channels} channels and {filters} filters")
         self.groups = groups
-        self.expect_weight("kernel", (self.kernel, channels // groups, filters))
+        self.expect_weight("kernel", self.kernel + (channels // groups, filters))
         return self.finish_build(filters, out)
+
+    def arguments(self, get):
+        return [get.weight("kernel"), get.weight("bias"), self.strides, self.config["padding"], self.dilation, self.groups,
+                get.activation(self.config["activation"])]
 
     def call(self, inputs, ctx):
         x = self.to_channels_last(inputs[0])
-        kernel, bias = self.weights["kernel"], self.weights.get("bias")
-        out, _ = output_length(x.shape[1], self.kernel, self.stride, self.dilation, self.config["padding"])
-        if self.groups == 1 and x.shape[0] * out * self.kernel * x.shape[2] <= IM2COL_MAX_VALUES:
-            y = conv1d_gathered(x, kernel, bias, *self.arguments(), self.activation)
+        kernel, bias, strides, padding, dilation, groups, activation = self.bound
+        out = [geometry(size, k, s, d, padding)[0] for size, k, s, d in zip(x.shape[1:-1], self.kernel, strides, dilation)]
+        if groups == 1 and x.shape[0] * int(np.prod(out)) * kernel[..., 0].size <= IM2COL_MAX_VALUES:
+            y = conv_gathered(x, kernel, bias, strides, padding, dilation, activation)
         else:  # large inputs: one product per tap (peak memory near the output's size)
-            y = conv1d(x, kernel, bias, *self.arguments(), self.groups, self.activation)
+            y = conv(x, *self.bound)
         return [self.from_channels_last(y)]
 
-    def export(self, e):
-        return self.export_window(e, conv1d, e.weight("kernel"), e.weight("bias"), *self.arguments(), self.groups,
-                                  e.activation(self.config["activation"]))
 
-
-class DepthwiseConv1D(WindowOp):
-    """Per-channel convolution; output channel c*depth_multiplier + m."""
+class DepthwiseConv(WindowOp):
+    """DepthwiseConv1D / 2D: per-channel convolution; output channel c*depth_multiplier + m."""
 
     OPTIONS = {**CONV_OPTIONS, "depth_multiplier": 1}
+    FUNCTION = staticmethod(depthwise_conv)
 
     @classmethod
     def weight_names(cls, config):
         return ["depthwise_kernel", "bias"] if config.get("use_bias", True) else ["depthwise_kernel"]
 
     def build(self, input_shapes):
-        steps, channels, out = self.geometry(input_shapes)
+        spatial, channels, out = self.geometry(input_shapes)
         multiplier = require_positive_int(self, "depth_multiplier")
         require_bool(self, "use_bias")
-        self.expect_weight("depthwise_kernel", (self.kernel, channels, multiplier))
+        self.expect_weight("depthwise_kernel", self.kernel + (channels, multiplier))
         return self.finish_build(channels * multiplier, out)
 
-    def call(self, inputs, ctx):
-        return [self.from_channels_last(depthwise_conv1d(self.to_channels_last(inputs[0]), self.weights["depthwise_kernel"],
-                                                         self.weights.get("bias"), *self.arguments(), self.activation))]
-
-    def export(self, e):
-        return self.export_window(e, depthwise_conv1d, e.weight("depthwise_kernel"), e.weight("bias"), *self.arguments(),
-                                  e.activation(self.config["activation"]))
+    def arguments(self, get):
+        return [get.weight("depthwise_kernel"), get.weight("bias"), *super().arguments(get), get.activation(self.config["activation"])]
 
 
-class SeparableConv1D(WindowOp):
-    """Depthwise convolution, then a pointwise (1x1) convolution to `filters`, bias, activation."""
+class SeparableConv(WindowOp):
+    """SeparableConv1D / 2D: depthwise convolution, then a pointwise (1x1) convolution to `filters`, bias, activation."""
 
     OPTIONS = {**CONV_OPTIONS, "filters": REQUIRED, "depth_multiplier": 1}
+    FUNCTION = staticmethod(separable_conv)
 
     @classmethod
     def weight_names(cls, config):
@@ -238,19 +305,45 @@ class SeparableConv1D(WindowOp):
         return names + ["bias"] if config.get("use_bias", True) else names
 
     def build(self, input_shapes):
-        steps, channels, out = self.geometry(input_shapes)
+        spatial, channels, out = self.geometry(input_shapes)
         filters = require_positive_int(self, "filters")
         multiplier = require_positive_int(self, "depth_multiplier")
         require_bool(self, "use_bias")
-        self.expect_weight("depthwise_kernel", (self.kernel, channels, multiplier))
-        self.expect_weight("pointwise_kernel", (1, channels * multiplier, filters))
+        self.expect_weight("depthwise_kernel", self.kernel + (channels, multiplier))
+        self.expect_weight("pointwise_kernel", (1,) * self.rank + (channels * multiplier, filters))
         return self.finish_build(filters, out)
 
-    def call(self, inputs, ctx):
-        return [self.from_channels_last(separable_conv1d(
-            self.to_channels_last(inputs[0]), self.weights["depthwise_kernel"], self.weights["pointwise_kernel"],
-            self.weights.get("bias"), *self.arguments(), self.activation))]
+    def arguments(self, get):
+        return [get.weight("depthwise_kernel"), get.weight("pointwise_kernel"), get.weight("bias"), *super().arguments(get),
+                get.activation(self.config["activation"])]
 
-    def export(self, e):
-        return self.export_window(e, separable_conv1d, e.weight("depthwise_kernel"), e.weight("pointwise_kernel"),
-                                  e.weight("bias"), *self.arguments(), e.activation(self.config["activation"]))
+
+class ConvTranspose(WindowOp):
+    """Conv1DTranspose / Conv2DTranspose / Conv3DTranspose (padding valid / same, output_padding)."""
+
+    OPTIONS = {**CONV_OPTIONS, "filters": REQUIRED, "output_padding": None}
+    PADDINGS = ("valid", "same")
+    FUNCTION = staticmethod(conv_transpose)
+
+    @classmethod
+    def weight_names(cls, config):
+        return ["kernel", "bias"] if config.get("use_bias", True) else ["kernel"]
+
+    def build(self, input_shapes):
+        spatial, channels, _ = self.geometry(input_shapes)
+        filters = require_positive_int(self, "filters")
+        require_bool(self, "use_bias")
+        given = self.config["output_padding"]
+        padding = (given,) * self.rank if isinstance(given, int) and not isinstance(given, bool) else given
+        if padding is not None and not (isinstance(padding, list | tuple) and len(padding) == self.rank and all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 <= p < s for p, s in zip(padding, self.strides))):
+            raise self.refuse("output_padding", given, f"None, or {self.rank} integers each below its stride")
+        self.output_padding = (None,) * self.rank if padding is None else tuple(padding)
+        self.expect_weight("kernel", self.kernel + (filters, channels))
+        out = tuple(transpose_length(size, k, s, self.config["padding"], o, d)
+                    for size, k, s, o, d in zip(spatial, self.kernel, self.strides, self.output_padding, self.dilation))
+        return self.finish_build(filters, out)
+
+    def arguments(self, get):
+        return [get.weight("kernel"), get.weight("bias"), self.strides, self.config["padding"], self.output_padding,
+                self.dilation, get.activation(self.config["activation"])]

@@ -1,95 +1,143 @@
-"""Shape layers on sequences: UpSampling1D, ZeroPadding1D, Cropping1D, RepeatVector, Permute."""
+"""Shape layers: UpSampling1D/2D/3D, ZeroPadding1D/2D/3D, Cropping1D/2D/3D (channels_last or
+channels_first), RepeatVector, Permute (any rank)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .base import REQUIRED, Layer, require_positive_int
+from .conv import spatial_rank
 
 
-def _pair(layer: Layer, key: str) -> tuple[int, int]:
+def _pairs(layer: Layer, key: str, rank: int) -> list[tuple[int, int]]:
+    """Option `key` as one (before, after) pair per spatial axis: an int (all axes, both sides),
+    one int per axis (both sides), or one pair per axis; in 1-D also one pair."""
     value = layer.config[key]
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value) if isinstance(value, list) else None
-    if pair is None or len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair):
-        raise layer.refuse(key, value, "a non-negative integer or a pair of them")
-    return pair
+
+    def pair(v):
+        return (v, v) if isinstance(v, int) and not isinstance(v, bool) else tuple(v) if isinstance(v, list) else None
+
+    if rank == 1 or not isinstance(value, list):
+        pairs = [pair(value)]
+    else:
+        pairs = [pair(v) for v in value] if len(value) == rank else [None]
+    if len(pairs) != rank or not all(p is not None and len(p) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                               and v >= 0 for v in p) for p in pairs):
+        raise layer.refuse(key, value, f"a non-negative integer, {rank} of them, or {rank} pairs of them")
+    return pairs
 
 
-def _time_axis(layer: Layer, input_shapes) -> int:
-    layer.expect_inputs(input_shapes, rank=3)
+def _spatial_axes(layer: Layer, input_shapes) -> tuple[int, ...]:
+    """The spatial axes of the input (1D / 2D / 3D from the class name, data_format)."""
+    rank = spatial_rank(layer.class_name)
+    layer.expect_inputs(input_shapes, rank=rank + 2)
     data_format = layer.config.get("data_format", "channels_last")
     if data_format not in ("channels_last", "channels_first"):
         raise layer.refuse("data_format", data_format, "channels_last, channels_first")
-    return 1 if data_format == "channels_last" else 2
+    return tuple(range(2, rank + 2)) if data_format == "channels_first" else tuple(range(1, rank + 1))
 
 
-class UpSampling1D(Layer):
-    """Each time step repeated `size` times."""
+def crop(x, crops, axes):
+    """x with crops[i] = (before, after) positions removed from axis axes[i]."""
+    index = [slice(None)] * x.ndim
+    for (before, after), axis in zip(crops, axes):
+        index[axis] = slice(before, x.shape[axis] - after)
+    return x[tuple(index)]
 
-    OPTIONS = {"size": 2}
+
+def linear_resize(x, out, axis):
+    """x resized to `out` positions along `axis` by linear interpolation between half-pixel
+    centres (one axis of tf.image.resize's bilinear method, as Keras uses it)."""
+    size = x.shape[axis]
+    source = (np.arange(out, dtype=np.float32) + np.float32(0.5)) * np.float32(size / out) - np.float32(0.5)
+    below = np.floor(source)
+    shape = [1] * x.ndim
+    shape[axis] = out
+    lerp = (source - below).astype(x.dtype).reshape(shape)
+    low = np.take(x, np.maximum(below, 0).astype(np.int64), axis=axis)
+    high = np.take(x, np.minimum(np.ceil(source), size - 1).astype(np.int64), axis=axis)
+    return low + (high - low) * lerp
+
+
+def upsample(x, sizes, axes, interpolation="nearest"):
+    """Each position of the `axes` repeated sizes[i] times (nearest), or the axes resized by
+    those factors with TensorFlow's bilinear interpolation (the last axis first, as it does)."""
+    if interpolation == "nearest":
+        for size, axis in zip(sizes, axes):
+            x = np.repeat(x, size, axis=axis)
+        return x
+    for size, axis in reversed(list(zip(sizes, axes))):
+        x = linear_resize(x, x.shape[axis] * size, axis)
+    return x
+
+
+class UpSampling(Layer):
+    """UpSampling1D / 2D / 3D: each position repeated `size` times per axis (2D: or bilinear)."""
+
+    OPTIONS = {"size": 2, "data_format": "channels_last", "interpolation": "nearest"}
     MASKING = "drop"
+    FUNCTION = staticmethod(upsample)
 
     def build(self, input_shapes):
-        self.expect_inputs(input_shapes, rank=3)
-        size = require_positive_int(self, "size")
-        batch, steps, channels = input_shapes[0]
-        return [(batch, None if steps is None else steps * size, channels)]
+        self.axes = _spatial_axes(self, input_shapes)
+        size = self.config["size"]
+        sizes = [size] * len(self.axes) if isinstance(size, int) and not isinstance(size, bool) else size
+        if not isinstance(sizes, list) or len(sizes) != len(self.axes) or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+            raise self.refuse("size", size, f"a positive integer or {len(self.axes)} of them")
+        self.sizes = tuple(sizes)
+        supported = ("nearest", "bilinear") if len(self.axes) == 2 else ("nearest",)
+        if self.config["interpolation"] not in supported:
+            raise self.refuse("interpolation", self.config["interpolation"], ", ".join(supported))
+        shape = list(input_shapes[0])
+        for size, axis in zip(self.sizes, self.axes):
+            shape[axis] = None if shape[axis] is None else shape[axis] * size
+        return [tuple(shape)]
 
-    def call(self, inputs, ctx):
-        return [np.repeat(inputs[0], self.config["size"], axis=1)]
-
-    def export(self, e):
-        return [f"np.repeat({e.input}, {self.config['size']}, axis=1)  # each time step {self.config['size']} times"]
+    def arguments(self, get):
+        return [self.sizes, self.axes, self.config["interpolation"]]
 
 
-class ZeroPadding1D(Layer):
-    """Zeros added before and after the time axis."""
+class ZeroPadding(Layer):
+    """ZeroPadding1D / 2D / 3D: zeros added before and after each spatial axis."""
 
     OPTIONS = {"padding": 1, "data_format": "channels_last"}
     MASKING = "drop"
+    FUNCTION = staticmethod(np.pad)
 
     def build(self, input_shapes):
-        self.axis = _time_axis(self, input_shapes)
-        self.padding = _pair(self, "padding")
+        axes = _spatial_axes(self, input_shapes)
+        pads = _pairs(self, "padding", len(axes))
+        self.widths = [(0, 0)] * len(input_shapes[0])
         shape = list(input_shapes[0])
-        if shape[self.axis] is not None:
-            shape[self.axis] += sum(self.padding)
+        for pad, axis in zip(pads, axes):
+            self.widths[axis] = pad
+            shape[axis] = None if shape[axis] is None else shape[axis] + sum(pad)
         return [tuple(shape)]
 
-    def widths(self) -> list:
-        widths = [(0, 0)] * 3
-        widths[self.axis] = tuple(self.padding)
-        return widths
-
-    def call(self, inputs, ctx):
-        return [np.pad(inputs[0], self.widths())]
-
-    def export(self, e):
-        return [f"np.pad({e.input}, {self.widths()})  # zeros before and after the time axis"]
+    def arguments(self, get):
+        return [self.widths]
 
 
-class Cropping1D(Layer):
-    """Steps removed from the start and end of the time axis."""
+class Cropping(Layer):
+    """Cropping1D / 2D / 3D: positions removed from the start and end of each spatial axis."""
 
-    OPTIONS = {"cropping": [1, 1]}
+    OPTIONS = {"cropping": REQUIRED, "data_format": "channels_last"}
     MASKING = "drop"
+    FUNCTION = staticmethod(crop)
 
     def build(self, input_shapes):
-        self.expect_inputs(input_shapes, rank=3)
-        self.cropping = _pair(self, "cropping")
-        batch, steps, channels = input_shapes[0]
-        if steps is not None and sum(self.cropping) >= steps:
-            raise self.refuse("cropping", self.config["cropping"], f"less than the {steps} steps in total")
-        return [(batch, None if steps is None else steps - sum(self.cropping), channels)]
+        self.axes = _spatial_axes(self, input_shapes)
+        self.crops = _pairs(self, "cropping", len(self.axes))
+        shape = list(input_shapes[0])
+        for (before, after), axis in zip(self.crops, self.axes):
+            if shape[axis] is not None and before + after >= shape[axis]:
+                raise self.refuse("cropping", self.config["cropping"], f"less than the {shape[axis]} positions of axis {axis} in total")
+            shape[axis] = None if shape[axis] is None else shape[axis] - before - after
+        return [tuple(shape)]
 
-    def call(self, inputs, ctx):
-        start, end = self.cropping
-        x = inputs[0]
-        return [x[:, start : x.shape[1] - end]]
-
-    def export(self, e):
-        start, end = self.cropping
-        return [f"{e.input}[:, {start} : {e.input}.shape[1] - {end}]  # steps cropped from both ends"]
+    def arguments(self, get):
+        return [self.crops, self.axes]
 
 
 class RepeatVector(Layer):
