@@ -119,3 +119,41 @@ def _small_cnn(k, flavor):
     return _seq(k, (16, 16, 3), k.layers.Conv2D(8, 3, padding="same", activation="relu"), k.layers.MaxPooling2D(),
                 k.layers.Conv2D(8, 3, activation="relu"), k.layers.BatchNormalization(), k.layers.MaxPooling2D(),
                 k.layers.Flatten(), k.layers.Dense(4, activation="softmax"))
+
+
+# -- ConvLSTM1D / 2D / 3D: the one time loop with a convolutional cell -------------------------------
+
+@case("conv_lstm2d_sequences")
+def _conv_lstm2d(k, flavor):
+    return _seq(k, (4, 6, 6, 2), k.layers.ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+                k.layers.ConvLSTM2D(2, (2, 3), strides=(2, 1), recurrent_activation="hard_sigmoid"))
+
+
+@case("conv_lstm2d_state_backwards")
+def _conv_lstm2d_state(k, flavor):
+    x = k.Input((5, 7, 6, 2))
+    return k.Model(x, k.layers.ConvLSTM2D(2, (3, 2), dilation_rate=(2, 1), go_backwards=True, return_state=True,
+                                          return_sequences=True, use_bias=False, activation="relu")(x))
+
+
+@case("conv_lstm2d_initial_state")
+def _conv_lstm2d_initial(k, flavor):
+    x, h0, c0 = k.Input((3, 5, 5, 2)), k.Input((5, 5, 3)), k.Input((5, 5, 3))
+    return k.Model([x, h0, c0], k.layers.ConvLSTM2D(3, 3, padding="same")(x, initial_state=[h0, c0]))
+
+
+@case("conv_lstm1d_dilated")
+def _conv_lstm1d(k, flavor):
+    return _seq(k, (5, 9, 3), k.layers.ConvLSTM1D(4, 3, dilation_rate=2, return_sequences=True), k.layers.Flatten(),
+                k.layers.Dense(2))
+
+
+@case("conv_lstm3d")
+def _conv_lstm3d(k, flavor):
+    x = k.Input((3, 4, 4, 3, 2))
+    return k.Model(x, k.layers.ConvLSTM3D(2, 2, padding="same", return_state=True)(x))
+
+
+@case("conv_lstm2d_stateful", stateful=True)
+def _conv_lstm2d_stateful(k, flavor):
+    return k.Sequential([k.Input(batch_shape=(4, 3, 5, 5, 2)), k.layers.ConvLSTM2D(2, 3, stateful=True), k.layers.Flatten()])

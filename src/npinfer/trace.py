@@ -180,7 +180,7 @@ def plot(record: dict, path: str) -> None:
             if c >= len(names):
                 ax.axis("off")
                 continue
-            grid = np.stack([np.asarray(s[names[c]]) for s in direction["steps"]], axis=1)  # (units, steps)
+            grid = np.stack([np.asarray(s[names[c]]).reshape(-1) for s in direction["steps"]], axis=1)  # (values, steps)
             image = ax.imshow(grid, aspect="auto", cmap="coolwarm", vmin=-1, vmax=1)
             for k in masked:  # masked steps hatched: the states there are carried over
                 ax.axvspan(k - 0.5, k + 0.5, facecolor="none", edgecolor="grey", hatch="//", linewidth=0)

@@ -34,7 +34,7 @@ from .keras_layers import (
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 IGNORED_CALL_ARGUMENTS = {"training"}
-RECURRENT_CLASSES = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional")
+RECURRENT_CLASSES = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 NORMALIZATION_UNUSED_WEIGHTS = ("count",)
 
 

@@ -84,7 +84,7 @@ def layer_variables(group, entry: dict, where: str, budget=None) -> list[tuple[N
     class_name = entry.get("class_name")
     config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
     out = own_variables(group, where, budget)
-    if class_name in ("SimpleRNN", "LSTM", "GRU"):
+    if class_name in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
         out += own_variables(_sub(group, "cell"), f"{where}/cell", budget)
     elif class_name == "RNN":
         out += cell_variables(_sub(group, "cell"), config.get("cell"), f"{where}/cell", budget)

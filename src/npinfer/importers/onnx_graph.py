@@ -20,28 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import (
-    ModelFormatError,
-    NpinferError,
-    UnsupportedLayerError,
-    UnsupportedOptionError,
-)
+from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import create_layer
 from ..layers.tensor_ops import MAX_SIZE
 from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
 from .onnx_proto import Graph, ModelProto, Node
 from .onnx_recurrent import convert_recurrent
-from .onnx_values import (
-    DimRef,
-    Sizes,
-    Tensor,
-    all_constant,
-    all_nodes,
-    as_sizes,
-    fold,
-    text,
-)
+from .onnx_values import DimRef, Sizes, Tensor, all_constant, all_nodes, as_sizes, fold, text
 
 
 class Converter:

@@ -7,25 +7,12 @@ from .conv import Conv, ConvTranspose, DepthwiseConv, SeparableConv
 from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
 from .embedding import Embedding, Masking
 from .merge import Concatenate, Dot, ElementwiseMerge
-from .normalization import (
-    BatchNormalization,
-    LayerNormalization,
-    Normalization,
-    UnitNormalization,
-)
+from .normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
 from .ops import OPERATIONS
 from .pooling import GlobalPooling, Pooling
 from .preprocessing import Rescaling
-from .recurrent import GRU, LSTM, RNN, SimpleRNN
-from .registry import (
-    CUSTOM,
-    LAYERS,
-    create_layer,
-    register_layer,
-    supported_layers,
-    unregister_layer,
-    unsupported_layer,
-)
+from .recurrent import GRU, LSTM, RNN, ConvLSTM, SimpleRNN
+from .registry import CUSTOM, LAYERS, create_layer, register_layer, supported_layers, unregister_layer, unsupported_layer
 from .reshaping import Cropping, Permute, RepeatVector, UpSampling, ZeroPadding
 from .tensor_ops import TENSOR_OPS
 from .wrappers import Bidirectional, TimeDistributed
@@ -81,6 +68,7 @@ LAYERS.update({
     **{f"UpSampling{n}D": UpSampling for n in (1, 2, 3)},
     **{f"ZeroPadding{n}D": ZeroPadding for n in (1, 2, 3)},
     **{f"Cropping{n}D": Cropping for n in (1, 2, 3)},
+    **{f"ConvLSTM{n}D": ConvLSTM for n in (1, 2, 3)},
     **OPERATIONS,
     **TENSOR_OPS,
 })

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from . import activations
 from .base import REQUIRED, Values
+from .conv import conv, geometry
 from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel, fast_cell
 
 CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True, "clip": None}
@@ -45,35 +46,57 @@ def simple_rnn_step(W, U, b, activation):
     return step
 
 
+def lstm_gates(z, c, activation, recurrent_activation, cell_activation=None, peepholes=None, input_forget=False):
+    """The LSTM cell from its pre-activations z (..., 4*units) = [i, f, c, o] and the previous
+    c: i, f, o = recurrent_activation(...); c = f c + i activation(z_c); h = o activation(c).
+    ONNX's options: `cell_activation` for c in h (default: `activation`); `peepholes` (3, units):
+    i and f also read the previous c, o the new one; `input_forget`: f = 1 - i.
+    Returns {i, f, o, candidate, c, h}."""
+    units = z.shape[-1] // 4
+    z_i, z_f, z_o = z[..., :units], z[..., units : 2 * units], z[..., 3 * units :]
+    if peepholes is not None:
+        z_i, z_f = z_i + peepholes[0] * c, z_f + peepholes[1] * c
+    i = recurrent_activation(z_i)
+    f = 1 - i if input_forget else recurrent_activation(z_f)
+    candidate = activation(z[..., 2 * units : 3 * units])
+    c = f * c + i * candidate
+    if peepholes is not None:
+        z_o = z_o + peepholes[2] * c
+    o = recurrent_activation(z_o)
+    h = o * (activation if cell_activation is None else cell_activation)(c)
+    return {"i": i, "f": f, "o": o, "candidate": candidate, "c": c, "h": h}
+
+
 def lstm_step(W, U, b, activation, recurrent_activation, projection=None, cell_activation=None, peepholes=None,
               input_forget=False):
-    """z = x_t W + h U + b; i, f, o gates; c = f c + i activation(z_c); h = o activation(c).
-    With `projection` P (units, projection_units), PyTorch's proj_size: h = (o activation(c)) P,
-    and U is (projection_units, 4*units). ONNX's options: `cell_activation` for c in h (default:
-    `activation`); `peepholes` (3, units): i and f also read the previous c, o the new one;
-    `input_forget`: f = 1 - i."""
-    units = W.shape[1] // 4
-    cell_activation = activation if cell_activation is None else cell_activation
-
+    """z = x_t W + h U + b; the gates as lstm_gates computes them. With `projection` P (units,
+    projection_units), PyTorch's proj_size: h = (o activation(c)) P, and U is
+    (projection_units, 4*units)."""
     def step(x_t, states, record=None):
         h, c = states
         z = x_t @ W + h @ U + b  # (batch, 4*units): i, f, c, o
-        z_i, z_f, z_o = z[:, :units], z[:, units : 2 * units], z[:, 3 * units :]
-        if peepholes is not None:
-            z_i, z_f = z_i + peepholes[0] * c, z_f + peepholes[1] * c
-        i = recurrent_activation(z_i)
-        f = 1 - i if input_forget else recurrent_activation(z_f)
-        candidate = activation(z[:, 2 * units : 3 * units])
-        c = f * c + i * candidate
-        if peepholes is not None:
-            z_o = z_o + peepholes[2] * c
-        o = recurrent_activation(z_o)
-        h = o * cell_activation(c)
+        values = lstm_gates(z, c, activation, recurrent_activation, cell_activation, peepholes, input_forget)
         if projection is not None:
-            h = h @ projection  # (batch, projection_units)
+            values["h"] = values["h"] @ projection  # (batch, projection_units)
         if record is not None:
-            record.update(i=i, f=f, o=o, candidate=candidate, c=c, h=h)
-        return h, [h, c]
+            record.update(values)
+        return values["h"], [values["h"], values["c"]]
+    return step
+
+
+def conv_lstm_step(W, U, b, activation, recurrent_activation, strides, padding, dilation):
+    """ConvLSTM: z = conv(x_t, W) + conv(h, U) + b, the recurrent convolution 'same' with
+    stride 1, then the LSTM's gates at every position (lstm_gates). x_t (batch, *spatial,
+    channels), h and c (batch, *out, filters); W (*k, channels, 4*filters), U (*k, filters, 4*filters)."""
+    ones = (1,) * len(strides)
+
+    def step(x_t, states, record=None):
+        h, c = states
+        z = conv(x_t, W, b, strides, padding, dilation, 1, None) + conv(h, U, None, ones, "same", ones, 1, None)  # (batch, *out, 4*filters)
+        values = lstm_gates(z, c, activation, recurrent_activation)
+        if record is not None:
+            record.update(values)
+        return values["h"], [values["h"], values["c"]]
     return step
 
 
@@ -354,6 +377,58 @@ class GRUCell(Cell):
     def arguments_of(self, weights, functions):
         return ([weights["kernel"], weights["recurrent_kernel"], weights["bias"], functions["activation"],
                  functions["recurrent_activation"]], {"reset_after": self.reset_after})
+
+
+class ConvLSTMCell(Cell):
+    """ConvLSTM1D / 2D / 3D's cell: the LSTM with convolutions for products (channels last).
+    `units` are its filters; states (batch, *out, filters)."""
+
+    GATES = 4
+    STATES = ("h", "c")
+    OPTIONS = {**CELL_OPTIONS, "recurrent_activation": "sigmoid", "kernel_size": REQUIRED, "strides": 1, "padding": "valid",
+               "dilation_rate": 1}
+    ACTIVATION_KEYS = ("activation", "recurrent_activation")
+    EQUATION = ("z = conv(x_t, W) + conv(h_(t-1), U) + b; i, f, o = recurrent_activation(z_i, z_f, z_o); "
+                "candidate = activation(z_c); c_t = f c_(t-1) + i candidate; h_t = o activation(c_t) (at every position)")
+    make_step = staticmethod(conv_lstm_step)
+
+    def sizes(self, key: str, rank: int) -> tuple:
+        value = self.config[key]
+        values = [value] * rank if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(values, list) or len(values) != rank or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+            raise UnsupportedOptionError(f"layer '{self.owner}': {key}={value!r} is not supported; supported: a positive "
+                                         f"integer or {rank} of them")
+        return tuple(values)
+
+    def check(self, features) -> None:
+        """features: the input's (*spatial, channels) per time step."""
+        *spatial, channels = features
+        rank = len(spatial)
+        self.kernel, self.strides, self.dilation = (self.sizes(k, rank) for k in ("kernel_size", "strides", "dilation_rate"))
+        padding = self.config["padding"]
+        if padding not in ("valid", "same"):
+            raise UnsupportedOptionError(f"layer '{self.owner}': padding={padding!r} is not supported; supported: valid, same")
+        if None in spatial or channels is None:
+            raise ModelFormatError(f"layer '{self.owner}' needs known spatial and channel sizes (as Keras does), got {tuple(features)}")
+        self.out = tuple(geometry(size, k, s, d, padding)[0] for size, k, s, d in zip(spatial, self.kernel, self.strides, self.dilation))
+        g = 4 * self.units
+        self._expect("kernel", self.kernel + (channels, g))
+        self._expect("recurrent_kernel", self.kernel + (self.units, g))
+        if self.use_bias:
+            self._expect("bias", (g,))
+
+    @property
+    def state_sizes(self):
+        return [self.out + (self.units,)] * 2
+
+    @property
+    def output_size(self):
+        return self.out + (self.units,)
+
+    def arguments_of(self, weights, functions):
+        return ([weights["kernel"], weights["recurrent_kernel"], weights["bias"], functions["activation"],
+                 functions["recurrent_activation"], self.strides, self.config["padding"], self.dilation], {})
 
 
 class StackedCells:

@@ -9,14 +9,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from . import activations
-from .base import (
-    REQUIRED,
-    Layer,
-    Shape,
-    format_shape,
-    require_bool,
-    require_positive_int,
-)
+from .base import REQUIRED, Layer, Shape, format_shape, require_bool, require_positive_int
 
 
 class InputLayer(Layer):

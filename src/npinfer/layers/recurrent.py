@@ -16,14 +16,8 @@ import numpy as np
 
 from ..errors import InputShapeError, ModelFormatError
 from .base import REQUIRED, Layer, format_shape, require_bool
-from .cells import (
-    CELL_OPTIONS,
-    GRUCell,
-    LSTMCell,
-    SimpleRNNCell,
-    build_cell,
-    cell_weight_names,
-)
+from .cells import CELL_OPTIONS, ConvLSTMCell, GRUCell, LSTMCell, SimpleRNNCell, build_cell, cell_weight_names
+from .conv import spatial_rank
 
 # Model.trace (trace.py) listens here: while set, every Recurrent.run gives it the layer, its
 # input, mask and start states and the cell's step; it returns the step to run (one that records
@@ -43,8 +37,13 @@ class StateStore(dict):
 
 
 def zeros_states(x, sizes):
-    """Zero states for a batch of x: one (batch, size) array per size."""
-    return [np.zeros((x.shape[0], size), x.dtype) for size in sizes]
+    """Zero states for a batch of x: one (batch, size) array per size (a tuple: (batch, *size))."""
+    return [np.zeros((x.shape[0],) + (size if isinstance(size, tuple) else (size,)), x.dtype) for size in sizes]
+
+
+def per_row(size) -> tuple:
+    """A state or output size as the shape of one row: 5 -> (5,), (4, 4, 8) as it is."""
+    return size if isinstance(size, tuple) else (size,)
 
 
 def rnn(x, step, states, go_backwards=False, return_sequences=False, mask=None, zero_output_for_mask=False, output=None):
@@ -63,7 +62,7 @@ def rnn(x, step, states, go_backwards=False, return_sequences=False, mask=None, 
         if mask is None:
             output, states = new_output, new_states
         else:
-            keep = mask[:, t, None]  # (batch, 1): this step is real
+            keep = mask[:, t].reshape((-1,) + (1,) * (x.ndim - 2))  # (batch, 1, ...): this step is real
             states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
             previous = np.zeros((), new_output.dtype) if zero_output_for_mask or output is None else output
             output = np.where(keep, new_output, previous)
@@ -162,14 +161,18 @@ class Recurrent(Layer):
             raise InputShapeError(str(err)) from None
         return cell
 
-    def build_call(self, input_shapes, kwarg_shapes, options):
+    def step_input(self, input_shapes):
+        """What one step reads, for the cell to check: the feature size (None: unknown)."""
         self.expect_inputs(input_shapes, rank=3)
+        return input_shapes[0][2]
+
+    def build_call(self, input_shapes, kwarg_shapes, options):
         for key in BOOLEAN_OPTIONS:
             require_bool(self, key)
         fed = self.config["fed"]
         if sorted(fed) != sorted(set(fed) & set(self.all_weight_names(self.config))):
             raise self.refuse("fed", fed, f"some of {', '.join(self.all_weight_names(self.config))}")
-        features = self.features = input_shapes[0][2]
+        features = self.features = self.step_input(input_shapes)
         if features is None:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a known feature size, got {format_shape(input_shapes[0])}")
         given = {name: np.zeros([0 if d is None else d for d in kwarg_shapes[name][0]], self.dtype) for name in fed}
@@ -180,14 +183,15 @@ class Recurrent(Layer):
         sizes = self.cell.state_sizes
         given = kwarg_shapes.get("initial_state")
         if given is not None:
-            expected = [(None, s) for s in sizes]
+            expected = [(None,) + per_row(s) for s in sizes]
             if len(given) != len(sizes) or any(g[1:] != e[1:] for g, e in zip(given, expected)):
                 raise ModelFormatError(
                     f"layer '{self.name}' ({self.class_name}): initial_state has shapes {', '.join(map(format_shape, given))}, "
                     f"expected {', '.join(map(format_shape, expected))}"
                 )
-        output = (batch, steps, self.cell.output_size) if self.config["return_sequences"] else (batch, self.cell.output_size)
-        states = [(batch, s) for s in sizes] if self.config["return_state"] else []
+        output = (batch, steps) + per_row(self.cell.output_size) if self.config["return_sequences"] else \
+            (batch,) + per_row(self.cell.output_size)
+        states = [(batch,) + per_row(s) for s in sizes] if self.config["return_state"] else []
         return [output] + states
 
     def run(self, x, ctx, key: str | None = None, initial: list | None = None, want_states: bool = True,
@@ -234,8 +238,9 @@ class Recurrent(Layer):
         states = []
         for state, size in zip(initial, sizes):
             state = np.asarray(state, x.dtype)
-            if state.shape != (batch, size):
-                raise InputShapeError(f"layer '{self.name}': an initial state has shape {state.shape}, expected {(batch, size)}")
+            if state.shape != (batch,) + per_row(size):
+                raise InputShapeError(f"layer '{self.name}': an initial state has shape {state.shape}, "
+                                      f"expected {(batch,) + per_row(size)}")
             states.append(state)
         return states
 
@@ -292,3 +297,24 @@ class RNN(Recurrent):
 
     def make_cell(self, weights: dict | None = None):
         return build_cell(self.name, self.config["cell"], weights or self.weights, self.dtype)
+
+
+class ConvLSTM(Recurrent):
+    """ConvLSTM1D / 2D / 3D: the LSTM with convolutions, over (batch, time, *spatial, channels)
+    (channels_last; TensorFlow runs Keras's channels_first convolutions on a GPU only, so they
+    could not be checked against Keras here: refused)."""
+
+    CELL = ConvLSTMCell
+    OPTIONS = {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": 1, "padding": "valid", "data_format": "channels_last",
+               "dilation_rate": 1, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
+               **SEQUENCE_OPTIONS}
+
+    def make_cell(self, weights: dict | None = None):
+        config = {k: self.config[k] for k in ConvLSTMCell.OPTIONS if k in self.config}
+        return ConvLSTMCell(self.name, {**config, "units": self.config["filters"]}, weights or self.weights, self.dtype)
+
+    def step_input(self, input_shapes):
+        self.expect_inputs(input_shapes, rank=spatial_rank(self.class_name) + 3)
+        if self.config["data_format"] != "channels_last":
+            raise self.refuse("data_format", self.config["data_format"], "channels_last")
+        return tuple(input_shapes[0][2:])
