@@ -518,3 +518,44 @@ def scale_shift_layer(k):
 @case("custom_layer_registered")
 def _custom_registered(k, flavor):
     return _seq(k, (5, 3), k.layers.LSTM(4, return_sequences=True), scale_shift_layer(k)(factor=-1.5), k.layers.Dense(2))
+
+
+# -- activation layers (issue 14) -----------------------------------------------------------------
+
+@case("prelu_shared_axes")
+def _prelu(k, flavor):
+    x = k.Input((5, 4))
+    h = k.layers.Dense(4)(x)
+    return k.Model(x, [k.layers.PReLU()(h), k.layers.PReLU(shared_axes=[1])(h)])
+
+
+@case("thresholded_relu", flavors=("tf_keras",))  # Keras 3 has no ThresholdedReLU layer
+def _thresholded(k, flavor):
+    return _seq(k, (6,), k.layers.Dense(8), k.layers.ThresholdedReLU(theta=0.3))
+
+
+@case("softmax_with_mask", data="tokens")
+def _softmax_mask(k, flavor):
+    # a propagated (batch, time) mask reaching a Softmax over the time axis of (batch, time) scores
+    x = k.Input((6,), dtype="int32")
+    scores = k.layers.Reshape((6,))(k.layers.Dense(1)(k.layers.Embedding(20, 4, mask_zero=True)(x)))
+    return k.Model(x, k.layers.Softmax()(scores))
+
+
+@case("softmax_explicit_mask")
+def _softmax_explicit(k, flavor):
+    x, keep = k.Input((5, 6)), k.Input((5, 6), dtype="int32")
+    out = k.layers.Softmax(axis=-1)(k.layers.Dense(6)(x), mask=keep)
+    return k.Model([x, keep], k.layers.Reshape((30,))(out))  # Reshape ends the mask (Keras's loss would read it)
+
+
+@case("mask_ends_at_conv_flatten_reshape", data="tokens")
+def _mask_ends(k, flavor):
+    # Keras ends a mask at Conv1D, Reshape, Flatten (and tf.keras at Rescaling): the LSTMs after them see none
+    x = k.Input((6,), dtype="int32")
+    e = k.layers.Embedding(20, 4, mask_zero=True)(x)
+    conv = k.layers.LSTM(3)(k.layers.Conv1D(4, 2, padding="same")(e))
+    reshaped = k.layers.LSTM(3)(k.layers.Reshape((6, 4))(e))
+    rescaled = k.layers.LSTM(3)(k.layers.Rescaling(2.0)(e))
+    flat = k.layers.Dense(2)(k.layers.Flatten()(e))
+    return k.Model(x, [conv, reshaped, rescaled, flat])

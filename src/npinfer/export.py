@@ -337,7 +337,8 @@ def _input_masks(writer: Writer, call, e: LayerExport) -> list:
     given = call.tensor_kwargs["mask"]
     if len(given) != len(call.inputs):
         raise e.refuse(f"its mask argument has {len(given)} masks for {len(call.inputs)} inputs")
-    return [e.assign(f"{writer.names[tuple(ref)]}.astype(bool)", "m_" + e.outputs[0][2:] + "_arg")[0] for ref in given]
+    cast = "" if e.layer.RAW_MASKS else ".astype(bool)"
+    return [e.assign(f"{writer.names[tuple(ref)]}{cast}", "m_" + e.outputs[0][2:] + "_arg")[0] for ref in given]
 
 
 def _custom_code(writer: Writer, e: LayerExport, function) -> None:

@@ -201,7 +201,7 @@ class Graph:
                 inputs = [tensors[r] for r in step.inputs]
                 kwargs = {k: [tensors[r] for r in refs] for k, refs in step.kwargs} if step.kwargs else {}
             if step.explicit_mask:  # an explicit mask argument (Keras 3 records them)
-                call_masks = [tensors[r].astype(bool) for r in step.explicit_mask]
+                call_masks = [tensors[r] if layer.RAW_MASKS else tensors[r].astype(bool) for r in step.explicit_mask]
             else:
                 call_masks = [masks.get(r) for r in step.inputs] if masks else []
             if state is None and not kwargs and not call_masks:

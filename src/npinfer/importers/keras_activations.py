@@ -18,8 +18,8 @@ def keras_activation(value: Any, ctx, where: str) -> dict:
     if isinstance(value, dict):
         class_name = value.get("class_name")
         config = value.get("config")
-        if class_name in ACTIVATION_LAYERS and isinstance(config, dict):
-            return ACTIVATION_LAYERS[class_name](config, ctx)["activation"]
+        if class_name in ACTIVATION_OBJECTS and isinstance(config, dict):
+            return ACTIVATION_OBJECTS[class_name](config, ctx)["activation"]
         registered = value.get("registered_name")
         module = str(value.get("module") or "")
         if class_name == "function" and isinstance(config, str) and registered in (None, "function", config) \
@@ -72,8 +72,13 @@ def _elu(config, ctx):
     return {"activation": activations.canonical({"name": "elu", "alpha": _number(config, "alpha", 1.0)})}
 
 
+def _thresholded_relu(config, ctx):  # tf.keras: x * (x > theta)
+    return {"activation": activations.canonical({"name": "relu", "threshold": _number(config, "theta", 1.0)})}
+
+
 def _softmax(config, ctx):
     return {"activation": activations.canonical({"name": "softmax", "axis": config.get("axis", -1)})}
 
 
-ACTIVATION_LAYERS = {"ReLU": _relu, "LeakyReLU": _leaky_relu, "ELU": _elu, "Softmax": _softmax}
+ACTIVATION_LAYERS = {"ReLU": _relu, "LeakyReLU": _leaky_relu, "ELU": _elu, "ThresholdedReLU": _thresholded_relu}
+ACTIVATION_OBJECTS = {**ACTIVATION_LAYERS, "Softmax": _softmax}  # an activation given as a layer object

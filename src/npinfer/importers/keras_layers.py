@@ -195,13 +195,15 @@ RULES: dict[str, KerasLayerRule] = {
     "InputLayer": KerasLayerRule(),  # handled by the config parser (shape and dtype)
     "Dense": KerasLayerRule(("units", "activation", "use_bias"), frozenset({"lora_alpha"}), activation_keys=("activation",)),
     "Activation": KerasLayerRule(("activation",), activation_keys=("activation",)),
-    **{name: KerasLayerRule(ignored=frozenset({"max_value", "negative_slope", "threshold", "alpha", "axis"}),
+    **{name: KerasLayerRule(ignored=frozenset({"max_value", "negative_slope", "threshold", "alpha", "axis", "theta"}),
                             convert=converter) for name, converter in ACTIVATION_LAYERS.items()},
     **{name: KerasLayerRule(ignored=DROPOUT_KEYS) for name in
        ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")},
     "Flatten": KerasLayerRule(("data_format",)),
+    "Softmax": KerasLayerRule(("axis",), finish=_with_semantics),
+    "PReLU": KerasLayerRule(("shared_axes",)),
     "Identity": KerasLayerRule(),
-    "Rescaling": KerasLayerRule(("scale", "offset")),
+    "Rescaling": KerasLayerRule(("scale", "offset"), finish=_with_semantics),
     "Reshape": KerasLayerRule(("target_shape",)),
     **{name: KerasLayerRule(finish=_with_semantics) for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")},
     "Concatenate": KerasLayerRule(("axis",), finish=_with_semantics),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .activation_layers import PReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .conv import Conv, ConvTranspose, DepthwiseConv, SeparableConv
 from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
@@ -24,7 +25,9 @@ LAYERS.update({
     "ReLU": Activation,
     "LeakyReLU": Activation,
     "ELU": Activation,
-    "Softmax": Activation,
+    "Softmax": Softmax,
+    "PReLU": PReLU,
+    "ThresholdedReLU": Activation,
     "Identity": Identity,
     "Rescaling": Rescaling,
     "Dropout": Identity,

@@ -76,6 +76,7 @@ class Layer:
     CALL_OPTIONS: ClassVar[dict[str, Any]] = {}
     MASKING: ClassVar[str] = "propagate"
     ACCEPTS_INTEGERS: ClassVar[bool] = False  # else integer inputs arrive cast to the model's float dtype
+    RAW_MASKS: ClassVar[bool] = False  # a mask argument arrives as given, not cast to booleans (tf.keras's Softmax)
     TIME_LOCAL: ClassVar[bool] = False  # each time step's output depends only on that step (streamable)
 
     def __init__(self, name: str, class_name: str, config: dict, weights: dict[str, np.ndarray], dtype):

@@ -170,6 +170,7 @@ class WindowOp(Layer):
     strides, dilation, padding, data format."""
 
     PADDINGS = ("valid", "same", "causal")
+    MASKING = "drop"  # as Keras: its convolutions and poolings end masks
 
     def sizes(self, key: str, default=None) -> tuple:
         """Option `key` as one positive integer per spatial axis (an int stands for all)."""

@@ -120,6 +120,7 @@ class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1*d2*...); channels_first moves axis 1 last first, as Keras does."""
 
     OPTIONS = {"data_format": "channels_last"}
+    MASKING = "drop"  # Keras's Flatten ends masks
     FUNCTION = staticmethod(flatten)
 
     def build(self, input_shapes):
@@ -138,6 +139,7 @@ class Reshape(Layer):
     """(batch, ...) -> (batch, *target_shape); one -1 in target_shape is inferred."""
 
     OPTIONS = {"target_shape": REQUIRED}
+    MASKING = "drop"  # Keras's Reshape ends masks
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import REQUIRED, Layer
+from .merge import check_semantics
 
 
 def rescale(x, scale, offset):
@@ -16,12 +17,14 @@ class Rescaling(Layer):
     """y = x * scale + offset. A list scale or offset holds one value per channel of the last
     axis (Keras's default image_data_format, channels_last)."""
 
-    OPTIONS = {"scale": REQUIRED, "offset": 0.0}
+    OPTIONS = {"scale": REQUIRED, "offset": 0.0, "semantics": "keras3"}
     TIME_LOCAL = True
     FUNCTION = staticmethod(rescale)
 
     def build(self, input_shapes):
         self.expect_inputs(input_shapes)
+        if check_semantics(self) == "keras2":
+            self.MASKING = "drop"  # tf.keras's Rescaling ends masks; Keras 3's passes them on
         channels = input_shapes[0][-1]
         for key in ("scale", "offset"):
             value = self.config[key]
