@@ -559,3 +559,46 @@ def _mask_ends(k, flavor):
     rescaled = k.layers.LSTM(3)(k.layers.Rescaling(2.0)(e))
     flat = k.layers.Dense(2)(k.layers.Flatten()(e))
     return k.Model(x, [conv, reshaped, rescaled, flat])
+
+
+# -- preprocessing layers (issue 14) -------------------------------------------------------------
+
+@case("category_encoding_modes")
+def _category_encoding(k, flavor):
+    x = k.Input((4,), dtype="int32")  # token ids 0..19
+    one = k.Input((1,), dtype="int32")
+    return k.Model([x, one], [k.layers.CategoryEncoding(20, output_mode="multi_hot")(x),
+                              k.layers.CategoryEncoding(20, output_mode="count")(x),
+                              k.layers.CategoryEncoding(20, output_mode="one_hot")(one)])
+
+
+@case("discretization_embedding")
+def _discretization(k, flavor):
+    x = k.Input((5,))
+    bins = k.layers.Discretization(bin_boundaries=[-1.0, -0.2, 0.0, 0.5, 1.5])(x)
+    return k.Model(x, [k.layers.Flatten()(k.layers.Embedding(6, 3)(bins)),
+                       k.layers.Discretization(bin_boundaries=[-0.5, 0.5], output_mode="count")(x)])
+
+
+@case("integer_lookup")
+def _integer_lookup(k, flavor):
+    x = k.Input((5,), dtype="int32")  # token ids 1..19 and 0 padding
+    vocabulary = [3, 7, 1, 12, 15, 4]
+    lookups = [k.layers.IntegerLookup(vocabulary=vocabulary)(x),
+               k.layers.IntegerLookup(vocabulary=vocabulary, mask_token=0, num_oov_indices=2)(x),
+               k.layers.IntegerLookup(vocabulary=vocabulary, output_mode="multi_hot")(x)]
+    return k.Model(x, [k.layers.Flatten()(k.layers.Embedding(10, 2)(lookups[0])), k.layers.Flatten()(k.layers.Embedding(10, 2)(lookups[1])),
+                       lookups[2]])
+
+
+@case("center_crop_resizing")
+def _image_preprocessing(k, flavor):
+    x = k.Input((9, 8, 3))
+    return k.Model(x, [k.layers.CenterCrop(5, 4)(x), k.layers.Resizing(6, 11)(x), k.layers.Resizing(4, 5, interpolation="nearest")(x),
+                       k.layers.Resizing(13, 7, interpolation="nearest")(x)])
+
+
+@case("refuse_string_lookup", refuse=("UnsupportedLayerError", "looks up strings"))
+def _string_lookup(k, flavor):
+    x = k.Input((3,), dtype="string")
+    return k.Model(x, k.layers.StringLookup(vocabulary=["a", "b"])(x))

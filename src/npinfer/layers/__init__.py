@@ -11,7 +11,7 @@ from .merge import Concatenate, Dot, ElementwiseMerge
 from .normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
 from .ops import OPERATIONS
 from .pooling import GlobalPooling, Pooling
-from .preprocessing import Rescaling
+from .preprocessing import CategoryEncoding, CenterCrop, Discretization, IntegerLookup, Rescaling, Resizing
 from .recurrent import GRU, LSTM, RNN, ConvLSTM, SimpleRNN
 from .registry import CUSTOM, LAYERS, create_layer, register_layer, supported_layers, unregister_layer, unsupported_layer
 from .reshaping import Cropping, Permute, RepeatVector, UpSampling, ZeroPadding
@@ -30,6 +30,11 @@ LAYERS.update({
     "ThresholdedReLU": Activation,
     "Identity": Identity,
     "Rescaling": Rescaling,
+    "CategoryEncoding": CategoryEncoding,
+    "Discretization": Discretization,
+    "IntegerLookup": IntegerLookup,
+    "CenterCrop": CenterCrop,
+    "Resizing": Resizing,
     "Dropout": Identity,
     "SpatialDropout1D": Identity,
     "GaussianNoise": Identity,

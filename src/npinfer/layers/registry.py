@@ -47,10 +47,21 @@ def supported_layers() -> list[str]:
     return sorted(name for name in LAYERS if not name.startswith(("ops.", "tensor.")))
 
 
+# Layers npinfer will not run, and why (the message says so).
+NOT_RUN = {
+    "StringLookup": "it looks up strings, and npinfer's model inputs are numbers (map the strings to ids before predict, "
+                    "e.g. with the vocabulary the layer holds, then IntegerLookup or Embedding)",
+    "TextVectorization": "it splits and looks up strings, and npinfer's model inputs are numbers (vectorize the text "
+                         "before predict)",
+    "Hashing": "its hash (FarmHash) cannot be computed exactly with NumPy",
+}
+
+
 def unsupported_layer(name: str, class_name: str) -> UnsupportedLayerError:
     """The error for a layer class npinfer does not implement, listing what it does."""
+    why = f": {NOT_RUN[class_name]}" if class_name in NOT_RUN else ""
     return UnsupportedLayerError(
-        f"layer '{name}' ({class_name}) is not supported by npinfer; supported layers: {', '.join(supported_layers())}"
+        f"layer '{name}' ({class_name}) is not supported by npinfer{why}; supported layers: {', '.join(supported_layers())}"
     )
 
 
