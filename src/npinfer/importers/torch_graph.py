@@ -279,6 +279,9 @@ class Converter:
             return x
         if kind in tm.MODULES:
             return self.out(node, tm.MODULES[kind](self.b, module, x))
+        if kind in tm.SHAPED:
+            source = node.args[0].name
+            return self.out(node, tm.SHAPED[kind](self.b, module, x, self.meta[source], self.varied.get(source)))
         activation = tm.activation_of_module(module)
         if activation is not None:
             return self.out(node, self.b.add(None, "Activation", {"activation": activation}, [x])[0])

@@ -86,26 +86,97 @@ def embedding(builder, module, x):
                        {"embeddings": table})[0]
 
 
-def conv1d(builder, module, x):
+def _pad(builder, x, pads, fill=0.0):
+    """x (batch, channels, *spatial) padded with `fill` by (before, after) per spatial axis."""
+    if not any(before or after for before, after in pads):
+        return x
+    return builder.add("pad", "tensor.Pad", {"pads": [[0, 0], [0, 0]] + [list(p) for p in pads], "value": fill}, [x])[0]
+
+
+def _per_axis(value, n: int) -> tuple:
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * n
+
+
+def conv(builder, module, x):
+    """nn.Conv1d / 2d / 3d -> Conv1D / 2D / 3D (channels_first), padding as a tensor.Pad before."""
     if module.padding_mode != "zeros":
         raise _refuse(module, "padding_mode", module.padding_mode, "'zeros'")
-    (k,), (stride,), (dilation,) = module.kernel_size, module.stride, module.dilation
+    n = len(module.kernel_size)
     if module.padding == "same":
-        total = dilation * (k - 1)
-        before, after = total // 2, total - total // 2
+        pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(module.kernel_size, module.dilation)]
     elif module.padding == "valid":
-        before = after = 0
+        pads = [(0, 0)] * n
     else:
-        before = after = int(module.padding[0])
-    if before or after:
-        x = builder.add("pad", "tensor.Pad", {"pads": [[0, 0], [0, 0], [before, after]]}, [x])[0]
-    weights = {"kernel": np.ascontiguousarray(_array(module.weight).transpose(2, 1, 0))}  # (k, in/groups, out)
+        pads = [(p, p) for p in _per_axis(module.padding, n)]
+    x = _pad(builder, x, pads)
+    weights = {"kernel": np.ascontiguousarray(_array(module.weight).transpose(*range(2, n + 2), 1, 0))}  # (*k, in/groups, out)
     if module.bias is not None:
         weights["bias"] = _array(module.bias)
-    config = {"filters": int(module.out_channels), "kernel_size": int(k), "strides": int(stride), "dilation_rate": int(dilation),
-              "groups": int(module.groups), "padding": "valid", "data_format": "channels_first",
-              "use_bias": module.bias is not None}
-    return builder.add(None, "Conv1D", config, [x], weights)[0]
+    config = {"filters": int(module.out_channels), "kernel_size": list(module.kernel_size), "strides": list(module.stride),
+              "dilation_rate": list(module.dilation), "groups": int(module.groups), "padding": "valid",
+              "data_format": "channels_first", "use_bias": module.bias is not None}
+    return builder.add(None, f"Conv{n}D", config, [x], weights)[0]
+
+
+def conv_transpose(builder, module, x):
+    """nn.ConvTranspose1d / 2d / 3d -> Conv1D / 2D / 3DTranspose ('valid' with output_padding),
+    then `padding` cut from both ends of each axis, as torch does."""
+    if module.padding_mode != "zeros":
+        raise _refuse(module, "padding_mode", module.padding_mode, "'zeros'")
+    if module.groups != 1:
+        raise _refuse(module, "groups", module.groups, "1")
+    n = len(module.kernel_size)
+    weights = {"kernel": np.ascontiguousarray(_array(module.weight).transpose(*range(2, n + 2), 1, 0))}  # (*k, out, in)
+    if module.bias is not None:
+        weights["bias"] = _array(module.bias)
+    config = {"filters": int(module.out_channels), "kernel_size": list(module.kernel_size), "strides": list(module.stride),
+              "dilation_rate": list(module.dilation), "padding": "valid", "output_padding": list(module.output_padding),
+              "data_format": "channels_first", "use_bias": module.bias is not None}
+    y = builder.add(None, f"Conv{n}DTranspose", config, [x], weights)[0]
+    cut = _per_axis(module.padding, n)
+    if not any(cut):
+        return y
+    items = [{"slice": [None, None, None]}] * 2 + [{"slice": [c, -c if c else None, None]} for c in cut]
+    return builder.add("crop", "tensor.Index", {"items": items}, [y])[0]
+
+
+def pool(builder, module, x):
+    """nn.MaxPool1d / 2d / 3d and nn.AvgPool1d / 2d / 3d -> Max / AveragePooling (channels_first)
+    after an explicit pad (-inf for max; zeros, counted, for the average: count_include_pad)."""
+    kind = "Max" if type(module).__name__.startswith("Max") else "Average"
+    n = int(type(module).__name__[-2])
+    if module.ceil_mode:
+        raise _refuse(module, "ceil_mode", True, "False")
+    if kind == "Max" and (module.return_indices or any(d != 1 for d in _per_axis(module.dilation, n))):
+        raise _refuse(module, "dilation / return_indices", (module.dilation, module.return_indices), "1 and False")
+    pads = _per_axis(module.padding, n)
+    if kind == "Average" and (getattr(module, "divisor_override", None) is not None or (not module.count_include_pad and any(pads))):
+        raise _refuse(module, "count_include_pad / divisor_override", (module.count_include_pad, module.divisor_override),
+                      "count_include_pad=True (or no padding) and no divisor_override")
+    x = _pad(builder, x, [(p, p) for p in pads], float("-inf") if kind == "Max" else 0.0)
+    size = _per_axis(module.kernel_size, n)
+    config = {"pool_size": list(size), "strides": list(_per_axis(module.stride or module.kernel_size, n)), "padding": "valid",
+              "data_format": "channels_first"}
+    return builder.add(None, f"{kind}Pooling{n}D", config, [x])[0]
+
+
+def adaptive_average_pool(builder, module, x, shape, varied):
+    """nn.AdaptiveAvgPool1d / 2d / 3d: to 1 per axis -> the global average (kept axes); to other
+    sizes that divide the input's (fixed) sizes -> AveragePooling with that window."""
+    n = int(type(module).__name__[-2])
+    spatial = tuple(shape[2:])
+    size = module.output_size
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
+    out = tuple(s if o is None else int(o) for o, s in zip(size, spatial))
+    if all(o == 1 for o in out):
+        return builder.add(None, f"GlobalAveragePooling{n}D", {"data_format": "channels_first", "keepdims": True}, [x])[0]
+    if varied is not None and tuple(varied[2:]) != spatial:
+        raise _refuse(module, "output_size", module.output_size, "1 on every axis, when the input's spatial sizes vary")
+    if any(s % o for s, o in zip(spatial, out)):
+        raise _refuse(module, "output_size", module.output_size, f"sizes dividing the input's {spatial}, or 1")
+    window = [s // o for s, o in zip(spatial, out)]
+    config = {"pool_size": window, "strides": window, "padding": "valid", "data_format": "channels_first"}
+    return builder.add(None, f"AveragePooling{n}D", config, [x])[0]
 
 
 def layer_norm(builder, module, x):
@@ -216,9 +287,12 @@ def _cell(module, kind, suffix, units, projection):
 
 
 MODULES = {
-    "Linear": linear, "Embedding": embedding, "Conv1d": conv1d, "LayerNorm": layer_norm,
-    "BatchNorm1d": batch_norm,
+    "Linear": linear, "Embedding": embedding, "LayerNorm": layer_norm,
+    **{f"Conv{n}d": conv for n in (1, 2, 3)}, **{f"ConvTranspose{n}d": conv_transpose for n in (1, 2, 3)},
+    **{f"{kind}Pool{n}d": pool for kind in ("Max", "Avg") for n in (1, 2, 3)},
+    **{f"BatchNorm{n}d": batch_norm for n in (1, 2, 3)},
 }
+SHAPED = {f"AdaptiveAvgPool{n}d": adaptive_average_pool for n in (1, 2, 3)}  # converters that read the input's shape
 RECURRENT = ("RNN", "LSTM", "GRU")
 PASS_THROUGH = ("Dropout", "Dropout1d", "AlphaDropout", "Identity")
 ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "Sigmoid", "Tanh", "SiLU", "Mish", "Softplus",
@@ -227,5 +301,5 @@ ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "Sig
 
 def supported_modules() -> list[str]:
     """torch.nn module classes from_torch converts."""
-    return sorted(list(MODULES) + list(RECURRENT) + list(PASS_THROUGH) + list(ACTIVATIONS) +
+    return sorted(list(MODULES) + list(SHAPED) + list(RECURRENT) + list(PASS_THROUGH) + list(ACTIVATIONS) +
                   ["Softmax", "LogSoftmax", "Flatten", "Sequential", "ModuleList (indexed in forward)"])
