@@ -13,6 +13,13 @@ SPECS = {
                                        k.layers.Dense(10)), (100, 32), (1, 32, 1024)),
     "conv_bilstm": (lambda k: _seq(k, (50, 16), k.layers.Conv1D(32, 3, padding="causal", activation="relu"),
                                    k.layers.Bidirectional(k.layers.LSTM(32)), k.layers.Dense(1)), (50, 16), (1, 32, 1024)),
+    # issue 14: a small image CNN (3 Conv2D + pooling + Dense on 64x64x3) and a ConvLSTM2D model
+    "cnn64": (lambda k: _seq(k, (64, 64, 3), k.layers.Conv2D(16, 3, padding="same", activation="relu"), k.layers.MaxPooling2D(),
+                             k.layers.Conv2D(32, 3, padding="same", activation="relu"), k.layers.MaxPooling2D(),
+                             k.layers.Conv2D(64, 3, padding="same", activation="relu"), k.layers.MaxPooling2D(),
+                             k.layers.Flatten(), k.layers.Dense(10)), (64, 64, 3), (1, 32)),
+    "conv_lstm2d": (lambda k: _seq(k, (10, 16, 16, 3), k.layers.ConvLSTM2D(16, 3, padding="same"), k.layers.Flatten(),
+                                   k.layers.Dense(1)), (10, 16, 16, 3), (1, 32)),
 }
 
 

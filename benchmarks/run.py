@@ -212,7 +212,7 @@ def write_results(rows, cold, sizes, quick: bool) -> None:
     lines += ["", "npinfer memory during one predict (tracemalloc peak of NumPy allocations, steady state) against the "
               "largest activation of that batch:", "", "| model | batch | peak MB | largest activation MB | ratio |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['batch']} | {r['memory']['peak_mb']:.2f} | {r['memory']['largest_activation_mb']:.2f} | "
-              f"{r['memory']['ratio']:.2f} |" for r in rows if r["batch"] >= 1024]
+              f"{r['memory']['ratio']:.2f} |" for r in rows if r["batch"] >= min(1024, max(models.SPECS[r["model"]][2]))]
     lines += ["", "Cold start (fresh process: import, load the LSTM(64) model, predict once; median of 3):", "",
               "| runtime | wall s | peak RSS MB |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['wall_s']:.2f} | {v['peak_rss_mb']:.0f} |" for k, v in cold.items()]

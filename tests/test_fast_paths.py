@@ -94,6 +94,31 @@ def test_conv_gathered_windows_equal_one_product_per_tap(kernel, padding, stride
     _compare(fast, conv(x, weights, bias, strides, padding, dilation, 1, np.tanh), dtype, "conv")
 
 
+@pytest.mark.parametrize("cap,batch,filters,products", [(1, 1, 1, 0), (1, 7, 5, 7), (5000, 7, 5, 3), (1 << 20, 7, 5, 1)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv_layer_in_batch_chunks_equals_the_readable_function(cap, batch, filters, products, dtype, monkeypatch):
+    """Conv.call gathers a chunk of the batch at a time (`products` gathered products: 0 is
+    one product per tap); every way equals the readable conv."""
+    from npinfer.layers import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "IM2COL_MAX_VALUES", cap)
+    calls = []
+    monkeypatch.setattr(conv_module, "conv_gathered", lambda *args, **kw: calls.append(1) or conv_gathered(*args, **kw))
+    rng = np.random.default_rng(7)
+    weights = {"kernel": rng.normal(size=(3, 2, 3, filters)), "bias": rng.normal(size=(filters,))}
+    layer = create_layer("conv", "Conv2D", {"filters": filters, "kernel_size": [3, 2], "padding": "same", "activation": "relu"},
+                         weights, dtype)
+    layer.setup([(None, 10, 9, 3)])
+    x = rng.normal(size=(batch, 10, 9, 3)).astype(dtype)  # 90 positions a row, 1620 gathered values a row
+    readable = conv(x, layer.weights["kernel"], layer.weights["bias"], (1, 1), "same", (1, 1), 1, activations_relu)
+    _compare(layer.call([x], None)[0], readable, dtype, "chunked conv")
+    assert len(calls) == products
+
+
+def activations_relu(y):
+    return np.maximum(y, 0)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("config", [{}, {"axis": 1}, {"center": False}, {"scale": False, "epsilon": 0.1}])
 def test_batch_normalization_folded_equals_the_readable_function(config, dtype):

@@ -23,9 +23,10 @@ from . import activations
 from .base import REQUIRED, Layer, format_shape, require_bool, require_positive_int
 from .core import dense
 
-# Conv gathers every tap's window into one (batch, *out, kernel*in) array up to this many
-# values (1 MB of float32); beyond, one product per tap keeps peak memory near the output's size.
-IM2COL_MAX_VALUES = 1 << 18
+# Conv gathers every tap's window into one (rows, *out, kernel*in) array, a chunk of the batch
+# at a time, of at most this many values (4 MB of float32) or the output's size if larger; a
+# single row beyond it takes one product per tap, which keeps peak memory near the output's size.
+IM2COL_MAX_VALUES = 1 << 20
 
 
 def geometry(size, kernel, stride, dilation, padding):
@@ -54,18 +55,25 @@ def pad_spatial(x, pads, fill=0.0):
     return padded
 
 
+def window_view(x, kernel, strides, dilation, padding, fill=0.0):
+    """Every window of x (padded with `fill` as `padding` asks) as one read-only view, no copy:
+    (batch, *out, *kernel, channels), [b, p, j, c] = x[b, p * strides + j * dilation, c]."""
+    axes = [geometry(size, k, s, d, padding) for size, k, s, d in zip(x.shape[1:-1], kernel, strides, dilation)]
+    x = pad_spatial(x, [(before, after) for _, before, after in axes], fill)
+    steps = x.strides[1:-1]  # bytes between neighbours along each spatial axis
+    shape = (x.shape[0],) + tuple(out for out, _, _ in axes) + tuple(kernel) + (x.shape[-1],)
+    strides = ((x.strides[0],) + tuple(step * s for step, s in zip(steps, strides))
+               + tuple(step * d for step, d in zip(steps, dilation)) + (x.strides[-1],))
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
 def windows(x, kernel, strides, dilation, padding, fill=0.0):
     """For each kernel tap (every position of the `kernel` shape, in C order), the slice of x
     (padded with `fill` as `padding` asks) that the tap reads: (batch, *out, channels), the
-    positions out * strides + tap * dilation."""
-    axes = [geometry(size, k, s, d, padding) for size, k, s, d in zip(x.shape[1:-1], kernel, strides, dilation)]
-    x = pad_spatial(x, [(before, after) for _, before, after in axes], fill)
-    taps = []
-    for tap in np.ndindex(*kernel):
-        index = tuple(slice(j * d, j * d + (out - 1) * s + 1 if out else 0, s)
-                      for j, d, s, (out, _, _) in zip(tap, dilation, strides, axes))
-        taps.append(x[(slice(None),) + index])
-    return taps
+    positions out * strides + tap * dilation (views into window_view)."""
+    view = window_view(x, kernel, strides, dilation, padding, fill)  # (batch, *out, *kernel, channels)
+    leading = (slice(None),) * (1 + len(kernel))
+    return [view[leading + tap] for tap in np.ndindex(*kernel)]
 
 
 def add_bias(y, bias, activation):
@@ -92,12 +100,14 @@ def conv(x, kernel, bias, strides, padding, dilation, groups, activation):
     return add_bias(y, bias, activation)
 
 
-def conv_gathered(x, kernel, bias, strides, padding, dilation, activation):
+def conv_gathered(x, kernel, bias, strides, padding, dilation, activation, out=None):
     """conv without groups as ONE product: every tap's window side by side, (batch, *out,
     taps*in) @ kernel (taps*in, filters). Faster than a product per tap; the gathered windows
-    cost memory (the layers use it up to IM2COL_MAX_VALUES)."""
-    columns = np.concatenate(windows(x, kernel.shape[:-2], strides, dilation, padding), axis=-1)  # (batch, *out, taps*in)
-    return dense(columns, kernel.reshape(-1, kernel.shape[-1]), bias, activation)
+    cost memory (the layers use it up to IM2COL_MAX_VALUES). `out`: an array for the result."""
+    view = window_view(x, kernel.shape[:-2], strides, dilation, padding)  # (batch, *out, *k, in)
+    columns = view.reshape(view.shape[: x.ndim - 1] + (-1,))  # (batch, *out, taps*in): one copy
+    y = np.matmul(columns, kernel.reshape(-1, kernel.shape[-1]), out=out)  # (batch, *out, filters)
+    return add_bias(y, bias, activation)
 
 
 def depthwise_conv(x, kernel, bias, strides, padding, dilation, activation):
@@ -266,11 +276,15 @@ class Conv(WindowOp):
         x = self.to_channels_last(inputs[0])
         kernel, bias, strides, padding, dilation, groups, activation = self.bound
         out = [geometry(size, k, s, d, padding)[0] for size, k, s, d in zip(x.shape[1:-1], self.kernel, strides, dilation)]
-        if groups == 1 and x.shape[0] * int(np.prod(out)) * kernel[..., 0].size <= IM2COL_MAX_VALUES:
-            y = conv_gathered(x, kernel, bias, strides, padding, dilation, activation)
-        else:  # large inputs: one product per tap (peak memory near the output's size)
-            y = conv(x, *self.bound)
-        return [self.from_channels_last(y)]
+        shape = (x.shape[0],) + tuple(out) + (kernel.shape[-1],)  # (batch, *out, filters)
+        gathered_per_row = int(np.prod(out)) * kernel[..., 0].size
+        rows = max(IM2COL_MAX_VALUES, int(np.prod(shape))) // max(gathered_per_row, 1)  # rows whose gathered windows fit
+        if groups != 1 or rows < 1:  # one product per tap (peak memory near the output's size)
+            return [self.from_channels_last(conv(x, *self.bound))]
+        y = np.empty(shape, np.result_type(x, kernel))
+        for start in range(0, x.shape[0], rows):  # a chunk of the batch at a time: memory stays bounded
+            conv_gathered(x[start : start + rows], kernel, None, strides, padding, dilation, None, out=y[start : start + rows])
+        return [self.from_channels_last(add_bias(y, bias, activation))]
 
 
 class DepthwiseConv(WindowOp):
