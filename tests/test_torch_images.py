@@ -7,7 +7,6 @@ and a small CNN; they export too. Refusals by module and option."""
 from __future__ import annotations
 
 import importlib.util
-import itertools
 
 import numpy as np
 import pytest
@@ -17,20 +16,12 @@ from torch import nn
 import npinfer
 from npinfer.export import export_script
 from parity import as_list, assert_close
-from test_torch_parity import check
+from test_torch_parity import check, conv_cases
 
 torch.set_num_threads(1)
 
 
-def _conv2d_cases():
-    for padding, stride, dilation, groups, bias in itertools.product((0, (1, 2), "same", "valid"), (1, (2, 1)), (1, (1, 2)), (1, 2),
-                                                                    (True, False)):
-        if padding == "same" and stride != 1:
-            continue  # torch refuses it too
-        yield padding, stride, dilation, groups, bias
-
-
-@pytest.mark.parametrize("padding,stride,dilation,groups,bias", list(_conv2d_cases()))
+@pytest.mark.parametrize("padding,stride,dilation,groups,bias", list(conv_cases((0, (1, 2), "same", "valid"), (1, (2, 1)), (1, (1, 2)))))
 def test_conv2d(padding, stride, dilation, groups, bias):
     torch.manual_seed(3)
     module = nn.Conv2d(4, 6, (3, 2), padding=padding, stride=stride, dilation=dilation, groups=groups, bias=bias)

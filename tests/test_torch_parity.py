@@ -111,14 +111,15 @@ def test_recurrent_modules_with_initial_states(kind, batch_first):
 
 # -- the other modules --------------------------------------------------------------------------
 
-def _conv_cases():
-    for padding, stride, dilation, groups, bias in itertools.product((0, 2, "same", "valid"), (1, 2), (1, 2), (1, 2), (True, False)):
+def conv_cases(paddings=(0, 2, "same", "valid"), strides=(1, 2), dilations=(1, 2)):
+    """(padding, stride, dilation, groups, bias) of every combination torch accepts."""
+    for padding, stride, dilation, groups, bias in itertools.product(paddings, strides, dilations, (1, 2), (True, False)):
         if padding == "same" and stride != 1:
             continue  # torch refuses it too
         yield padding, stride, dilation, groups, bias
 
 
-@pytest.mark.parametrize("padding,stride,dilation,groups,bias", list(_conv_cases()))
+@pytest.mark.parametrize("padding,stride,dilation,groups,bias", list(conv_cases()))
 def test_conv1d(padding, stride, dilation, groups, bias):
     torch.manual_seed(3)
     module = nn.Conv1d(4, 6, 3, padding=padding, stride=stride, dilation=dilation, groups=groups, bias=bias)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputShapeError
 from .activations import softmax
-from .base import Layer, require_bool
+from .base import Layer
 from .merge import check_semantics
 
 BIG = 1.0e9  # what Keras gives masked positions (-BIG)

@@ -73,9 +73,31 @@ def center_crop(x, height, width, axes):
     return crop(x, [(s, x.shape[a] - s - t) for s, a, t in zip(starts, axes, (height, width))], axes)
 
 
-def resize(x, height, width, axes, interpolation):
+def fit_aspect(x, height, width, axes, aspect, fill_value):
+    """The largest central window of the two `axes` with height:width's aspect ratio (aspect
+    "crop"), or x with `fill_value` rows or columns added on both sides to reach it ("pad"),
+    as Keras's Resizing does before it resizes (its sizes computed in float32, truncated; the
+    padding is the same on both sides)."""
+    size_h, size_w = x.shape[axes[0]], x.shape[axes[1]]
+    fit_h = int(np.float32(size_w * height) / np.float32(width))
+    fit_w = int(np.float32(size_h * width) / np.float32(height))
+    if aspect == "crop":
+        fit_h, fit_w = max(min(size_h, fit_h), 1), max(min(size_w, fit_w), 1)
+        starts = [int(np.float32(size - fit) / 2) for size, fit in ((size_h, fit_h), (size_w, fit_w))]
+        return crop(x, [(s, size - s - fit) for s, size, fit in zip(starts, (size_h, size_w), (fit_h, fit_w))], axes)
+    pads = [(0, 0)] * x.ndim
+    for axis, size, fit in zip(axes, (size_h, size_w), (max(size_h, fit_h), max(size_w, fit_w))):
+        side = int(np.float32(fit - size) / 2)
+        pads[axis] = (side, side)
+    return np.pad(x, pads, constant_values=np.asarray(fill_value, x.dtype))
+
+
+def resize(x, height, width, axes, interpolation, aspect=None, fill_value=0.0):
     """x resized to (height, width) on the two `axes` as tf.image.resize (no antialiasing):
-    bilinear between half-pixel centres, or the nearest source at floor((out + 0.5) * in / out)."""
+    bilinear between half-pixel centres, or the nearest source at floor((out + 0.5) * in / out).
+    aspect "crop" / "pad": first fit the aspect ratio (fit_aspect)."""
+    if aspect is not None:
+        x = fit_aspect(x, height, width, axes, aspect, fill_value)
     for axis, size in reversed(list(zip(axes, (height, width)))):
         if interpolation == "bilinear":
             x = linear_resize(x, size, axis)
@@ -247,17 +269,23 @@ class Resizing(ImageWindow):
     """Images resized to height x width, bilinear or nearest, as tf.image.resize does it."""
 
     OPTIONS = {**ImageWindow.OPTIONS, "interpolation": "bilinear", "crop_to_aspect_ratio": False, "pad_to_aspect_ratio": False,
-               "antialias": False}
+               "fill_value": 0.0, "antialias": False}
     FUNCTION = staticmethod(resize)
 
     def build(self, input_shapes):
         height, width, shape = self.target(input_shapes)
         if self.config["interpolation"] not in ("bilinear", "nearest"):
             raise self.refuse("interpolation", self.config["interpolation"], "bilinear, nearest")
-        for key in ("crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias"):
-            if self.config[key] is not False:
-                raise self.refuse(key, self.config[key], "false")
+        if self.config["antialias"] is not False:
+            raise self.refuse("antialias", self.config["antialias"], "false")
+        crops, pads = require_bool(self, "crop_to_aspect_ratio"), require_bool(self, "pad_to_aspect_ratio")
+        if crops and pads:
+            raise self.refuse("pad_to_aspect_ratio", True, "false with crop_to_aspect_ratio (Keras allows only one)")
+        self.aspect = "crop" if crops else "pad" if pads else None
+        if not _number(self.config["fill_value"]):
+            raise self.refuse("fill_value", self.config["fill_value"], "a number")
         return [shape]
 
     def arguments(self, get):
-        return [self.config["height"], self.config["width"], self.axes, self.config["interpolation"]]
+        return [self.config["height"], self.config["width"], self.axes, self.config["interpolation"], self.aspect,
+                self.config["fill_value"]]
