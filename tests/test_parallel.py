@@ -40,6 +40,44 @@ def test_split_batch_equals_one_thread(kind, monkeypatch):
     assert split.flags.c_contiguous or split.shape[0] == 600
 
 
+def _window_model(kind: str) -> tuple[Model, tuple]:
+    """A Conv2D or ConvLSTM2D model big enough per sample for threads (call_work_per_row)."""
+    rng = np.random.default_rng(5)
+    if kind == "Conv2D":
+        shape, config = [24, 24, 8], {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}
+        weights = {"kernel": rng.normal(0, 0.3, (3, 3, 8, 16)), "bias": rng.normal(0, 0.3, (16,))}
+    else:
+        shape, config = [4, 12, 12, 4], {"filters": 8, "kernel_size": [3, 3], "padding": "same", "return_sequences": True}
+        weights = {"kernel": rng.normal(0, 0.3, (3, 3, 4, 32)), "recurrent_kernel": rng.normal(0, 0.3, (3, 3, 8, 32)),
+                   "bias": rng.normal(0, 0.3, (32,))}
+    layers = [LayerSpec("x", "InputLayer", {"shape": [None] + shape, "dtype": "float32"}),
+              LayerSpec("w", kind, config, {k: v.astype(np.float32) for k, v in weights.items()}, [Call([("x", 0, 0)])])]
+    return Model(ModelSpec("m", layers, [("x", 0, 0)], [("w", 0, 0)])), tuple(shape)
+
+
+@pytest.mark.parametrize("kind", ["Conv2D", "ConvLSTM2D"])
+def test_convolutions_split_a_small_batch_and_equal_one_thread(kind, monkeypatch):
+    """Convolutions split from a few rows (each thread's share of a call >= MIN_CALL_WORK), not
+    from 2 * MIN_ROWS_PER_THREAD as the recurrent layers do; the numbers are one thread's."""
+    from npinfer import model as model_module
+
+    model, shape = _window_model(kind)
+    x = np.random.default_rng(6).normal(size=(12,) + shape).astype(np.float32)
+    assert model.call_work_per_row([x]) > 0
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row([x]) * 3)  # 12 rows: up to 4 parts
+    monkeypatch.setattr(parallel, "workers", lambda: 2)
+    splits = []
+    monkeypatch.setattr(model_module, "split_batch", lambda *a: splits.append(parallel.split_batch(*a)) or splits[-1])
+    split = model.predict(x)
+    assert splits and splits[0] is not None  # two threads ran
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", float("inf"))
+    whole = model.predict(x)
+    assert splits[-1] is None
+    assert_close(split, whole, tolerance=1e-5)
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row([x]) * 3)
+    assert model.predict(x[:2]) is not None and splits[-1] is None  # 2 rows: a share below MIN_CALL_WORK
+
+
 def test_one_model_from_eight_threads_matches_serial_calls():
     model = _recurrent_model("LSTM")
     rng = np.random.default_rng(3)

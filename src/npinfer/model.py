@@ -193,6 +193,10 @@ class Model:
         """Rough multiply-adds per sample in the recurrent layers (to decide on threads and tiles)."""
         return self._graph.work_per_row(arrays)
 
+    def call_work_per_row(self, arrays: list[np.ndarray]) -> float:
+        """Rough multiply-adds per sample in each call of the convolutions (to decide on threads)."""
+        return self._graph.call_work_per_row(arrays)
+
     def carried_states(self) -> dict | None:
         """A copy of the states a stateful model carries ({layer key: arrays}), None if not stateful."""
         return None if self._state is None else {key: list(arrays) for key, arrays in self._state.items()}
@@ -247,9 +251,9 @@ class Model:
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
         rows = arrays[0].shape[0]
-        if self._state is None and rows >= 2 * MIN_ROWS_PER_THREAD and self.batch_first:  # split a large batch over the cores
-            split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),
-                                rows, self.work_per_row(arrays))
+        if self._state is None and rows > 1 and self.batch_first and (rows >= 2 * MIN_ROWS_PER_THREAD or self._graph.has_windows):
+            split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),  # over the cores
+                                rows, self.work_per_row(arrays), self.call_work_per_row(arrays))
             if split is not None:
                 return split
         return self._graph.run(arrays, wanted, self.dtype, self._state)

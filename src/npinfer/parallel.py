@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 MIN_ROWS_PER_THREAD = 128  # below this the hand-off costs more than the second core gives
 MIN_WORK = 2e7  # multiply-adds in the recurrent layers: below this one thread measured faster
+# Convolutions: a thread's share of one call (multiply-adds) from which two threads measured
+# faster than one (benchmarks/: the image CNN and ConvLSTM2D, batches 2 to 32)
+MIN_CALL_WORK = 1e7
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -89,15 +92,22 @@ def _pool_of(count: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def split_batch(run: Callable[[slice], list[np.ndarray]], rows: int, work_per_row: float) -> list[np.ndarray] | None:
+def split_batch(run: Callable[[slice], list[np.ndarray]], rows: int, work_per_row: float,
+                call_work_per_row: float = 0.0) -> list[np.ndarray] | None:
     """Run `run(rows_slice)` on parts of the batch in threads and join the results, or
     return None when the work is too small (or threads cannot help) for the caller to run it whole.
 
-    work_per_row: multiply-adds per sample (the article's SimpleRNN(3): ~100; LSTM(64) over 50
-    steps: ~16 million). Splitting the article model's batch of 1024 measured slower than not."""
-    if rows < 2 * MIN_ROWS_PER_THREAD or rows * work_per_row < MIN_WORK:
-        return None
-    count = min(workers(), rows // MIN_ROWS_PER_THREAD)
+    work_per_row: multiply-adds per sample in the recurrent layers, whose steps are many small
+    calls (the article's SimpleRNN(3): ~100; LSTM(64) over 50 steps: ~16 million); splitting
+    the article model's batch of 1024 measured slower than not. call_work_per_row: multiply-adds
+    per sample in each call of the convolutions, whose calls are few and large: split while
+    each thread's share of a call is at least MIN_CALL_WORK."""
+    count = 1
+    if rows >= 2 * MIN_ROWS_PER_THREAD and rows * work_per_row >= MIN_WORK:
+        count = rows // MIN_ROWS_PER_THREAD
+    if call_work_per_row:
+        count = max(count, int(rows * call_work_per_row // MIN_CALL_WORK))
+    count = min(count, workers(), rows)
     if count < 2:
         return None
     bounds = np.linspace(0, rows, count + 1).astype(int)

@@ -216,6 +216,12 @@ class Layer:
                 f"layer '{self.name}' ({self.class_name}): weight '{key}' has shape {got}, expected {tuple(shape)}"
             )
 
+    def window_work(self, steps: int) -> tuple[float, int]:
+        """(multiply-adds per sample, the NumPy calls they come in) of a layer whose work is a
+        few large products (a convolution): how parallel.split_batch judges threads. (0, 0) for
+        the rest, whose calls are small (recurrent steps count in Graph.work_per_row)."""
+        return 0.0, 0
+
     def refuse(self, option: str, value: Any, supported: str) -> UnsupportedOptionError:
         """Build the error for an option value this layer does not implement."""
         return UnsupportedOptionError(

@@ -214,7 +214,13 @@ class WindowOp(Layer):
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs a known channel size, got {format_shape(shape)}")
         out = tuple(geometry(size, k, s, d, self.config["padding"])[0]
                     for size, k, s, d in zip(spatial, self.kernel, self.strides, self.dilation))
+        self.positions = None if None in out else int(np.prod(out))  # output positions per sample
         return spatial, channels, out
+
+    def window_work(self, steps: int) -> tuple[float, int]:
+        """Output positions x kernel weights (roughly the multiply-adds), in one call."""
+        weights = sum(w.size for key, w in self.weights.items() if key != "bias")
+        return (float(self.positions * weights), 1) if weights and self.positions else (0.0, 0)
 
     def out_shape(self, out, channels):
         return (None, channels) + tuple(out) if self.config["data_format"] == "channels_first" else (None,) + tuple(out) + (channels,)

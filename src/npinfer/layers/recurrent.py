@@ -313,6 +313,11 @@ class ConvLSTM(Recurrent):
         config = {k: self.config[k] for k in ConvLSTMCell.OPTIONS if k in self.config}
         return ConvLSTMCell(self.name, {**config, "units": self.config["filters"]}, weights or self.weights, self.dtype)
 
+    def window_work(self, steps: int) -> tuple[float, int]:
+        """Per step, output positions x (kernel + recurrent kernel) multiply-adds, in the step's convolutions."""
+        positions = int(np.prod(self.cell.out))
+        return float(steps * positions * (self.cell.w["kernel"].size + self.cell.w["recurrent_kernel"].size)), steps
+
     def step_input(self, input_shapes):
         self.expect_inputs(input_shapes, rank=spatial_rank(self.class_name) + 3)
         if self.config["data_format"] != "channels_last":
