@@ -65,7 +65,7 @@ class Graph:
         self._plans: dict[tuple, list[Step]] = {}
         self._chains: dict[tuple, tuple | None] = {}
         self._recurrent_weights: int | None = None
-        self._window_layers: list | None = None
+        self.window_layers = [n.layer for n in nodes if n.layer.window_work(1)[1]]  # made of large products (Layer.window_work)
         if not spec.inputs or not spec.outputs:
             raise ModelFormatError("the model has no inputs" if not spec.inputs else "the model has no outputs")
         for ref in list(spec.inputs) + list(spec.outputs):
@@ -87,20 +87,13 @@ class Graph:
                 if any(k.split("/")[-1] == "recurrent_kernel" for k in node.layer.weights))
         return float(steps * self._recurrent_weights)
 
-    @property
-    def has_windows(self) -> bool:
-        """True when some layer is made of large products (Layer.window_work)."""
-        if self._window_layers is None:
-            self._window_layers = [node.layer for node in self.nodes if node.layer.window_work(1)[1]]
-        return bool(self._window_layers)
-
     def call_work_per_row(self, arrays: list[np.ndarray]) -> float:
         """Multiply-adds per sample in each NumPy call of the layers made of large products
         (convolutions, ConvLSTM): what a thread's share of the batch gives each call (0: none)."""
-        if not self.has_windows:
+        if not self.window_layers:
             return 0.0
         steps = max((a.shape[1] for a in arrays if a.ndim >= 3), default=1)
-        work = [layer.window_work(steps) for layer in self._window_layers]
+        work = [layer.window_work(steps) for layer in self.window_layers]
         return sum(macs for macs, _ in work) / max(sum(calls for _, calls in work), 1)
 
     def shape_of(self, ref) -> tuple:

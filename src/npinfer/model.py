@@ -251,9 +251,10 @@ class Model:
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
         rows = arrays[0].shape[0]
-        if self._state is None and rows > 1 and self.batch_first and (rows >= 2 * MIN_ROWS_PER_THREAD or self._graph.has_windows):
+        windows = self._graph.window_layers  # convolutions split from a few rows, the rest from 2 * MIN_ROWS_PER_THREAD
+        if self._state is None and (rows >= 2 * MIN_ROWS_PER_THREAD or (windows and rows > 1)) and self.batch_first:
             split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),  # over the cores
-                                rows, self.work_per_row(arrays), self.call_work_per_row(arrays))
+                                rows, self.work_per_row(arrays), self.call_work_per_row(arrays) if windows else 0.0)
             if split is not None:
                 return split
         return self._graph.run(arrays, wanted, self.dtype, self._state)
