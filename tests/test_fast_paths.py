@@ -12,7 +12,7 @@ import pytest
 
 from npinfer.layers import create_layer
 from npinfer.layers.cells import CELLS
-from npinfer.layers.conv import conv, conv_gathered
+from npinfer.layers.conv import conv, conv_bounded, conv_gathered
 from npinfer.layers.normalization import batch_normalization
 from npinfer.layers.paired import PairedDirections
 from npinfer.layers.recurrent import rnn, run_over_time
@@ -81,6 +81,54 @@ def test_paired_directions_equal_two_readable_loops(class_name, options, dtype):
 GEOMETRIES = [((3,), "valid", (1,), (1,)), ((3,), "same", (1,), (1,)), ((4,), "same", (2,), (1,)), ((3,), "causal", (1,), (2,)),
               ((2,), "valid", (3,), (2,)), ((5,), "causal", (1,), (1,)), ((1,), "same", (1,), (1,)),
               ((3, 2), "same", (2, 1), (1, 1)), ((2, 3), "valid", (1, 2), (2, 1)), ((2, 2, 3), "same", (1, 2, 1), (1, 1, 1))]
+
+
+def _conv_position_by_position(x, kernel, strides, padding, dilation):
+    """An independent reference for the window geometry: padding from TensorFlow's rule, then
+    each output position's window read with plain indexing."""
+    pads = []
+    for size, k, s, d in zip(x.shape[1:-1], kernel.shape[:-2], strides, dilation):
+        span = d * (k - 1) + 1
+        if padding == "valid":
+            pads.append((0, 0))
+        elif padding == "causal":
+            pads.append((span - 1, 0))
+        else:
+            total = max((-(-size // s) - 1) * s + span - size, 0)
+            pads.append((total // 2, total - total // 2))
+    padded = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    out = [(p - (d * (k - 1) + 1)) // s + 1 for p, k, s, d in zip(padded.shape[1:-1], kernel.shape[:-2], strides, dilation)]
+    y = np.zeros((x.shape[0],) + tuple(max(o, 0) for o in out) + (kernel.shape[-1],))
+    for position in np.ndindex(*y.shape[1:-1]):
+        for tap in np.ndindex(*kernel.shape[:-2]):
+            at = tuple(p * s + t * d for p, s, t, d in zip(position, strides, tap, dilation))
+            y[(slice(None),) + position] += padded[(slice(None),) + at] @ kernel[tap]
+    return y
+
+
+@pytest.mark.parametrize("kernel,padding,strides,dilation", GEOMETRIES)
+def test_window_geometry_equals_reading_each_position(kernel, padding, strides, dilation):
+    """conv (per tap), conv_gathered and conv_bounded read the windows through window_view;
+    an explicit loop over positions checks that view, on a reversed (negative-stride) input too."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2,) + (11, 9, 7)[: len(kernel)] + (3,))
+    weights = rng.normal(size=kernel + (3, 4))
+    for given in (x, x[:, ::-1]):
+        expected = _conv_position_by_position(given, weights, strides, padding, dilation)
+        for y in (conv(given, weights, None, strides, padding, dilation, 1, None),
+                  conv_gathered(given, weights, None, strides, padding, dilation, None),
+                  conv_bounded(given, weights, None, strides, padding, dilation, 1, None)):
+            np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(0, 9, 3), (3, 2, 3), (0, 2, 3)])  # no rows, no output positions (kernel 3 'valid'), both
+def test_convolutions_of_nothing_are_empty(shape):
+    x = np.zeros(shape, np.float32)
+    weights = np.ones((3, 3, 4), np.float32)
+    expected = (shape[0], max(shape[1] - 2, 0), 4)
+    for y in (conv(x, weights, None, (1,), "valid", (1,), 1, None), conv_gathered(x, weights, None, (1,), "valid", (1,), None),
+              conv_bounded(x, weights, None, (1,), "valid", (1,), 1, None)):
+        assert y.shape == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

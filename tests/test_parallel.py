@@ -63,8 +63,8 @@ def test_convolutions_split_a_small_batch_and_equal_one_thread(kind, monkeypatch
 
     model, shape = _window_model(kind)
     x = np.random.default_rng(6).normal(size=(12,) + shape).astype(np.float32)
-    assert model.call_work_per_row([x]) > 0
-    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row([x]) * 3)  # 12 rows: up to 4 parts
+    assert model.call_work_per_row > 0
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)  # 12 rows: up to 4 parts
     monkeypatch.setattr(parallel, "workers", lambda: 2)
     splits = []
     monkeypatch.setattr(model_module, "split_batch", lambda *a: splits.append(parallel.split_batch(*a)) or splits[-1])
@@ -74,8 +74,21 @@ def test_convolutions_split_a_small_batch_and_equal_one_thread(kind, monkeypatch
     whole = model.predict(x)
     assert splits[-1] is None
     assert_close(split, whole, tolerance=1e-5)
-    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row([x]) * 3)
-    assert model.predict(x[:2]) is not None and splits[-1] is None  # 2 rows: a share below MIN_CALL_WORK
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)
+    model.predict(x[:2])
+    assert splits[-1] is None  # 2 rows: a share below MIN_CALL_WORK
+
+
+def test_call_work_counts_each_call_of_a_shared_convolution():
+    """A Conv2D shared by a 16x16 and a 4x4 input: the work is the average of its two calls."""
+    rng = np.random.default_rng(7)
+    weights = {"kernel": rng.normal(size=(3, 3, 2, 4)).astype(np.float32), "bias": np.zeros(4, np.float32)}
+    config = {"filters": 4, "kernel_size": [3, 3], "padding": "same"}
+    layers = [LayerSpec("a", "InputLayer", {"shape": [None, 16, 16, 2], "dtype": "float32"}),
+              LayerSpec("b", "InputLayer", {"shape": [None, 4, 4, 2], "dtype": "float32"}),
+              LayerSpec("c", "Conv2D", config, weights, [Call([("a", 0, 0)]), Call([("b", 0, 0)])])]
+    model = Model(ModelSpec("m", layers, [("a", 0, 0), ("b", 0, 0)], [("c", 0, 0), ("c", 1, 0)]))
+    assert model.call_work_per_row == (16 * 16 + 4 * 4) * 72 / 2
 
 
 def test_one_model_from_eight_threads_matches_serial_calls():

@@ -45,7 +45,7 @@ class Graph:
         self.layers = layers
         self.calls = {s.name: len(s.inbound) if s.class_name != "InputLayer" else 1 for s in spec.layers}
         self.shapes: dict[tuple, tuple] = {}  # (layer, node, tensor) -> shape
-        nodes = []
+        nodes, window_work = [], []
         for call_node in self._sorted_calls():
             layer, index, call = call_node
             options = dict(call.options)
@@ -56,6 +56,7 @@ class Graph:
             )
             for i, shape in enumerate(shapes):
                 self.shapes[(layer.name, index, i)] = shape
+            window_work.append(layer.window_work())  # this call's shapes (a shared layer: each call's own)
             nodes.append(Node(layer, index, call, options))
         self.nodes = nodes
         self.may_mask = any(n.layer.creates_masks() for n in nodes) or any("mask" in n.call.tensor_kwargs for n in nodes)
@@ -65,7 +66,9 @@ class Graph:
         self._plans: dict[tuple, list[Step]] = {}
         self._chains: dict[tuple, tuple | None] = {}
         self._recurrent_weights: int | None = None
-        self.window_layers = [n.layer for n in nodes if n.layer.window_work(1)[1]]  # made of large products (Layer.window_work)
+        calls = sum(c for _, c in window_work)
+        # multiply-adds per sample in each call of the layers made of large products (Layer.window_work): 0 if none
+        self.call_work_per_row = sum(m for m, _ in window_work) / calls if calls else 0.0
         if not spec.inputs or not spec.outputs:
             raise ModelFormatError("the model has no inputs" if not spec.inputs else "the model has no outputs")
         for ref in list(spec.inputs) + list(spec.outputs):
@@ -86,15 +89,6 @@ class Graph:
                 sum(w.size for w in node.layer.weights.values()) for node in self.nodes
                 if any(k.split("/")[-1] == "recurrent_kernel" for k in node.layer.weights))
         return float(steps * self._recurrent_weights)
-
-    def call_work_per_row(self, arrays: list[np.ndarray]) -> float:
-        """Multiply-adds per sample in each NumPy call of the layers made of large products
-        (convolutions, ConvLSTM): what a thread's share of the batch gives each call (0: none)."""
-        if not self.window_layers:
-            return 0.0
-        steps = max((a.shape[1] for a in arrays if a.ndim >= 3), default=1)
-        work = [layer.window_work(steps) for layer in self.window_layers]
-        return sum(macs for macs, _ in work) / max(sum(calls for _, calls in work), 1)
 
     def shape_of(self, ref) -> tuple:
         ref = tuple(ref)

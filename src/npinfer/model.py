@@ -193,9 +193,10 @@ class Model:
         """Rough multiply-adds per sample in the recurrent layers (to decide on threads and tiles)."""
         return self._graph.work_per_row(arrays)
 
-    def call_work_per_row(self, arrays: list[np.ndarray]) -> float:
-        """Rough multiply-adds per sample in each call of the convolutions (to decide on threads)."""
-        return self._graph.call_work_per_row(arrays)
+    @property
+    def call_work_per_row(self) -> float:
+        """Rough multiply-adds per sample in each call of the convolutions (to decide on threads; 0: none)."""
+        return self._graph.call_work_per_row
 
     def carried_states(self) -> dict | None:
         """A copy of the states a stateful model carries ({layer key: arrays}), None if not stateful."""
@@ -251,10 +252,10 @@ class Model:
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
         rows = arrays[0].shape[0]
-        windows = self._graph.window_layers  # convolutions split from a few rows, the rest from 2 * MIN_ROWS_PER_THREAD
-        if self._state is None and (rows >= 2 * MIN_ROWS_PER_THREAD or (windows and rows > 1)) and self.batch_first:
+        call_work = self._graph.call_work_per_row  # convolutions split from a few rows, the rest from 2 * MIN_ROWS_PER_THREAD
+        if self._state is None and (rows >= 2 * MIN_ROWS_PER_THREAD or (call_work and rows > 1)) and self.batch_first:
             split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),  # over the cores
-                                rows, self.work_per_row(arrays), self.call_work_per_row(arrays) if windows else 0.0)
+                                rows, self.work_per_row(arrays), call_work)
             if split is not None:
                 return split
         return self._graph.run(arrays, wanted, self.dtype, self._state)

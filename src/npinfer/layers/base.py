@@ -216,10 +216,11 @@ class Layer:
                 f"layer '{self.name}' ({self.class_name}): weight '{key}' has shape {got}, expected {tuple(shape)}"
             )
 
-    def window_work(self, steps: int) -> tuple[float, int]:
+    def window_work(self) -> tuple[float, int]:
         """(multiply-adds per sample, the NumPy calls they come in) of a layer whose work is a
-        few large products (a convolution): how parallel.split_batch judges threads. (0, 0) for
-        the rest, whose calls are small (recurrent steps count in Graph.work_per_row)."""
+        few large products (a convolution; per time step for ConvLSTM): how parallel.split_batch
+        judges threads. (0, 0) for the rest, whose calls are small (recurrent steps count in
+        Graph.work_per_row). Read right after build, for that call's shapes."""
         return 0.0, 0
 
     def refuse(self, option: str, value: Any, supported: str) -> UnsupportedOptionError:

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from . import activations
 from .base import REQUIRED, Values
-from .conv import conv_gathered, geometry
+from .conv import conv_bounded, geometry
 from .kernels import GRUKernel, LSTMKernel, SimpleRNNKernel, fast_cell
 
 CELL_OPTIONS = {"units": REQUIRED, "activation": "tanh", "use_bias": True, "clip": None}
@@ -86,15 +86,15 @@ def lstm_step(W, U, b, activation, recurrent_activation, projection=None, cell_a
 
 def conv_lstm_step(W, U, b, activation, recurrent_activation, strides, padding, dilation):
     """ConvLSTM: z = conv(x_t, W) + conv(h, U) + b, the recurrent convolution 'same' with
-    stride 1 (each as one product over the gathered windows: conv_gathered), then the LSTM's
+    stride 1 (each as the product over the gathered windows, in bounded memory: conv_bounded), then the LSTM's
     gates at every position (lstm_gates). x_t (batch, *spatial,
     channels), h and c (batch, *out, filters); W (*k, channels, 4*filters), U (*k, filters, 4*filters)."""
     ones = (1,) * len(strides)
 
     def step(x_t, states, record=None):
         h, c = states
-        z = conv_gathered(x_t, W, b, strides, padding, dilation, None)  # (batch, *out, 4*filters)
-        z += conv_gathered(h, U, None, ones, "same", ones, None)
+        z = conv_bounded(x_t, W, b, strides, padding, dilation, 1, None)  # (batch, *out, 4*filters)
+        z += conv_bounded(h, U, None, ones, "same", ones, 1, None)
         values = lstm_gates(z, c, activation, recurrent_activation)
         if record is not None:
             record.update(values)

@@ -105,8 +105,25 @@ def conv_gathered(x, kernel, bias, strides, padding, dilation, activation, out=N
     taps*in) @ kernel (taps*in, filters). Faster than a product per tap; the gathered windows
     cost memory (the layers use it up to IM2COL_MAX_VALUES). `out`: an array for the result."""
     view = window_view(x, kernel.shape[:-2], strides, dilation, padding)  # (batch, *out, *k, in)
-    columns = view.reshape(view.shape[: x.ndim - 1] + (-1,))  # (batch, *out, taps*in): one copy
+    columns = view.reshape(view.shape[: x.ndim - 1] + (kernel[..., 0].size,))  # (batch, *out, taps*in): one copy
     y = np.matmul(columns, kernel.reshape(-1, kernel.shape[-1]), out=out)  # (batch, *out, filters)
+    return add_bias(y, bias, activation)
+
+
+def conv_bounded(x, kernel, bias, strides, padding, dilation, groups, activation):
+    """conv, fast: the gathered product (conv_gathered) a chunk of the batch at a time, each
+    chunk's windows at most IM2COL_MAX_VALUES values or the output's size; one product per
+    tap (conv) for groups, or when a single row's windows exceed that. Peak memory stays near
+    the input plus twice the output."""
+    out = [geometry(size, k, s, d, padding)[0] for size, k, s, d in zip(x.shape[1:-1], kernel.shape[:-2], strides, dilation)]
+    shape = (x.shape[0],) + tuple(out) + (kernel.shape[-1],)  # (batch, *out, filters)
+    gathered_per_row = int(np.prod(out)) * kernel[..., 0].size
+    rows = max(IM2COL_MAX_VALUES, int(np.prod(shape))) // max(gathered_per_row, 1)  # rows whose gathered windows fit
+    if groups != 1 or rows < 1:
+        return conv(x, kernel, bias, strides, padding, dilation, groups, activation)
+    y = np.empty(shape, np.result_type(x, kernel))
+    for start in range(0, x.shape[0], rows):  # a chunk of the batch at a time: memory stays bounded
+        conv_gathered(x[start : start + rows], kernel, None, strides, padding, dilation, None, out=y[start : start + rows])
     return add_bias(y, bias, activation)
 
 
@@ -217,10 +234,10 @@ class WindowOp(Layer):
         self.positions = None if None in out else int(np.prod(out))  # output positions per sample
         return spatial, channels, out
 
-    def window_work(self, steps: int) -> tuple[float, int]:
-        """Output positions x kernel weights (roughly the multiply-adds), in one call."""
+    def window_work(self) -> tuple[float, int]:
+        """Positions x kernel weights (roughly the multiply-adds), in one product per tap."""
         weights = sum(w.size for key, w in self.weights.items() if key != "bias")
-        return (float(self.positions * weights), 1) if weights and self.positions else (0.0, 0)
+        return (float(self.positions * weights), int(np.prod(self.kernel))) if weights and self.positions else (0.0, 0)
 
     def out_shape(self, out, channels):
         return (None, channels) + tuple(out) if self.config["data_format"] == "channels_first" else (None,) + tuple(out) + (channels,)
@@ -279,18 +296,11 @@ class Conv(WindowOp):
                 get.activation(self.config["activation"])]
 
     def call(self, inputs, ctx):
-        x = self.to_channels_last(inputs[0])
-        kernel, bias, strides, padding, dilation, groups, activation = self.bound
-        out = [geometry(size, k, s, d, padding)[0] for size, k, s, d in zip(x.shape[1:-1], self.kernel, strides, dilation)]
-        shape = (x.shape[0],) + tuple(out) + (kernel.shape[-1],)  # (batch, *out, filters)
-        gathered_per_row = int(np.prod(out)) * kernel[..., 0].size
-        rows = max(IM2COL_MAX_VALUES, int(np.prod(shape))) // max(gathered_per_row, 1)  # rows whose gathered windows fit
-        if groups != 1 or rows < 1:  # one product per tap (peak memory near the output's size)
-            return [self.from_channels_last(conv(x, *self.bound))]
-        y = np.empty(shape, np.result_type(x, kernel))
-        for start in range(0, x.shape[0], rows):  # a chunk of the batch at a time: memory stays bounded
-            conv_gathered(x[start : start + rows], kernel, None, strides, padding, dilation, None, out=y[start : start + rows])
-        return [self.from_channels_last(add_bias(y, bias, activation))]
+        return [self.from_channels_last(conv_bounded(self.to_channels_last(inputs[0]), *self.bound))]
+
+    def window_work(self) -> tuple[float, int]:
+        macs, _ = super().window_work()
+        return macs, 1 if self.groups == 1 else int(np.prod(self.kernel))  # one gathered product, or one per tap
 
 
 class DepthwiseConv(WindowOp):
@@ -363,6 +373,7 @@ class ConvTranspose(WindowOp):
         self.expect_weight("kernel", self.kernel + (filters, channels))
         out = tuple(transpose_length(size, k, s, self.config["padding"], o, d)
                     for size, k, s, o, d in zip(spatial, self.kernel, self.strides, self.output_padding, self.dilation))
+        self.positions = None if None in spatial else int(np.prod(spatial))  # each input position meets every tap
         return self.finish_build(filters, out)
 
     def arguments(self, get):

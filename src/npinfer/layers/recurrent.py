@@ -313,10 +313,11 @@ class ConvLSTM(Recurrent):
         config = {k: self.config[k] for k in ConvLSTMCell.OPTIONS if k in self.config}
         return ConvLSTMCell(self.name, {**config, "units": self.config["filters"]}, weights or self.weights, self.dtype)
 
-    def window_work(self, steps: int) -> tuple[float, int]:
-        """Per step, output positions x (kernel + recurrent kernel) multiply-adds, in the step's convolutions."""
-        positions = int(np.prod(self.cell.out))
-        return float(steps * positions * (self.cell.w["kernel"].size + self.cell.w["recurrent_kernel"].size)), steps
+    def window_work(self) -> tuple[float, int]:
+        """Per time step: output positions x (kernel + recurrent kernel), counted as one call
+        (the recurrent convolution, on the wider input, dominates)."""
+        weights = self.cell.w["kernel"].size + self.cell.w["recurrent_kernel"].size
+        return float(int(np.prod(self.cell.out)) * weights), 1
 
     def step_input(self, input_shapes):
         self.expect_inputs(input_shapes, rank=spatial_rank(self.class_name) + 3)

@@ -199,7 +199,12 @@ class TimeDistributed(Layer):
         inner_out = self.inner.setup([(None,) + tuple(shape[2:])])
         if len(inner_out) != 1:
             raise self.refuse("layer", self.inner.class_name, "layers with one output")
+        self.steps = shape[1]
         return [(None, shape[1]) + tuple(inner_out[0][1:])]
+
+    def window_work(self) -> tuple[float, int]:
+        macs, calls = self.inner.window_work()  # one call on all (batch * time) rows
+        return macs * (self.steps or 1), calls
 
     def call(self, inputs, ctx):
         x = inputs[0]
