@@ -104,7 +104,7 @@ def _reshaping2d(k, flavor):
     h = k.layers.ZeroPadding2D(((1, 2), (0, 1)))(x)
     h = k.layers.Cropping2D(((1, 0), (2, 1)))(h)
     return k.Model(x, [k.layers.UpSampling2D((2, 3))(h), k.layers.UpSampling2D(2, interpolation="bilinear")(h),
-                       k.layers.ZeroPadding2D(1)(x), k.layers.Cropping2D(1)(x)])
+                       k.layers.UpSampling2D((3, 2), interpolation="bicubic")(h), k.layers.ZeroPadding2D(1)(x), k.layers.Cropping2D(1)(x)])
 
 
 @case("padding_cropping_upsampling3d")

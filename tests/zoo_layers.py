@@ -597,16 +597,17 @@ def _image_preprocessing(k, flavor):
     outputs = [k.layers.CenterCrop(5, 4)(x), k.layers.Resizing(6, 11)(x), k.layers.Resizing(4, 5, interpolation="nearest")(x),
                k.layers.Resizing(13, 7, interpolation="nearest")(x),
                k.layers.Resizing(4, 7, crop_to_aspect_ratio=True)(x),  # a 9 x 8 image cropped to 4:7 (4 x 8), then resized
-               k.layers.Resizing(7, 3, crop_to_aspect_ratio=True, interpolation="nearest")(x)]
+               k.layers.Resizing(7, 3, crop_to_aspect_ratio=True, interpolation="nearest")(x),
+               k.layers.Resizing(5, 13, interpolation="bicubic")(x), k.layers.Resizing(4, 3, interpolation="bicubic")(x)]
     if flavor == "keras3":  # tf-keras has no pad_to_aspect_ratio
         outputs += [k.layers.Resizing(5, 9, pad_to_aspect_ratio=True)(x), k.layers.Resizing(6, 3, pad_to_aspect_ratio=True, fill_value=2.5)(x)]
     return k.Model(x, outputs)
 
 
-@case("refuse_resizing_bicubic", refuse=("UnsupportedOptionError", "interpolation='bicubic' is not supported; supported: bilinear, nearest"))
-def _resizing_bicubic(k, flavor):
+@case("refuse_resizing_lanczos3", refuse=("UnsupportedOptionError", "interpolation='lanczos3' is not supported; supported: bilinear, nearest, bicubic"))
+def _resizing_lanczos3(k, flavor):
     x = k.Input((9, 8, 3))
-    return k.Model(x, k.layers.Resizing(4, 5, interpolation="bicubic")(x))
+    return k.Model(x, k.layers.Resizing(4, 5, interpolation="lanczos3")(x))
 
 
 @case("refuse_string_lookup", refuse=("UnsupportedLayerError", "looks up strings"))

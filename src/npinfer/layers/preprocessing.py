@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from .base import REQUIRED, Layer, require_bool, require_positive_int
 from .merge import check_semantics
-from .reshaping import crop, linear_resize
+from .reshaping import crop, cubic_resize, linear_resize
 
 ENCODINGS = ("int", "one_hot", "multi_hot", "count")
 
@@ -101,6 +101,8 @@ def resize(x, height, width, axes, interpolation, aspect=None, fill_value=0.0):
     for axis, size in reversed(list(zip(axes, (height, width)))):
         if interpolation == "bilinear":
             x = linear_resize(x, size, axis)
+        elif interpolation == "bicubic":
+            x = cubic_resize(x, size, axis)
         else:
             source = np.floor((np.arange(size, dtype=np.float32) + np.float32(0.5)) * np.float32(x.shape[axis] / size))
             x = np.take(x, np.minimum(source.astype(np.int64), x.shape[axis] - 1), axis=axis)
@@ -274,8 +276,8 @@ class Resizing(ImageWindow):
 
     def build(self, input_shapes):
         height, width, shape = self.target(input_shapes)
-        if self.config["interpolation"] not in ("bilinear", "nearest"):
-            raise self.refuse("interpolation", self.config["interpolation"], "bilinear, nearest")
+        if self.config["interpolation"] not in ("bilinear", "nearest", "bicubic"):
+            raise self.refuse("interpolation", self.config["interpolation"], "bilinear, nearest, bicubic")
         if self.config["antialias"] is not False:
             raise self.refuse("antialias", self.config["antialias"], "false")
         crops, pads = require_bool(self, "crop_to_aspect_ratio"), require_bool(self, "pad_to_aspect_ratio")
