@@ -107,7 +107,7 @@ def split_batch(run: Callable[[slice], list[np.ndarray]], rows: int, work_per_ro
         count = rows // MIN_ROWS_PER_THREAD
     if call_work_per_row:
         count = max(count, int(rows * call_work_per_row // MIN_CALL_WORK))
-    if count < 2:
+    if count < 2:  # (before workers(), which reads the environment: this runs on every large batch)
         return None
     count = min(count, workers(), rows)
     if count < 2:

@@ -82,9 +82,11 @@ def fit_aspect(x, height, width, axes, aspect, fill_value):
     fit_h = int(np.float32(size_w * height) / np.float32(width))
     fit_w = int(np.float32(size_h * width) / np.float32(height))
     if aspect == "crop":
-        fit_h, fit_w = max(min(size_h, fit_h), 1), max(min(size_w, fit_w), 1)
-        starts = [int(np.float32(size - fit) / 2) for size, fit in ((size_h, fit_h), (size_w, fit_w))]
-        return crop(x, [(s, size - s - fit) for s, size, fit in zip(starts, (size_h, size_w), (fit_h, fit_w))], axes)
+        crops = []
+        for size, fit in ((size_h, max(min(size_h, fit_h), 1)), (size_w, max(min(size_w, fit_w), 1))):
+            start = int(np.float32(size - fit) / 2)
+            crops.append((start, size - start - fit))
+        return crop(x, crops, axes)
     pads = [(0, 0)] * x.ndim
     for axis, size, fit in zip(axes, (size_h, size_w), (max(size_h, fit_h), max(size_w, fit_w))):
         side = int(np.float32(fit - size) / 2)
@@ -94,8 +96,8 @@ def fit_aspect(x, height, width, axes, aspect, fill_value):
 
 def resize(x, height, width, axes, interpolation, aspect=None, fill_value=0.0):
     """x resized to (height, width) on the two `axes` as tf.image.resize (no antialiasing):
-    bilinear between half-pixel centres, or the nearest source at floor((out + 0.5) * in / out).
-    aspect "crop" / "pad": first fit the aspect ratio (fit_aspect)."""
+    bilinear or bicubic between half-pixel centres, or the nearest source at
+    floor((out + 0.5) * in / out). aspect "crop" / "pad": first fit the aspect ratio (fit_aspect)."""
     if aspect is not None:
         x = fit_aspect(x, height, width, axes, aspect, fill_value)
     for axis, size in reversed(list(zip(axes, (height, width)))):
@@ -268,7 +270,8 @@ class CenterCrop(ImageWindow):
 
 
 class Resizing(ImageWindow):
-    """Images resized to height x width, bilinear or nearest, as tf.image.resize does it."""
+    """Images resized to height x width (bilinear, nearest or bicubic), as tf.image.resize does
+    it, after an optional crop or pad to the target's aspect ratio."""
 
     OPTIONS = {**ImageWindow.OPTIONS, "interpolation": "bilinear", "crop_to_aspect_ratio": False, "pad_to_aspect_ratio": False,
                "fill_value": 0.0, "antialias": False}

@@ -45,11 +45,17 @@ def crop(x, crops, axes):
     return x[tuple(index)]
 
 
+def half_pixel_source(size, out):
+    """Where each of `out` outputs samples an axis of `size` positions, with half-pixel centres
+    as TensorFlow computes it (float32): (out + 0.5) * size / out - 0.5."""
+    return (np.arange(out, dtype=np.float32) + np.float32(0.5)) * np.float32(size / out) - np.float32(0.5)
+
+
 def linear_resize(x, out, axis):
     """x resized to `out` positions along `axis` by linear interpolation between half-pixel
     centres (one axis of tf.image.resize's bilinear method, as Keras uses it)."""
     size = x.shape[axis]
-    source = (np.arange(out, dtype=np.float32) + np.float32(0.5)) * np.float32(size / out) - np.float32(0.5)
+    source = half_pixel_source(size, out)
     below = np.floor(source)
     shape = [1] * x.ndim
     shape[axis] = out
@@ -65,7 +71,7 @@ def cubic_resize(x, out, axis):
     four neighbours per output; a neighbour outside the input weighs 0 and the others are
     renormalised to sum 1."""
     size, a = x.shape[axis], np.float32(-0.5)
-    source = (np.arange(out, dtype=np.float32) + np.float32(0.5)) * (np.float32(size) / np.float32(out)) - np.float32(0.5)
+    source = half_pixel_source(size, out)
     base = np.floor(source)
     step = np.rint((source - base) * np.float32(1024)).astype(np.int64)  # the table row, 0..1024
 
