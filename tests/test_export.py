@@ -88,7 +88,7 @@ def test_export_command_and_script_cli(tmp_path):
     assert_close(np.array([float(v) for v in done.stdout.split()], np.float32), demo.run().keras)
     text = script.read_text()
     assert "import npinfer" not in text and "h = activation(x_t @ W + h @ U + b)" in text
-    assert "rnn_sample.keras" in text.splitlines()[0] and "Inputs: input_layer (None, 4, 3)" in text
+    assert "rnn_sample.keras" in text.splitlines()[0] and "Inputs: 'input_layer' (None, 4, 3)" in text
 
 
 def test_sidecar_weights(tmp_path):

@@ -1,9 +1,14 @@
-"""Atomic file writes: a temporary file in the target directory, renamed into place."""
+"""Atomic file writes: a temporary file in the target directory, renamed into place.
+
+The temporary file is named `.<name>.npinfer-<pid>-<random>.tmp`. A process killed while writing
+(SIGKILL) cannot remove it; the next write to the same place removes every such file of ours
+whose process is no longer running."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from typing import BinaryIO, Iterator
 
 
@@ -16,7 +21,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     directory = os.path.dirname(os.path.abspath(path))
     import tempfile  # here, not at import: load + predict do not write files
 
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    name = os.path.basename(path)
+    _remove_stale(directory, name)
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}.npinfer-{os.getpid()}-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -38,3 +45,30 @@ def _mode_for(path: str) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def _remove_stale(directory: str, name: str) -> None:
+    """Remove the temporary files a killed npinfer process left for `name` in `directory`."""
+    pattern = re.compile(re.escape(f".{name}.npinfer-") + r"(\d+)-[A-Za-z0-9_]+\.tmp")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match and not _running(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, entry))
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (ours or another user's)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True

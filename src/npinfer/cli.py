@@ -144,6 +144,7 @@ def _positive_int(text: str) -> int:
 def run_demo(args) -> int:
     from . import demo
 
+    _refuse_overwriting([demo.data_path(name) for name in demo.FILES], [args.plot])
     result = demo.run()
     demo.report(result)
     if args.plot:
@@ -167,7 +168,7 @@ def run_summary(args) -> int:
 def run_convert(args) -> int:
     from . import load
 
-    _refuse_overwriting_input(args.model, args.output)
+    _refuse_overwriting([args.model], [args.output])
     model = load(args.model)
     note = ""
     if args.with_reference:
@@ -200,6 +201,7 @@ def run_verify(args) -> int:
     from . import load
     from .verify import compare, keras_available, keras_outputs, plot, random_inputs
 
+    _refuse_overwriting([args.model, args.input], [args.plot])
     model = load(args.model)
     stored = model.spec.references
     if args.input:
@@ -241,9 +243,9 @@ def run_verify(args) -> int:
 
 def run_export(args) -> int:
     from . import load
-    from .export import export_script
+    from .export import export_script, files_written
 
-    _refuse_overwriting_input(args.model, args.output)
+    _refuse_overwriting([args.model], files_written(args.output, args.weights))
     written = export_script(load(args.model), args.output, weights=args.weights, source_name=os.path.basename(args.model))
     print("wrote " + " and ".join(written))
     return 0
@@ -255,6 +257,7 @@ def run_trace(args) -> int:
     from . import load
     from .trace import plot, text_lines, to_json
 
+    _refuse_overwriting([args.model, args.input], [args.plot])
     model = load(args.model)
     inputs = _model_inputs(args, model)
     record = model.trace(inputs if len(inputs) > 1 else inputs[0], sample=args.sample)
@@ -274,8 +277,7 @@ def run_predict(args) -> int:
     from .datafiles import read_input, write_output
 
     if args.output:
-        _refuse_overwriting_input(args.model, args.output)
-        _refuse_overwriting_input(args.input, args.output)
+        _refuse_overwriting([args.model, args.input], [args.output])
     model = load(args.model, dtype=args.dtype)
     extension = os.path.splitext(args.input)[1].lower()
     table = extension in (".csv", ".parquet", ".pq")
@@ -308,10 +310,24 @@ def run_predict(args) -> int:
     return 0
 
 
-def _refuse_overwriting_input(source: str, output: str) -> None:
-    if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
-        raise UsageError(f"the output {output} is the input file; choose another name")
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (the same path, a link to it, or a hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
+
+def _refuse_overwriting(reads: list, writes: list) -> None:
+    """Every file a command writes (outputs, sidecars, plots) must be none of the files it reads
+    and none of the other files it writes."""
+    writes = [w for w in writes if w]
+    for i, written in enumerate(writes):
+        for read in reads:
+            if read and read != "-" and _same_file(read, written):
+                raise UsageError(f"the output {written} is the input file {read}; choose another name")
+        for other in writes[:i]:
+            if _same_file(other, written):
+                raise UsageError(f"two outputs would be the same file {written}; choose other names")
 
 if __name__ == "__main__":
     sys.exit(main())

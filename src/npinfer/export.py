@@ -15,6 +15,7 @@ import builtins
 import collections
 import inspect
 import io
+import keyword
 import os
 import re
 import sys
@@ -45,12 +46,44 @@ def render(value) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(render(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {render(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{render(k)}: {render(v)}" for k, v in value.items()) + "}"
     if isinstance(value, np.generic):
         return repr(value.item())
     if isinstance(value, np.ndarray):
         raise AssertionError("arrays reach a script as weights (LayerExport.weight), not as text")
+    if isinstance(value, str):
+        return ascii(value)  # the script stays ASCII: non-ASCII and line separators escaped
     return repr(value)
+
+
+def identifier(text: str) -> str:
+    """A Python identifier made from text read from a model file: ASCII letters, digits and `_`
+    only (everything else becomes `_`), never a keyword, never starting with a digit."""
+    name = "".join(ch if (ch.isascii() and ch.isalnum()) else "_" for ch in str(text)).strip("_") or "t"
+    if name[0].isdigit() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        name = "t_" + name
+    assert name.isidentifier() and name.isascii()
+    return name
+
+
+def shown(text) -> str:
+    """A name from a model file as it may appear in a comment or docstring of the script: its
+    ASCII repr (quotes, backslashes, line breaks and non-ASCII characters escaped)."""
+    return ascii(str(text))
+
+
+def docstring_literal(text: str) -> str:
+    """`text` as a triple-quoted string literal: backslashes and quotes escaped, line breaks kept,
+    every character other than printable ASCII escaped, so nothing in it can end the literal."""
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch == "\n" or " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(ascii(ch)[1:-1])
+    return '"""' + "".join(out) + '"""'
 
 
 class Functions:
@@ -129,6 +162,20 @@ def _source(function) -> str:
     return textwrap.dedent(inspect.getsource(function))
 
 
+def weight_keys(model) -> dict[tuple[str, str], str]:
+    """Each weight's key in the script's .npz: 'layer/weight' when that is plain text (letters,
+    digits, `_ . / -`), else 'w<index>' (a zip member name cannot hold every character a file's
+    layer name can: NUL ends it)."""
+    keys, taken = {}, set()
+    for layer in model.layers:
+        for key in layer.weights:
+            readable = f"{layer.name}/{key}"
+            plain = readable.isascii() and all(ch.isalnum() or ch in "_./-" for ch in readable)
+            keys[(layer.name, key)] = readable if plain and readable not in taken else f"w{len(keys)}"
+            taken.add(keys[(layer.name, key)])
+    return keys
+
+
 class Writer:
     """Collects the script while walking the model's calls: variable names, masks, integers,
     the predict body, the functions and activations used."""
@@ -144,11 +191,11 @@ class Writer:
         self.functions = Functions()
         self.bindings: dict[str, tuple[str, str]] = {}  # activation key -> (name, assignment line)
         self.custom: dict[str, str] = {}  # registered custom layers' EXPORT_FUNCTION: name -> source
+        self.weight_keys = weight_keys(model)  # (layer name, weight name) -> key in the script's .npz
 
     def fresh(self, base: str) -> str:
         """A variable name not given out yet."""
-        base = "".join(ch if ch.isalnum() else "_" for ch in base).strip("_") or "t"
-        name = base
+        name = base = identifier(base)
         while name in self.used:
             name += "_"
         self.used.add(name)
@@ -156,7 +203,7 @@ class Writer:
 
     def define(self, layer, index: int, count: int) -> list[Code]:
         """The variables of one call's outputs."""
-        base = "".join(ch if ch.isalnum() else "_" for ch in layer.name).strip("_") or "t"
+        base = identifier(layer.name)
         names = [self.fresh("v_" + (f"{base}_{index}_{i}" if count > 1 or index else base)) for i in range(count)]
         for i, name in enumerate(names):
             self.names[(layer.name, index, i)] = name
@@ -212,7 +259,7 @@ class LayerExport:
         full = self.prefix + key
         if full in self.kwargs:
             return self.kwargs[full][0]
-        return Code(f"W[{self.owner.name + '/' + full!r}]") if full in self.owner.weights else Code("None")
+        return Code(f"W[{self.writer.weight_keys[(self.owner.name, full)]!r}]") if full in self.owner.weights else Code("None")
 
     def zeros(self, shape) -> Code:
         return Code(f"np.zeros({render(tuple(shape))}, {self.dtype})")
@@ -295,7 +342,8 @@ def _write_call(writer: Writer, node) -> None:
     kwargs = {key: [_read(writer, r, layer) for r in refs] for key, refs in call.tensor_kwargs.items() if key != "mask"}
     e = LayerExport(writer, layer, layer, [_read(writer, r, layer) for r in call.inputs], [], kwargs, outputs,
                     node.options, [tuple(r) in writer.integers for r in call.inputs])
-    writer.lines.append(f"    # {layer.name} ({layer.class_name}) -> {', '.join(str(s) for s in layer.output_shapes)}")
+    writer.lines.append(f"    # {shown(layer.name)} ({shown(layer.class_name)}) -> "
+                        f"{', '.join(render(tuple(s)) for s in layer.output_shapes)}")
     if model.may_mask:
         e.masks = _input_masks(writer, call, e)
     custom = getattr(type(layer), "EXPORT_FUNCTION", None)
@@ -355,8 +403,8 @@ def _custom_code(writer: Writer, e: LayerExport, function) -> None:
     if name in writer.functions.functions or name in ("predict", "main", "load_weights"):
         raise e.refuse(f"its EXPORT_FUNCTION's name {name!r} is taken in the script; rename it")
     writer.custom[name] = _source(function)
-    weights = "{" + ", ".join(f"{key!r}: {e.weight(key)}" for key in layer.weights) + "}"
-    e.line(f"{', '.join(e.outputs)}, = {name}([{', '.join(e.inputs)}], {weights}, {dict(layer.config)!r})")
+    weights = "{" + ", ".join(f"{render(key)}: {e.weight(key)}" for key in layer.weights) + "}"
+    e.line(f"{', '.join(e.outputs)}, = {name}([{', '.join(e.inputs)}], {weights}, {render(dict(layer.config))})")
 
 
 def _drop_unused(lines: list[str], outputs: list[str]) -> list[str]:
@@ -397,7 +445,7 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
         _write_call(writer, node)
     outputs = [writer.names[tuple(r)] for r in model.spec.outputs]
     body = _drop_unused(_drop_unused_masks(writer.lines, outputs), outputs)
-    weights = {f"{layer.name}/{key}": array for layer in model.layers for key, array in layer.weights.items()}
+    weights = {writer.weight_keys[(layer.name, key)]: array for layer in model.layers for key, array in layer.weights.items()}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **weights)
     packed = buffer.getvalue()
@@ -409,7 +457,7 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
         chunks = "\n".join(f"    {encoded[i:i + 96]!r}" for i in range(0, len(encoded), 96))
         loader = f"WEIGHTS_BASE64 = (\n{chunks}\n)\nW = {functions.add(script_main.embedded_weights)}(WEIGHTS_BASE64)\n"
     else:
-        loader = f"W = {functions.add(script_main.sidecar_weights)}({weights_file!r})\n"
+        loader = f"W = {functions.add(script_main.sidecar_weights)}({render(weights_file)})\n"
     result = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
     # INPUT_SHAPES has None on each input's batch axis (npinfer's InputLayer), so every axis is checked
     predict = (
@@ -423,10 +471,10 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
         functions.source(),
         "\n\n".join(writer.custom.values()),
         "".join(line for _, line in writer.bindings.values()),
-        loader + f"DTYPE = np.{model.dtype.name}\nINPUT_NAMES = {model.input_names!r}\n"
-        f"INPUT_SHAPES = {[t.shape for t in model.inputs]}\n"
-        f"INTEGER_INPUTS = {[i for i, t in enumerate(model.inputs) if 'int' in t.dtype]}\n"
-        f"BATCH_AXES = {list(model.batch_axes)}  # each input's batch axis (1: time-major, (time, batch, ...))\n",
+        loader + f"DTYPE = np.{model.dtype.name}\nINPUT_NAMES = {render(list(model.input_names))}\n"
+        f"INPUT_SHAPES = {render([tuple(t.shape) for t in model.inputs])}\n"
+        f"INTEGER_INPUTS = {render([i for i, t in enumerate(model.inputs) if 'int' in t.dtype])}\n"
+        f"BATCH_AXES = {render([int(a) for a in model.batch_axes])}  # each input's batch axis (1: time-major, (time, batch, ...))\n",
         predict,
         f'if __name__ == "__main__":\n    {main}(predict, BATCH_AXES)\n',
     ]
@@ -435,18 +483,23 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
 
 
 def _docstring(model, source_name, weights_mode, weights_file, version) -> str:
+    """The script's docstring. Every name in it comes from the model file or the command line,
+    so each is shown by `shown` and the whole is one escaped literal (docstring_literal)."""
     source = model.spec.source or {}
     origin = " ".join(str(source[k]) for k in ("framework", "version", "format") if source.get(k))
     example = ("python predict_model.py data.csv --look-back N [--target COLUMN] -o predictions.csv"
                if model.batch_first and any(len(t.shape) == 3 for t in model.inputs)
                else "python predict_model.py inputs.npy -o predictions.npy")
-    stored = "embedded below (compressed, base64)" if weights_mode == "embedded" else f"in {weights_file} beside this file"
-    return (f'"""Model \'{model.name}\' as plain NumPy, generated by npinfer {version} from {source_name} ({origin}).\n\n'
-            f"Inputs: {', '.join(f'{t.name} {t.shape}' for t in model.inputs)}. "
-            f"Outputs: {', '.join(f'{t.name} {t.shape}' for t in model.outputs)} "
+    stored = ("embedded below (compressed, base64)" if weights_mode == "embedded"
+              else f"in {shown(weights_file)} beside this file")
+    tensors = lambda ts: ", ".join(f"{shown(t.name)} {render(tuple(t.shape))}" for t in ts)  # noqa: E731
+    text = (f"Model {shown(model.name)} as plain NumPy, generated by npinfer {version} from {shown(source_name)}"
+            f" ({shown(origin)}).\n\n"
+            f"Inputs: {tensors(model.inputs)}. Outputs: {tensors(model.outputs)} "
             f"({'batch first' if model.batch_first else 'inputs ' + _layout(model)}; None: any size).\n"
             f"Needs only NumPy (not npinfer). Weights: {stored}; read with allow_pickle=False.\n\n"
-            f"Run:          {example}\nFrom Python:  from predict_model import predict; y = predict(x)\n" + '"""\n')
+            f"Run:          {example}\nFrom Python:  from predict_model import predict; y = predict(x)\n")
+    return docstring_literal(text) + "\n"
 
 
 def _layout(model) -> str:
@@ -458,15 +511,27 @@ def _layout(model) -> str:
     return "batch first but the time-major inputs " + ", ".join(str(i) for i, a in enumerate(model.batch_axes) if a == 1)
 
 
-def export_script(model, path: str, weights: str = "embedded", source_name: str = "model") -> list[str]:
-    """Write the standalone script (and its sidecar weights with weights='sidecar'); return the files written."""
+def files_written(path: str, weights: str = "embedded") -> list[str]:
+    """The files `export_script(model, path, weights)` writes: the script, and with weights='sidecar'
+    the .npz beside it (named after the script)."""
     if weights not in ("embedded", "sidecar"):
         raise ValueError("weights must be 'embedded' or 'sidecar'")
+    if weights == "embedded":
+        return [path]
     weights_file = os.path.splitext(os.path.basename(path))[0] + ".npz"
+    return [path, os.path.join(os.path.dirname(os.path.abspath(path)), weights_file)]
+
+
+def export_script(model, path: str, weights: str = "embedded", source_name: str = "model") -> list[str]:
+    """Write the standalone script (and its sidecar weights with weights='sidecar'); return the files written."""
+    files = files_written(path, weights)
+    if len(files) == 2 and os.path.abspath(files[0]) == os.path.abspath(files[1]):
+        raise ValueError(f"the script {path!r} would be its own sidecar weights file; name it .py")
+    weights_file = os.path.basename(files[-1])
     text, packed = script_text(model, source_name, weights, weights_file)
     written = []
     if weights == "sidecar":
-        sidecar = os.path.join(os.path.dirname(os.path.abspath(path)), weights_file)
+        sidecar = files[1]
         with atomic_write(sidecar) as handle:
             handle.write(packed)
         written.append(sidecar)

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 LOOK_BACK = 4
+FILES = ("rnn_sample.csv", "rnn_sample.keras", "rnn_sample_keras_predictions.csv")  # what the demo reads
 
 
 @dataclass

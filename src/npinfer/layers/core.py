@@ -162,4 +162,4 @@ class Reshape(Layer):
         return [x.reshape((x.shape[0],) + tuple(self.config["target_shape"]))]
 
     def export(self, e):
-        return [f"{e.input}.reshape(({e.input}.shape[0], {', '.join(map(str, self.config['target_shape']))}))"]
+        return [f"{e.input}.reshape(({e.input}.shape[0], {', '.join(repr(int(s)) for s in self.config['target_shape'])}))"]

@@ -198,7 +198,7 @@ class Concatenate(Layer):
         return [concatenate_mask(inputs, ctx.masks, self.axis, self.config["semantics"])]
 
     def export(self, e):
-        return [f"np.concatenate([{', '.join(e.inputs)}], axis={self.axis})"]
+        return [f"np.concatenate([{', '.join(e.inputs)}], axis={int(self.axis)!r})"]
 
     def export_masks(self, e):
         if all(m is None for m in e.masks):

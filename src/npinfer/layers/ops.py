@@ -74,7 +74,7 @@ class Reduction(Operation):
         return [reduce(inputs[0], axis=self.axis(), keepdims=self.config["keepdims"])]
 
     def export(self, e):
-        return [f"np.{self.class_name[4:].lower()}({e.input}, axis={self.axis()!r}, keepdims={self.config['keepdims']})"]
+        return [f"np.{self.class_name[4:].lower()}({e.input}, axis={self.axis()!r}, keepdims={bool(self.config['keepdims'])!r})"]
 
 
 class ExpandDims(Operation):

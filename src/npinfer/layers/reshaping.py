@@ -193,7 +193,7 @@ class RepeatVector(Layer):
         return [np.repeat(x[:, None, :], self.config["n"], axis=1)]
 
     def export(self, e):
-        return [f"np.repeat({e.input}[:, None, :], {self.config['n']}, axis=1)"]
+        return [f"np.repeat({e.input}[:, None, :], {int(self.config['n'])!r}, axis=1)"]
 
 
 class Permute(Layer):

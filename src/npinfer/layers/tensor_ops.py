@@ -66,16 +66,17 @@ def _index_text(key: tuple) -> str:
         elif item is Ellipsis:
             parts.append("...")
         elif isinstance(item, slice):
-            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
-            parts.append(text + ("" if item.step is None else f":{item.step}"))
+            text = ":".join("" if v is None else repr(int(v)) for v in (item.start, item.stop))
+            parts.append(text + ("" if item.step is None else f":{int(item.step)!r}"))
         else:
-            parts.append(str(item))
+            parts.append(repr(int(item)))
     return ", ".join(parts) if parts else "()"
 
 
 def _shape_text(entries, inputs) -> str:
     """Reshape / Full shape entries as a tuple's text: a size, or {"dim": [k, axis]}: input k's size on `axis`."""
-    sizes = [f"{inputs[e['dim'][0]]}.shape[{e['dim'][1]}]" if isinstance(e, dict) else str(e) for e in entries]
+    sizes = [f"{inputs[int(e['dim'][0])]}.shape[{int(e['dim'][1])!r}]" if isinstance(e, dict) else repr(int(e))
+             for e in entries]
     return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
 
 
@@ -492,7 +493,7 @@ class Reduce(TensorOp):
         return [np.asarray(self.function(inputs[0], axis=self.axes, keepdims=self.config["keepdims"]))]
 
     def export(self, e):
-        return [f"np.asarray(np.{self.config['op']}({e.input}, axis={self.axes}, keepdims={self.config['keepdims']}))"]
+        return [f"np.asarray(np.{self.config['op']}({e.input}, axis={self.axes!r}, keepdims={bool(self.config['keepdims'])!r}))"]
 
 
 class MatMul(TensorOp):
@@ -613,7 +614,7 @@ class Take(TensorOp):
         return [np.take(inputs[0], self.indices, axis=self.axis)]
 
     def export(self, e):
-        return [f"np.take({e.input}, np.array({self.indices.tolist()}, np.int64), axis={self.axis})"]
+        return [f"np.take({e.input}, np.array({self.indices.tolist()}, np.int64), axis={int(self.axis)!r})"]
 
 
 class Cast(TensorOp):
