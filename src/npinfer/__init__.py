@@ -15,6 +15,7 @@ from .errors import (
     InputShapeError,
     ModelFormatError,
     NpinferError,
+    ResourceLimitError,
     UnsupportedLayerError,
     UnsupportedOptionError,
 )
@@ -40,7 +41,7 @@ __all__ = [
     "load", "save", "from_keras", "from_torch", "Model", "supported_layers", "supported_activations",
     "register_layer", "unregister_layer", "Layer", "CallContext",
     "NpinferError", "ModelFormatError", "UnsupportedLayerError", "UnsupportedOptionError",
-    "InputError", "InputShapeError", "Limits", "predict_chunks", "predict_file", "__version__",
+    "InputError", "InputShapeError", "ResourceLimitError", "Limits", "predict_chunks", "predict_file", "__version__",
 ]
 
 
@@ -49,11 +50,19 @@ def load(path: str | os.PathLike, dtype: str = "float32", limits: Limits | None 
 
     Never imports TensorFlow, Keras, torch or h5py, and never runs code from the file.
     `dtype="float64"` computes in double precision. `limits` bounds what the file may ask
-    for (sizes, nesting); the default is `npinfer.limits.DEFAULT`.
+    for (sizes, nesting, what loading may allocate) and what one predict call may allocate for
+    activations (`max_activation_bytes`); the default is `npinfer.limits.DEFAULT`.
     """
     from .importers import load_spec
 
-    return Model(load_spec(path, limits), dtype=dtype)
+    from .errors import naming_file
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise ModelFormatError(f"npinfer.load takes the path of a model file (str or os.PathLike), not {path!r}"[:200])
+    with naming_file(os.fspath(path)):
+        model = Model(load_spec(path, limits), dtype=dtype, limits=limits)
+    model.path = os.fspath(path)
+    return model
 
 
 def from_keras(model, dtype: str = "float32") -> Model:

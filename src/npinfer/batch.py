@@ -21,7 +21,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from .atomic import atomic_write
-from .datafiles import _is_number, sliding_windows
+from .csv_rows import CsvRows
+from .datafiles import npy_layout as _npy_layout, sliding_windows
 from .errors import InputError
 from .tiles import chunk_size, predict_tiles, retiled
 
@@ -111,97 +112,6 @@ class NpyRows(RowSource):
                 yield values.reshape((count,) + self.shape[1:])
 
 
-def _npy_layout(handle, path: str):
-    """(shape, dtype, data offset) from a .npy header; objects and Fortran order are refused."""
-    try:
-        version = np.lib.format.read_magic(handle)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = reader(handle)
-    except (ValueError, OSError, EOFError) as err:
-        raise InputError(f"{path}: cannot read it as .npy ({err})") from None
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise InputError(f"{path}: holds {dtype} values, not numbers")
-    if fortran and len(shape) > 1:
-        raise InputError(f"{path}: a Fortran-ordered array; save it with np.save(path, np.ascontiguousarray(x))")
-    return tuple(shape), dtype, handle.tell()
-
-
-class CsvRows(RowSource):
-    """A CSV file of numbers (optional header), parsed chunk by chunk; bad cells name line and column."""
-
-    def __init__(self, path: str, target: str | None):
-        self.path = path
-        try:
-            self.handle = open(path, newline="", encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
-        self.reader = csv.reader(self.handle)
-        self.line = 0
-        first = self._next_row()
-        if first is None:
-            raise InputError(f"{path}: the CSV file is empty")
-        if all(_is_number(cell) for cell in first[1]):
-            self.columns, self.pending = None, first
-            self.width = len(first[1])
-        else:
-            self.columns, self.pending = [c.strip() for c in first[1]], None
-            self.width = len(self.columns)
-        self.keep = list(range(self.width))
-        if target is not None:
-            if self.columns is not None:
-                if target not in self.columns:
-                    raise InputError(f"{path}: no column named {target!r}; columns: {', '.join(self.columns)}")
-                drop = self.columns.index(target)
-            elif target.isdigit() and int(target) < self.width:
-                drop = int(target)
-            else:
-                raise InputError(f"{path}: the CSV has no header, so --target must be a column position 0..{self.width - 1}")
-            self.keep.remove(drop)
-        self.total = _count_lines(path) - (1 if self.columns else 0) if os.path.getsize(path) < (1 << 30) else None
-
-    @property
-    def features(self) -> int:
-        return len(self.keep)
-
-    def _next_row(self):
-        for row in self.reader:
-            self.line += 1
-            if any(cell.strip() for cell in row):
-                return self.line, row
-        return None
-
-    def chunks(self, chunk_rows):
-        try:
-            while True:
-                rows = []
-                if self.pending is not None:
-                    rows.append(self.pending)
-                    self.pending = None
-                while len(rows) < chunk_rows:
-                    row = self._next_row()
-                    if row is None:
-                        break
-                    rows.append(row)
-                if not rows:
-                    return
-                yield self._parse(rows)
-        finally:
-            self.handle.close()
-
-    def _parse(self, rows) -> np.ndarray:
-        values = np.empty((len(rows), len(self.keep)), np.float64)
-        for i, (number, row) in enumerate(rows):
-            if len(row) != self.width:
-                raise InputError(f"{self.path}: line {number} has {len(row)} values, expected {self.width}")
-            for k, j in enumerate(self.keep):
-                try:
-                    values[i, k] = float(row[j])
-                except ValueError:
-                    name = f"'{self.columns[j]}'" if self.columns else str(j + 1)
-                    raise InputError(f"{self.path}: line {number}, column {name}: {row[j].strip()!r} is not a number") from None
-        return values
-
-
 class ParquetRows(RowSource):
     """A Parquet file read batch by batch with pyarrow (the `parquet` extra)."""
 
@@ -222,6 +132,13 @@ class ParquetRows(RowSource):
             if target not in self.columns:
                 raise InputError(f"{path}: no column named {target!r}; columns: {', '.join(self.columns)}")
             self.columns.remove(target)
+        import pyarrow as pa
+
+        for name in self.columns:  # numbers only: a timestamp, string or nested column is refused by name
+            kind = self.file.schema_arrow.field(name).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+                raise InputError(f"{path}: column '{name}' holds {kind} values, not numbers; drop it or convert it "
+                                 "to numbers first (or name it with --target if it is the target)")
         self.total = self.file.metadata.num_rows
 
     @property
@@ -251,18 +168,12 @@ def open_rows(source: Any, target: str | None = None) -> RowSource:
         path = os.fspath(source)
         extension = os.path.splitext(path)[1].lower()
         kinds = {".csv": CsvRows, ".npy": NpyRows, ".parquet": ParquetRows, ".pq": ParquetRows}
+        if path == "-":  # standard input: CSV, read once as it comes
+            return CsvRows(path, target)
         if extension not in kinds:
             raise InputError(f"{path}: streamed input must be .csv, .npy or .parquet")
         return kinds[extension](path, target)
     return ArrayRows(source, target)
-
-
-def _count_lines(path: str) -> int:
-    count = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            count += block.count(b"\n")
-    return count
 
 
 # -- prediction ------------------------------------------------------------------------------

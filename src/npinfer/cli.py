@@ -14,13 +14,15 @@ import traceback
 import numpy as np
 
 from .version import __version__
-from .errors import InputError, ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
+from .errors import (InputError, ModelFormatError, NpinferError, ResourceLimitError, UnsupportedLayerError,
+                     UnsupportedOptionError)
 
 # Ordered: the first matching class decides the exit code and the label of the message.
 ERROR_TABLE = [
     (ModelFormatError, 1, "cannot read the model"),
     (UnsupportedLayerError, 1, "unsupported layer"),
     (UnsupportedOptionError, 1, "unsupported option"),
+    (ResourceLimitError, 1, "too large"),
     (InputError, 1, "bad input"),
     (NpinferError, 1, "error"),
     (OSError, 1, "file error"),
@@ -115,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="predict from a .npy, .npz or .csv input")
     predict.add_argument("model", help=".keras, .h5, .onnx or .npz file")
-    predict.add_argument("input", help=".csv, .parquet or .npy (streamed in chunks), or .npz (arrays by input name)")
+    predict.add_argument("input", help=".csv, .parquet or .npy (streamed in chunks), .npz (arrays by input name), "
+                         "or - for CSV on standard input")
     predict.add_argument("-o", "--output", metavar="FILE", help=".csv, .parquet, .npy or .npz (default: CSV on stdout)")
     predict.add_argument("--look-back", type=_positive_int, metavar="N",
                          help="CSV: build sliding windows of N rows over the feature columns")
@@ -279,7 +282,7 @@ def run_predict(args) -> int:
     if args.output:
         _refuse_overwriting([args.model, args.input], [args.output])
     model = load(args.model, dtype=args.dtype)
-    extension = os.path.splitext(args.input)[1].lower()
+    extension = ".csv" if args.input == "-" else os.path.splitext(args.input)[1].lower()
     table = extension in (".csv", ".parquet", ".pq")
     if not table and (args.look_back is not None or args.target is not None) and extension != ".npy":
         raise UsageError("--look-back and --target apply to table input (.csv, .parquet, .npy rows)")

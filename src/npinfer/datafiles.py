@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from .atomic import atomic_write
+from .csv_rows import CsvRows
 from .errors import InputError
 
 
@@ -27,43 +29,13 @@ class Table:
 
 
 def read_csv(path: str) -> Table:
-    """Parse a CSV of numbers with an optional header row; every other cell must be a number."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle)]
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise InputError(f"{path}: not a readable CSV file ({err})") from None
-    rows = [(number, row) for number, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
-    if not rows:
-        raise InputError(f"{path}: the CSV file is empty")
-    columns = None
-    if not all(_is_number(cell) for cell in rows[0][1]):
-        columns = [cell.strip() for cell in rows[0][1]]
-        rows = rows[1:]
-    if not rows:
-        raise InputError(f"{path}: the CSV file has a header but no data rows")
-    width = len(columns) if columns else len(rows[0][1])
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for i, (number, row) in enumerate(rows):
-        if len(row) != width:
-            raise InputError(f"{path}: line {number} has {len(row)} values, expected {width}")
-        for j, cell in enumerate(row):
-            try:
-                values[i, j] = float(cell)
-            except ValueError:
-                name = f"'{columns[j]}'" if columns else str(j + 1)
-                raise InputError(f"{path}: line {number}, column {name}: {cell.strip()!r} is not a number") from None
-    return Table(columns, values)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
+    """Parse a CSV of numbers with an optional header row (`-`: standard input); every other cell
+    must be a number. The same reader as streamed prediction (csv_rows.CsvRows)."""
+    rows = CsvRows(path, None)
+    values = rows.read_all()
+    if not len(values):
+        raise InputError(f"{rows.path}: the CSV file has a header but no data rows")
+    return Table(rows.columns, values)
 
 
 def drop_column(table: Table, target: str, path: str) -> Table:
@@ -94,7 +66,7 @@ def sliding_windows(values: np.ndarray, look_back: int) -> np.ndarray:
 
 def read_input(path: str, look_back: int | None = None, target: str | None = None):
     """Model input from a file: an array, or a dict of arrays from a multi-array .npz."""
-    extension = os.path.splitext(path)[1].lower()
+    extension = ".csv" if path == "-" else os.path.splitext(path)[1].lower()
     if extension == ".csv":
         table = read_csv(path)
         if target is not None:
@@ -104,6 +76,12 @@ def read_input(path: str, look_back: int | None = None, target: str | None = Non
         raise InputError("--look-back and --target apply to CSV input only")
     if extension not in (".npy", ".npz"):
         raise InputError(f"{path}: input must be .npy, .npz or .csv")
+    if extension == ".npy":
+        try:
+            with open(path, "rb") as handle:
+                npy_layout(handle, path)  # the header's shape checked against the file before np.load allocates
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -120,6 +98,34 @@ def read_input(path: str, look_back: int | None = None, target: str | None = Non
     if not arrays:
         raise InputError(f"{path}: the .npz holds no arrays")
     return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+
+def npy_layout(handle, path: str):
+    """(shape, dtype, data offset) from a .npy header, checked: no objects, no Fortran order, no
+    negative sizes, and no more data declared than the file holds (nothing allocated yet)."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(handle, max_header_size=1 << 16)
+    except (ValueError, OSError, EOFError, SyntaxError) as err:
+        raise InputError(f"{path}: cannot read it as .npy ({err})") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InputError(f"{path}: holds {dtype} values, not numbers")
+    if fortran and len(shape) > 1:
+        raise InputError(f"{path}: a Fortran-ordered array; save it with np.save(path, np.ascontiguousarray(x))")
+    if any(int(d) < 0 for d in shape):
+        raise InputError(f"{path}: the .npy header declares the shape {tuple(shape)}, with a negative size")
+    offset = handle.tell()
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    try:
+        status = os.fstat(handle.fileno())
+        held = status.st_size - offset if stat.S_ISREG(status.st_mode) else None  # a pipe's size is unknown
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        held = None
+    if held is not None and declared > held:
+        raise InputError(f"{path}: the .npy header declares the shape {tuple(shape)} ({declared:,} bytes) but the file "
+                         f"holds {held:,} bytes of data; it is truncated or not what it says")
+    return tuple(shape), dtype, offset
 
 
 def write_output(path: str | None, outputs: list[np.ndarray], names: list[str]) -> None:

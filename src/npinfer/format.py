@@ -20,7 +20,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .errors import ModelFormatError, reading
-from .limits import Limits, WeightBudget, check_config_size, check_depth, check_member, current
+from .limits import Limits, WeightBudget, check_config_size, check_member, current, parse_json
 from .spec import Call, LayerSpec, ModelSpec, as_ref
 
 FORMAT_NAME = "npinfer"
@@ -98,8 +98,7 @@ def load_spec_npz(path: str, limits: Limits | None = None) -> ModelSpec:
         if CONFIG_KEY not in npz.files:
             raise ModelFormatError("this .npz is not an npinfer model (no npinfer_config)", path)
         check_config_size(declared.get(CONFIG_KEY, 0), limits, path, "npinfer_config")
-        config = json.loads(npz[CONFIG_KEY].tobytes().decode("utf-8"))
-        check_depth(config, limits, path, "npinfer_config")
+        config = parse_json(npz[CONFIG_KEY].tobytes(), limits, path, "npinfer_config")
         _check_header(config, path)
         budget = WeightBudget(limits, path)
         for key, size in declared.items():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ModelFormatError
+from .errors import ModelFormatError, ResourceLimitError
 from .layers.base import CallContext, Layer
 from .quiet import run_quietly
 from .spec import Call, ModelSpec
@@ -125,15 +125,28 @@ class Graph:
                     if ref[0] not in self.layers or ref[1] >= self.calls[ref[0]]:
                         raise ModelFormatError(f"layer '{layer_spec.name}' reads {list(ref)}, which no layer produces")
                 pending.append((layer, index, call))
-        ordered, done = [], set()
-        while pending:
-            ready = [p for p in pending if all((r[0], r[1]) in done for r in p[2].refs())]
-            if not ready:
-                raise ModelFormatError(f"the layer graph has a cycle through '{pending[0][0].name}'")
-            for layer, index, call in ready:
-                done.add((layer.name, index))
-                ordered.append((layer, index, call))
-            pending = [p for p in pending if (p[0].name, p[1]) not in done]
+        # Kahn's algorithm, level by level: a call is ready one level after the last call it reads
+        # (each level in the file's order, as a layer-by-layer rescan would give it), in linear time.
+        waiting = [len({(r[0], r[1]) for r in call.refs()}) for _, _, call in pending]
+        readers: dict[tuple, list[int]] = {}
+        for i, (_, _, call) in enumerate(pending):
+            for key in {(r[0], r[1]) for r in call.refs()}:
+                readers.setdefault(key, []).append(i)
+        ordered = []
+        level = [i for i, count in enumerate(waiting) if count == 0]
+        while level:
+            following = []
+            for i in level:
+                layer, index, call = pending[i]
+                ordered.append(pending[i])
+                for reader in readers.get((layer.name, index), ()):
+                    waiting[reader] -= 1
+                    if waiting[reader] == 0:
+                        following.append(reader)
+            level = sorted(following)
+        if len(ordered) < len(pending):
+            first = min(i for i, count in enumerate(waiting) if count > 0)
+            raise ModelFormatError(f"the layer graph has a cycle through '{pending[first][0].name}'")
         return ordered
 
     def plan(self, wanted: list) -> list[Step]:
@@ -148,6 +161,10 @@ class Graph:
             for ref in node.call.refs():
                 last_read[ref] = i
         keep = set(key)
+        freed_after: dict[int, list[tuple]] = {}  # step -> the refs it reads last
+        for ref, last in last_read.items():
+            if ref not in keep:
+                freed_after.setdefault(last, []).append(ref)
         steps = []
         for i, node in enumerate(needed):
             call = node.call
@@ -156,7 +173,7 @@ class Graph:
                 inputs=tuple(call.inputs),
                 kwargs=tuple((k, tuple(refs)) for k, refs in call.tensor_kwargs.items() if k != "mask"),
                 explicit_mask=tuple(call.tensor_kwargs.get("mask", ())),
-                frees=tuple(r for r, last in last_read.items() if last == i and r not in keep),
+                frees=tuple(freed_after.get(i, ())),
                 casts=not node.layer.ACCEPTS_INTEGERS,
                 clears=node.layer.clears_input_masks(),
                 plain=CallContext(masks=[], kwargs={}, options=node.options, state=None),
@@ -212,7 +229,10 @@ class Graph:
                 ctx = step.plain  # saves building a context per layer per call (it shows at batch 1)
             else:
                 ctx = CallContext(masks=call_masks, kwargs=kwargs, options=step.node.options, state=state)
-            outputs = layer.call(inputs, ctx)
+            try:
+                outputs = layer.call(inputs, ctx)
+            except MemoryError:
+                raise out_of_memory(layer) from None
             if step.clears:
                 for ref in step.inputs:
                     masks.pop(ref, None)
@@ -246,7 +266,16 @@ def _run_chain(chain: tuple, arrays: list) -> list:
     """Run a plain chain of layer calls (Graph._chain): each gets the previous one's first output."""
     outputs = arrays
     for call, ctx in chain:
-        outputs = call(outputs, ctx)
+        try:
+            outputs = call(outputs, ctx)
+        except MemoryError:
+            raise out_of_memory(call.__self__) from None
         if len(outputs) > 1:
             outputs = outputs[:1]
     return outputs
+
+
+def out_of_memory(layer: Layer) -> ResourceLimitError:
+    """The typed error for a layer call that NumPy could not find memory for."""
+    return ResourceLimitError(f"layer '{layer.name}' ({layer.class_name}) ran out of memory on this input; predict "
+                              "with a smaller batch_size (or lower Limits.max_activation_bytes to be refused sooner)")

@@ -7,11 +7,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError, InputShapeError, ModelFormatError, NpinferError, UnsupportedOptionError
+from .errors import InputError, InputShapeError, ModelFormatError, NpinferError, ResourceLimitError, UnsupportedOptionError
 from .graph import Graph
 from .layers import create_layer
 from .layers.base import Layer, format_shape
 from .layers.recurrent import StateStore
+from .limits import Limits, current
 from .parallel import MIN_ROWS_PER_THREAD, split_batch
 from .spec import ModelSpec
 
@@ -30,7 +31,7 @@ class TensorInfo:
 class Model:
     """A model ready to predict with NumPy. Build it with `npinfer.load` or `npinfer.from_keras`."""
 
-    def __init__(self, spec: ModelSpec, dtype: str = "float32"):
+    def __init__(self, spec: ModelSpec, dtype: str = "float32", limits: Limits | None = None):
         if str(dtype) not in SUPPORTED_DTYPES:
             raise UnsupportedOptionError(f"dtype {dtype!r} is not supported; supported: {', '.join(SUPPORTED_DTYPES)}")
         self.spec = spec
@@ -54,6 +55,9 @@ class Model:
         self._stateful = [layer.name for layer in self._layers.values() if layer.stateful]
         self._state = StateStore() if self._stateful else None
         # one input in the model's float dtype: its shape, for predict's fast input check (else None)
+        self.limits = current(limits)
+        self.path: str | None = None  # the file it was loaded from (npinfer.load sets it), named in errors
+        self._largest = _largest_activation(self._shapes)  # (ref, its shape, elements per sample)
         self._plain_input = self.inputs[0].shape if len(self.inputs) == 1 and self.inputs[0].dtype == self.dtype.name else None
 
     # -- public API -----------------------------------------------------------------------
@@ -252,6 +256,7 @@ class Model:
 
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
         rows = arrays[0].shape[0]
+        self._check_activations(arrays)
         call_work = self._graph.call_work_per_row  # convolutions split from a few rows, the rest from 2 * MIN_ROWS_PER_THREAD
         if self._state is None and (rows >= 2 * MIN_ROWS_PER_THREAD or (call_work and rows > 1)) and self.batch_first:
             split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),  # over the cores
@@ -260,6 +265,24 @@ class Model:
                 return split
         return self._graph.run(arrays, wanted, self.dtype, self._state)
 
+
+    def _check_activations(self, arrays: list[np.ndarray]) -> None:
+        """Refuse a call whose largest activation (its shape from the model, free sizes counted as
+        1, times the samples of this call) would pass Limits.max_activation_bytes — before running."""
+        ref, shape, per_sample = self._largest
+        rows = max((a.shape[axis] for a, axis in zip(arrays, self.batch_axes) if axis is not None and a.ndim > axis),
+                   default=1)
+        need = rows * per_sample * self.dtype.itemsize
+        limit = self.limits.max_activation_bytes
+        if need <= limit:
+            return
+        fits = limit // max(per_sample * self.dtype.itemsize, 1)
+        hint = (f"predict with batch_size={fits} or less, or " if fits >= 1 else "even one sample does not fit: ")
+        raise ResourceLimitError(
+            f"{self.path + ': ' if self.path else ''}layer '{ref[0]}' makes an activation of shape {format_shape((rows,) + tuple(shape[1:]))} "
+            f"({need:,} bytes) for these {rows:,} samples, over Limits.max_activation_bytes ({limit:,}); {hint}"
+            "raise the limit: npinfer.load(path, limits=npinfer.Limits(max_activation_bytes=...)) or the "
+            "environment variable NPINFER_MAX_ACTIVATION_BYTES")
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -309,3 +332,16 @@ class Model:
                         raise InputError(f"input '{info.name}' takes integers ({info.dtype}), got non-integer values")
             return np.ascontiguousarray(array, dtype=np.int64)
         return np.ascontiguousarray(array, dtype=self.dtype)
+
+
+def _largest_activation(shapes: dict) -> tuple:
+    """(ref, shape, elements per sample) of the largest tensor the graph makes, its free sizes
+    (None, the batch's included) counted as 1: a lower bound, so it never refuses what fits."""
+    best = (None, (), 0)
+    for ref, shape in shapes.items():
+        count = 1
+        for dim in shape[1:]:
+            count *= dim if isinstance(dim, int) and dim > 0 else 1
+        if count > best[2]:
+            best = (ref, shape, count)
+    return best

@@ -6,12 +6,11 @@ Layout: root attribute `model_config` (JSON) and `keras_version`; weights under
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 
 from ..errors import ModelFormatError, reading
-from ..limits import Limits, WeightBudget, check_config_size, check_depth, current
+from ..limits import Limits, WeightBudget, current, parse_json
 from ..spec import ModelSpec
 from .hdf5 import attr_text, attr_texts, child, open_hdf5, read_array
 from .keras_config import parse_model
@@ -73,12 +72,7 @@ def load_keras_h5(path: str, limits: Limits | None = None) -> ModelSpec:
                     "this .h5 file holds weights only (model.save_weights); npinfer needs the whole model: "
                     "save it with model.save('model.keras') or model.save('model.h5')", path)
             raise ModelFormatError("this HDF5 file is not a Keras model (it has no model_config)", path)
-        check_config_size(len(text), limits, path, "model_config")
-        try:
-            config = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ModelFormatError(f"the model_config is not valid JSON ({err})", path) from None
-        check_depth(config, limits, path, "model_config")
+        config = parse_json(text, limits, path, "the model_config")
         version = attr_text(root, "keras_version") or "2"
         weights_group = child(root, "model_weights")
         if weights_group is None:

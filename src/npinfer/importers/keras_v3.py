@@ -12,14 +12,13 @@ output dense layers of MultiHeadAttention).
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 
 import numpy as np
 
 from ..errors import ModelFormatError, reading
-from ..limits import Limits, WeightBudget, check_config_size, check_depth, check_member, current
+from ..limits import Limits, WeightBudget, check_config_size, check_member, current, parse_json, read_member
 from ..spec import ModelSpec
 from .hdf5 import attr_text, child, open_hdf5, read_array
 from .keras_config import parse_model
@@ -167,17 +166,11 @@ def read_archive(path: str, limits: Limits) -> tuple[dict, dict, bytes]:
         if "model.weights.h5" not in names:
             found = ", ".join(sorted(n for n in names if n.startswith("model.weights"))) or "none"
             raise ModelFormatError(f"the archive has no model.weights.h5 (weights files found: {found})", path)
-        config_bytes = archive.read("config.json")
-        metadata_bytes = archive.read("metadata.json") if "metadata.json" in names else b"{}"
-        weights = archive.read("model.weights.h5")
-    try:
-        config = json.loads(config_bytes)
-        metadata = json.loads(metadata_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFormatError(f"config.json or metadata.json is not valid JSON ({err})", path) from None
-    except RecursionError:
-        raise ModelFormatError(f"config.json is nested more than {limits.max_config_depth} levels deep", path) from None
-    check_depth(config, limits, path, "config.json")
+        config_bytes = read_member(archive, infos["config.json"], limits, path)
+        metadata_bytes = read_member(archive, infos["metadata.json"], limits, path) if "metadata.json" in names else b"{}"
+        weights = read_member(archive, infos["model.weights.h5"], limits, path)
+    config = parse_json(config_bytes, limits, path, "config.json")
+    metadata = parse_json(metadata_bytes, limits, path, "metadata.json")
     if not isinstance(metadata, dict):
         metadata = {}
     return config, metadata, weights

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import create_layer
 from ..layers.tensor_ops import MAX_SIZE
+from ..limits import WeightBudget
 from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
 from .onnx_proto import Graph, ModelProto, Node
@@ -33,9 +34,14 @@ from .onnx_values import DimRef, Sizes, Tensor, all_constant, all_nodes, as_size
 class Converter:
     """Walks the graph in order, keeping the value of every ONNX name."""
 
-    def __init__(self, model: ModelProto, path: str):
+    def __init__(self, model: ModelProto, path: str, limits=None):
+        from ..limits import current
+
         self.model = model
         self.path = path
+        self.limits = current(limits)
+        self.budget = WeightBudget(self.limits, path)  # constants folded while loading, counted before they are made
+        self.evaluated = 0  # nodes converted so far, Loop bodies once per pass (bounded: max_evaluated_nodes)
         self.opset = model.opsets.get("ai.onnx", 1)
         self.layers: list[LayerSpec] = []
         self.taken: set[str] = set()
@@ -112,11 +118,23 @@ class Converter:
             outputs.append(value.ref)
         return inputs, outputs
 
+    def admit(self, shape, dtype, what: str = "makes a constant") -> None:
+        """Count a constant this node is about to make against the load budget (before allocating it)."""
+        node = f"ONNX node '{_label(self.node)}' ({self.node.op_type})" if self.node is not None else "the graph"
+        shape = tuple(int(d) for d in shape)
+        self.budget.admit(shape, np.dtype(dtype).itemsize, f"{node} {what} of shape {shape}")
+
     def run_nodes(self, nodes: list[Node]) -> None:
         """Convert `nodes` in order, storing each output's value in self.values."""
         outer = self.node
         for node in nodes:
             self.node = node
+            self.evaluated += 1
+            if self.evaluated > self.limits.max_evaluated_nodes:
+                raise ModelFormatError(
+                    f"converting this graph evaluates more than {self.limits.max_evaluated_nodes:,} nodes (a Loop unrolled "
+                    f"{self.suffix.rsplit('_t', 1)[-1] or 'many'} times?), over the limit (Limits.max_evaluated_nodes)",
+                    self.path)
             missing = [i for i in node.inputs if i and i not in self.values]
             if missing:
                 raise ModelFormatError(f"ONNX node '{_label(node)}' reads '{missing[0]}', which no node makes", self.path)
@@ -233,6 +251,7 @@ def op_constant_of_shape(c, args, attrs):
     if shape is None:
         raise c.refuse("the shape must be a constant or come from Shape")
     if shape.constant() is not None:
+        c.admit(np.ravel(shape.constant()), np.asarray(fill).dtype)
         return [np.full(shape.constant(), fill)]
     entries, inputs = _reshape_entries(shape.entries, [])
     if not inputs:
@@ -542,6 +561,7 @@ def op_expand(c, args, attrs):
     if isinstance(data, Sizes) and len(data.entries) == 1:
         return [Uniform(data.entries[0], shape)]
     if isinstance(data, np.ndarray) and shape.constant() is not None:
+        c.admit(np.broadcast_shapes(data.shape, tuple(int(d) for d in np.ravel(shape.constant()))), data.dtype)
         return [data * np.ones(shape.constant(), data.dtype)]
     if isinstance(data, np.ndarray) and data.size and np.all(data == data.ravel()[0]):
         entries, inputs = _reshape_entries(shape.entries, [])
@@ -550,6 +570,7 @@ def op_expand(c, args, attrs):
     x = c.tensor(data, "the data of Expand")
     entries, inputs = _reshape_entries(shape.entries, [])
     if not inputs:
+        c.admit(np.ravel(shape.constant()), np.float32)
         ones = np.ones(shape.constant(), np.float32)
         return [c.one("tensor.Binary", {"op": "mul", "operand": True}, [x], {"operand": ones})]
     ones = c.one("tensor.Full", {"shape": entries, "value": 1.0}, inputs, base="ones")
@@ -590,6 +611,9 @@ def _reduce(op):
 def op_matmul(c, args, attrs):
     a, b = args
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.ndim >= 1 and b.ndim >= 1:
+            rows = a.shape[:-1] if a.ndim > 1 else ()
+            c.admit(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + rows + b.shape[-1:] * (b.ndim > 1), np.result_type(a, b))
         return [np.matmul(a, b)]
     if isinstance(b, np.ndarray):
         return [c.one("tensor.MatMul", {"operand": True}, [c.tensor(a)], {"operand": b})]
@@ -850,12 +874,12 @@ def load_onnx(path: str, limits) -> ModelSpec:
         data = handle.read()
     with reading(path, "the ONNX file"):
         model = read_model(data, limits, path)
-    return spec_from_onnx(model, path)
+    return spec_from_onnx(model, path, limits)
 
 
-def spec_from_onnx(model: ModelProto, path: str) -> ModelSpec:
+def spec_from_onnx(model: ModelProto, path: str, limits=None) -> ModelSpec:
     """The ModelSpec of a parsed ONNX model."""
-    converter = Converter(model, path)
+    converter = Converter(model, path, limits)
     inputs, outputs = converter.run()
     name = model.graph.name or "onnx_model"
     source = {"framework": "onnx", "version": f"opset {converter.opset}", "format": ".onnx", "producer": model.producer}

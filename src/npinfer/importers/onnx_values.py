@@ -58,6 +58,13 @@ def fold(c, function, args, what: str):
             values.append(sizes.constant())
         else:
             return None
+    arrays = [v for v in values if v is not None]
+    try:
+        shape = np.broadcast_shapes(*(np.shape(v) for v in arrays))
+    except ValueError:
+        shape = None  # not an element-wise shape; the function says what is wrong
+    if shape is not None:
+        c.admit(shape, np.result_type(*arrays) if arrays else np.float32, f"folds {what} into a constant")
     return np.asarray(function(*values))  # 0-d results stay arrays (NumPy returns scalars)
 
 
