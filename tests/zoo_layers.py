@@ -454,6 +454,42 @@ def _nested_functional(k, flavor):
     return k.Model(y, k.layers.LSTM(3)(inner(y)))
 
 
+@case("nested_autoencoder")
+def _nested_autoencoder(k, flavor):
+    # frugally-deep's autoencoder: two Functional models called in a row; the output is the decoder's
+    image = k.Input((12,), name="input_img")
+    encoder = k.Model(image, k.layers.Dense(4, activation="relu")(image), name="encoder")
+    code = k.Input((4,), name="input_encoded")
+    decoder = k.Model(code, k.layers.Dense(12, activation="sigmoid")(code), name="decoder")
+    x = k.Input((12,), name="autoencoder_input")
+    return k.Model(x, decoder(encoder(x)), name="autoencoder")
+
+
+@case("nested_three_deep_shared")
+def _nested_deep(k, flavor):
+    # Functional in Functional in Functional; the middle model, holding a Sequential with
+    # BatchNormalization, called twice; a Sequential holding a Functional; outputs of nested models
+    a = k.Input((6,))
+    inner = k.Model(a, k.layers.Dense(5)(k.layers.BatchNormalization()(k.layers.Dense(4)(a))), name="inner")
+    block = k.Sequential([k.Input((5,)), k.layers.Dense(5, activation="tanh"), k.layers.BatchNormalization()], name="block")
+    b = k.Input((6,))
+    h = inner(b)
+    middle = k.Model(b, [k.layers.Add()([block(h), h]), h], name="middle")
+    c = k.Input((5,))
+    head = k.Sequential([k.Input((5,)), k.Model(c, k.layers.Dense(3)(c), name="projection"), k.layers.Dense(2)], name="head")
+    x = k.Input((6,), name="x")
+    y, y_inner = middle(x)
+    z, _ = middle(k.layers.Dense(6)(x))
+    return k.Model(x, [head(y), z, k.layers.Subtract()([y, z]), y_inner])
+
+
+@case("nested_sequential_in_sequential")
+def _nested_sequentials(k, flavor):
+    inner = k.Sequential([k.Input((4, 3)), k.layers.LSTM(5, return_sequences=True), k.layers.BatchNormalization()], name="inner")
+    middle = k.Sequential([k.Input((4, 3)), inner, k.layers.GRU(3)], name="middle")
+    return k.Sequential([k.Input((4, 3)), middle, k.layers.Dense(2)])
+
+
 @case("shared_layers")
 def _shared(k, flavor):
     a, b = k.Input((5, 3), name="a"), k.Input((5, 3), name="b")

@@ -91,8 +91,8 @@ class NestedWeightSource:
 
 def _names_in(model: dict) -> tuple[set, list]:
     """(names of the models, names of the other layers) in a model config and the models nested in it."""
-    models, layers = {str(model.get("name") or "")}, []
     body = model.get("config")
+    models, layers = {str(model.get("name") or (body.get("name") if isinstance(body, dict) else ""))}, []
     entries = body.get("layers") if isinstance(body, dict) else body
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
