@@ -101,6 +101,39 @@ def test_merge_shape_checks():
         Model(ModelSpec("m", [_input((4, 5)), y, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
 
 
+MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+
+
+def _merge_model(kind, x_shape, y_shape):
+    x = LayerSpec("x", "InputLayer", {"shape": list(x_shape), "dtype": "float32"})
+    y = LayerSpec("y", "InputLayer", {"shape": list(y_shape), "dtype": "float32"})
+    merge = LayerSpec("s", kind, {}, {}, [Call([("x", 0, 0), ("y", 0, 0)])])
+    return Model(ModelSpec("m", [x, y, merge], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
+
+
+@pytest.mark.parametrize("kind", MERGES)
+@pytest.mark.parametrize("x_shape,y_shape,named", [
+    ((None, 10), (None, 10, 12), r"\(None, 10\), \(None, 10, 12\)"),  # Keras aligns 10 with 12, not with 10
+    ((None, 12, 10), (None, 10, 12), r"\(None, 12, 10\), \(None, 10, 12\)"),
+    ((None, 3), (None, 5, 4, 2), r"\(None, 3\), \(None, 5, 4, 2\)"),
+])
+def test_merges_refuse_shapes_keras_refuses_by_name(kind, x_shape, y_shape, named):
+    with pytest.raises(ModelFormatError, match=rf"layer 's' \({kind}\) cannot .*{named}"):
+        _merge_model(kind, x_shape, y_shape)
+
+
+@pytest.mark.parametrize("x_shape,y_shape,out", [
+    ((None, 12), (None, 10, 12), (None, 10, 12)),  # issue 19: (batch, 12) -> (batch, 1, 12)
+    ((None, 10, 12), (None, 1), (None, 10, 12)),
+    ((None, 1, 12), (None, 3, 10, 1), (None, 3, 10, 12)),
+])
+def test_merges_of_different_ranks_build_keras_shapes(x_shape, y_shape, out):
+    model = _merge_model("Add", x_shape, y_shape)
+    assert tuple(model.output_shape) == out
+    x, y = (np.random.default_rng(0).normal(size=[3 if d is None else d for d in s]) for s in (x_shape, y_shape))
+    assert model.predict([x, y]).shape == (3,) + out[1:]
+
+
 def test_mask_and_initial_state_of_the_wrong_size_say_expected_and_got():
     from npinfer import InputShapeError
 
