@@ -134,6 +134,23 @@ def test_merges_of_different_ranks_build_keras_shapes(x_shape, y_shape, out):
     assert model.predict([x, y]).shape == (3,) + out[1:]
 
 
+@pytest.mark.parametrize("semantics", ["keras3", "keras2"])
+def test_merges_refuse_masks_keras_cannot_combine_by_name(tmp_path, semantics):
+    """Both inputs masked, of ranks 4 and 3: Keras 3 would OR masks (batch, 2, 5) and (batch, 5),
+    Keras 2 AND them; neither lines up. Refused by name, in predict and in export."""
+    from npinfer.export import export_script
+
+    x = LayerSpec("x", "InputLayer", {"shape": [None, 2, 5, 3], "dtype": "float32"})
+    y = LayerSpec("y", "InputLayer", {"shape": [None, 5, 3], "dtype": "float32"})
+    masks = [LayerSpec(f"m{n}", "Masking", {"mask_value": 0.0}, {}, [Call([(n, 0, 0)])]) for n in "xy"]
+    add = LayerSpec("s", "Add", {"semantics": semantics}, {}, [Call([("mx", 0, 0), ("my", 0, 0)])])
+    model = Model(ModelSpec("m", [x, y, *masks, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
+    with pytest.raises(UnsupportedOptionError, match=r"layer 's' \(Add\): it merges inputs of ranks 4, 3 with masks"):
+        model.predict([np.ones((2, 2, 5, 3)), np.ones((2, 5, 3))])
+    with pytest.raises(UnsupportedLayerError, match=r"layer 's' \(Add\) cannot be exported: it merges inputs of ranks 4, 3"):
+        export_script(model, str(tmp_path / "script.py"))
+
+
 def test_mask_and_initial_state_of_the_wrong_size_say_expected_and_got():
     from npinfer import InputShapeError
 

@@ -312,6 +312,41 @@ def _merges(k, flavor):
     return k.Model([a, b, c], outs)
 
 
+@case("merge_broadcast_ranks")
+def _merges_broadcast(k, flavor):
+    # issue 19: inputs of lower rank get axes of 1 after the batch axis, then broadcast
+    a = k.Input((12,), name="a")
+    b = k.Input((10, 12), name="b")
+    c = k.Input((1, 12), name="c")
+    d = k.Input((10, 1), name="d")
+    code = k.layers.Dense(12)(a)
+    outs = [
+        k.layers.Add()([a, b]), k.layers.Subtract()([b, code]), k.layers.Multiply()([code, b, c]),
+        k.layers.Average()([a, d]), k.layers.Maximum()([c, d]), k.layers.Minimum()([a, b, d]),
+        k.layers.Dense(3)(k.layers.Add()([k.layers.Dense(12)(b), code])),
+    ]
+    return k.Model([a, b, c, d], outs)
+
+
+@case("merge_broadcast_rank4")
+def _merges_broadcast_rank4(k, flavor):
+    x = k.Input((3, 4, 5), name="x")
+    v = k.Input((5,), name="v")
+    s = k.Input((4, 1), name="s")
+    return k.Model([x, v, s], [k.layers.Multiply()([v, x, s]), k.layers.Subtract()([s, x]), k.layers.Maximum()([v, s])])
+
+
+@case("merge_broadcast_masked", data="right_padded")
+def _merges_broadcast_masked(k, flavor):
+    # a masked sequence merged with an unmasked vector: Keras 3's Multiply / Maximum keep the
+    # sequence's masked steps out, Keras 2's ignore them; the merge's mask (Keras 2) reaches the LSTM
+    x = k.Input((7, 3), name="x")
+    v = k.Input((4,), name="v")
+    seq = k.layers.LSTM(4, return_sequences=True)(k.layers.Masking(0.0)(x))
+    merged = [k.layers.Multiply()([v, seq]), k.layers.Maximum()([seq, v]), k.layers.Add()([v, seq])]
+    return k.Model([x, v], [k.layers.LSTM(3)(m) for m in merged] + merged)
+
+
 @case("dot_vectors")
 def _dot(k, flavor):
     a = k.Input((6,))

@@ -53,7 +53,11 @@ def same_rank(tensors):
 def elementwise_merge(tensors, kind, masks=None):
     """Add, Subtract, Multiply, Average, Maximum or Minimum of the tensors (of lower rank
     expanded first, `same_rank`). `masks` (Keras 3, when one is present): Multiply, Maximum
-    and Minimum keep masked values out."""
+    and Minimum keep masked values out; an expanded input's mask is not used, as in Keras
+    (its expanded tensor carries none)."""
+    rank = max(x.ndim for x in tensors)
+    if masks is not None:
+        masks = [m if x.ndim == rank else None for x, m in zip(tensors, masks)]
     tensors = same_rank(tensors)
     if masks is not None and kind == "Multiply":
         return masked_multiply(tensors, masks)
@@ -146,7 +150,7 @@ class ElementwiseMerge(Layer):
         if len(input_shapes) < 2:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs at least 2 inputs, got {len(input_shapes)}")
         # Keras's _compute_elemwise_op_output_shape: the shapes after the batch axis, aligned on the right
-        self.ranks = {len(s) for s in input_shapes}
+        self.ranks = [len(s) for s in input_shapes]
         try:
             return [(None,) + broadcast_shapes(self, [tuple(s[1:]) for s in input_shapes])]
         except ModelFormatError:
@@ -155,16 +159,20 @@ class ElementwiseMerge(Layer):
                 "(Keras aligns the axes after the batch axis on the right; each pair must be equal or 1)") from None
 
     def mask_problem(self, masks) -> str | None:
-        """Inputs of different ranks with masks: Keras's masks of them do not line up; refused."""
-        if len(self.ranks) > 1 and any(m is not None for m in masks):
-            return f"it merges inputs of ranks {', '.join(map(str, sorted(self.ranks)))} that carry masks"
+        """Masks Keras cannot combine either, on inputs of different ranks: every input masked
+        (Keras 3 ORs the masks), masked inputs of different ranks (Keras 2 ANDs them)."""
+        masked = [r for r, m in zip(self.ranks, masks) if m is not None]
+        if len(set(self.ranks)) == 1 or not masked:
+            return None
+        if len(masked) == len(masks) if self.config["semantics"] == "keras3" else len(set(masked)) > 1:
+            return f"it merges inputs of ranks {', '.join(map(str, self.ranks))} with masks on inputs of ranks {', '.join(map(str, masked))}"
         return None
 
     def call(self, inputs, ctx):
         problem = self.mask_problem(ctx.masks)
         if problem:
             raise UnsupportedOptionError(f"layer '{self.name}' ({self.class_name}): {problem}, which npinfer does not support; "
-                                         "supported: masks on inputs of one rank")
+                                         "supported: masks Keras combines (Keras 3: not on every input; Keras 2: on inputs of one rank)")
         masked = self.config["semantics"] == "keras3" and any(m is not None for m in ctx.masks)
         return [elementwise_merge(inputs, self.class_name, ctx.masks if masked else None)]
 
