@@ -525,6 +525,20 @@ def _nested_sequentials(k, flavor):
     return k.Sequential([k.Input((4, 3)), middle, k.layers.Dense(2)])
 
 
+@case("nested_wrappers_frozen")
+def _nested_wrappers(k, flavor):
+    # .h5 lists a nested model's trainable weights first: the frozen Dense's and the moving
+    # statistics come after the others; a Sequential without an Input, built when called
+    a = k.Input((5, 3))
+    h = k.layers.TimeDistributed(k.layers.Dense(3))(k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True))(a))
+    frozen = k.layers.Dense(3, name="frozen_dense")
+    inner = k.Model(a, frozen(k.layers.BatchNormalization()(h)), name="inner")
+    frozen.trainable = False
+    lazy = k.Sequential([k.layers.Dense(4), k.layers.BatchNormalization(), k.layers.Dense(2)], name="lazy")
+    x = k.Input((5, 3))
+    return k.Model(x, [lazy(inner(x)), inner(x)])
+
+
 @case("shared_layers")
 def _shared(k, flavor):
     a, b = k.Input((5, 3), name="a"), k.Input((5, 3), name="b")
