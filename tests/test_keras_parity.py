@@ -166,6 +166,30 @@ def test_keras_2_2_files_get_keras_2_2_defaults(keras_fixtures, tmp_path, case):
             assert_close(got, expected)
 
 
+@pytest.mark.parametrize("flavor", zoo.FLAVORS)
+def test_h5_nested_layers_of_one_name_are_refused_by_name(keras_fixtures, tmp_path, flavor):
+    """A nested model's .h5 weights are told apart by layer name: two layers of one name in the
+    nested models cannot be, and are refused by name (here the GRU renamed as the LSTM)."""
+    import json
+    import shutil
+
+    import h5py  # test extra; edits the config
+
+    target = tmp_path / "same_names.h5"
+    shutil.copy(keras_fixtures[flavor].path("nested_sequential_in_sequential", "h5"), target)
+    with h5py.File(target, "r+") as handle:
+        text = handle.attrs["model_config"]
+        text = text.decode() if isinstance(text, bytes) else text
+        config = json.loads(text)
+        middle = next(e for e in config["config"]["layers"] if e["class_name"] == "Sequential")
+        gru = next(e for e in middle["config"]["layers"] if e["class_name"] == "GRU")
+        gru["config"]["name"] = "lstm"
+        gru.pop("name", None)
+        handle.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(npinfer.ModelFormatError, match="two layers named 'lstm'.*save the model as .keras"):
+        npinfer.load(target)
+
+
 @pytest.mark.parametrize("route", ["keras", "h5", "from_keras", "npz"])
 @pytest.mark.parametrize("flavor,case", STATEFUL, ids=[f"{f}-{c}" for f, c in STATEFUL])
 def test_stateful_models_match_keras_call_for_call(keras_fixtures, npz_dir, flavor, case, route):

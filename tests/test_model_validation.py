@@ -101,6 +101,56 @@ def test_merge_shape_checks():
         Model(ModelSpec("m", [_input((4, 5)), y, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
 
 
+MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+
+
+def _merge_model(kind, x_shape, y_shape):
+    x = LayerSpec("x", "InputLayer", {"shape": list(x_shape), "dtype": "float32"})
+    y = LayerSpec("y", "InputLayer", {"shape": list(y_shape), "dtype": "float32"})
+    merge = LayerSpec("s", kind, {}, {}, [Call([("x", 0, 0), ("y", 0, 0)])])
+    return Model(ModelSpec("m", [x, y, merge], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
+
+
+@pytest.mark.parametrize("kind", MERGES)
+@pytest.mark.parametrize("x_shape,y_shape,named", [
+    ((None, 10), (None, 10, 12), r"\(None, 10\), \(None, 10, 12\)"),  # Keras aligns 10 with 12, not with 10
+    ((None, 12, 10), (None, 10, 12), r"\(None, 12, 10\), \(None, 10, 12\)"),
+    ((None, 3), (None, 5, 4, 2), r"\(None, 3\), \(None, 5, 4, 2\)"),
+])
+def test_merges_refuse_shapes_keras_refuses_by_name(kind, x_shape, y_shape, named):
+    with pytest.raises(ModelFormatError, match=rf"layer 's' \({kind}\) cannot .*{named}"):
+        _merge_model(kind, x_shape, y_shape)
+
+
+@pytest.mark.parametrize("x_shape,y_shape,out", [
+    ((None, 12), (None, 10, 12), (None, 10, 12)),  # issue 19: (batch, 12) -> (batch, 1, 12)
+    ((None, 10, 12), (None, 1), (None, 10, 12)),
+    ((None, 1, 12), (None, 3, 10, 1), (None, 3, 10, 12)),
+])
+def test_merges_of_different_ranks_build_keras_shapes(x_shape, y_shape, out):
+    model = _merge_model("Add", x_shape, y_shape)
+    assert tuple(model.output_shape) == out
+    x, y = (np.random.default_rng(0).normal(size=[3 if d is None else d for d in s]) for s in (x_shape, y_shape))
+    assert model.predict([x, y]).shape == (3,) + out[1:]
+
+
+@pytest.mark.parametrize("semantics", ["keras3", "keras2"])
+def test_merges_refuse_masks_keras_cannot_combine_by_name(tmp_path, semantics):
+    """Both inputs masked, of ranks 4 and 3: Keras 3 would OR masks (batch, 2, 5) and (batch, 5),
+    Keras 2 AND them; neither lines up. Refused by name, in predict and in export."""
+    from npinfer.export import export_script
+
+    x = LayerSpec("x", "InputLayer", {"shape": [None, 2, 5, 3], "dtype": "float32"})
+    y = LayerSpec("y", "InputLayer", {"shape": [None, 5, 3], "dtype": "float32"})
+    masks = [LayerSpec(f"m{n}", "Masking", {"mask_value": 0.0}, {}, [Call([(n, 0, 0)])]) for n in "xy"]
+    add = LayerSpec("s", "Add", {"semantics": semantics}, {}, [Call([("mx", 0, 0), ("my", 0, 0)])])
+    model = Model(ModelSpec("m", [x, y, *masks, add], [("x", 0, 0), ("y", 0, 0)], [("s", 0, 0)]))
+    with pytest.raises(UnsupportedOptionError, match=r"layer 's' \(Add\): it merges inputs of ranks 4, 3 with masks"):
+        model.predict([np.ones((2, 2, 5, 3)), np.ones((2, 5, 3))])
+    with pytest.raises(UnsupportedLayerError, match=r"layer 's' \(Add\) cannot be exported: it merges inputs of ranks 4, 3"):
+        export_script(model, str(tmp_path / "script.py"))
+
+
 def test_mask_and_initial_state_of_the_wrong_size_say_expected_and_got():
     from npinfer import InputShapeError
 

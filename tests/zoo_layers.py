@@ -312,6 +312,41 @@ def _merges(k, flavor):
     return k.Model([a, b, c], outs)
 
 
+@case("merge_broadcast_ranks")
+def _merges_broadcast(k, flavor):
+    # issue 19: inputs of lower rank get axes of 1 after the batch axis, then broadcast
+    a = k.Input((12,), name="a")
+    b = k.Input((10, 12), name="b")
+    c = k.Input((1, 12), name="c")
+    d = k.Input((10, 1), name="d")
+    code = k.layers.Dense(12)(a)
+    outs = [
+        k.layers.Add()([a, b]), k.layers.Subtract()([b, code]), k.layers.Multiply()([code, b, c]),
+        k.layers.Average()([a, d]), k.layers.Maximum()([c, d]), k.layers.Minimum()([a, b, d]),
+        k.layers.Dense(3)(k.layers.Add()([k.layers.Dense(12)(b), code])),
+    ]
+    return k.Model([a, b, c, d], outs)
+
+
+@case("merge_broadcast_rank4")
+def _merges_broadcast_rank4(k, flavor):
+    x = k.Input((3, 4, 5), name="x")
+    v = k.Input((5,), name="v")
+    s = k.Input((4, 1), name="s")
+    return k.Model([x, v, s], [k.layers.Multiply()([v, x, s]), k.layers.Subtract()([s, x]), k.layers.Maximum()([v, s])])
+
+
+@case("merge_broadcast_masked", data="right_padded")
+def _merges_broadcast_masked(k, flavor):
+    # a masked sequence merged with an unmasked vector: Keras 3's Multiply / Maximum keep the
+    # sequence's masked steps out, Keras 2's ignore them; the merge's mask (Keras 2) reaches the LSTM
+    x = k.Input((7, 3), name="x")
+    v = k.Input((4,), name="v")
+    seq = k.layers.LSTM(4, return_sequences=True)(k.layers.Masking(0.0)(x))
+    merged = [k.layers.Multiply()([v, seq]), k.layers.Maximum()([seq, v]), k.layers.Add()([v, seq])]
+    return k.Model([x, v], [k.layers.LSTM(3)(m) for m in merged] + merged)
+
+
 @case("dot_vectors")
 def _dot(k, flavor):
     a = k.Input((6,))
@@ -452,6 +487,56 @@ def _nested_functional(k, flavor):
     inner = k.Model(x, k.layers.Dense(2)(inner_out), name="inner")
     y = k.Input((5, 3))
     return k.Model(y, k.layers.LSTM(3)(inner(y)))
+
+
+@case("nested_autoencoder")
+def _nested_autoencoder(k, flavor):
+    # frugally-deep's autoencoder: two Functional models called in a row; the output is the decoder's
+    image = k.Input((12,), name="input_img")
+    encoder = k.Model(image, k.layers.Dense(4, activation="relu")(image), name="encoder")
+    code = k.Input((4,), name="input_encoded")
+    decoder = k.Model(code, k.layers.Dense(12, activation="sigmoid")(code), name="decoder")
+    x = k.Input((12,), name="autoencoder_input")
+    return k.Model(x, decoder(encoder(x)), name="autoencoder")
+
+
+@case("nested_three_deep_shared")
+def _nested_deep(k, flavor):
+    # Functional in Functional in Functional; the middle model, holding a Sequential with
+    # BatchNormalization, called twice; a Sequential holding a Functional; outputs of nested models
+    a = k.Input((6,))
+    inner = k.Model(a, k.layers.Dense(5)(k.layers.BatchNormalization()(k.layers.Dense(4)(a))), name="inner")
+    block = k.Sequential([k.Input((5,)), k.layers.Dense(5, activation="tanh"), k.layers.BatchNormalization()], name="block")
+    b = k.Input((6,))
+    h = inner(b)
+    middle = k.Model(b, [k.layers.Add()([block(h), h]), h], name="middle")
+    c = k.Input((5,))
+    head = k.Sequential([k.Input((5,)), k.Model(c, k.layers.Dense(3)(c), name="projection"), k.layers.Dense(2)], name="head")
+    x = k.Input((6,), name="x")
+    y, y_inner = middle(x)
+    z, _ = middle(k.layers.Dense(6)(x))
+    return k.Model(x, [head(y), z, k.layers.Subtract()([y, z]), y_inner])
+
+
+@case("nested_sequential_in_sequential")
+def _nested_sequentials(k, flavor):
+    inner = k.Sequential([k.Input((4, 3)), k.layers.LSTM(5, return_sequences=True), k.layers.BatchNormalization()], name="inner")
+    middle = k.Sequential([k.Input((4, 3)), inner, k.layers.GRU(3)], name="middle")
+    return k.Sequential([k.Input((4, 3)), middle, k.layers.Dense(2)])
+
+
+@case("nested_wrappers_frozen")
+def _nested_wrappers(k, flavor):
+    # .h5 lists a nested model's trainable weights first: the frozen Dense's and the moving
+    # statistics come after the others; a Sequential without an Input, built when called
+    a = k.Input((5, 3))
+    h = k.layers.TimeDistributed(k.layers.Dense(3))(k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True))(a))
+    frozen = k.layers.Dense(3, name="frozen_dense")
+    inner = k.Model(a, frozen(k.layers.BatchNormalization()(h)), name="inner")
+    frozen.trainable = False
+    lazy = k.Sequential([k.layers.Dense(4), k.layers.BatchNormalization(), k.layers.Dense(2)], name="lazy")
+    x = k.Input((5, 3))
+    return k.Model(x, [lazy(inner(x)), inner(x)])
 
 
 @case("shared_layers")

@@ -33,6 +33,7 @@ from .keras_layers import (
 )
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
+FUNCTIONAL_CLASSES = ("Functional", "Model")
 IGNORED_CALL_ARGUMENTS = {"training"}
 RECURRENT_CLASSES = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 NORMALIZATION_UNUSED_WEIGHTS = ("count",)
@@ -113,9 +114,21 @@ class _Graph:
             nodes = _get(entry, "inbound_nodes", list, f"layer '{name}'")
             calls = [_prefixed(_parse_node(node, name, layer_class(entry)), prefix) for node in nodes]
             self._add_entry(entry, position, calls, weights, prefix)
-        inputs = [_prefix_ref(r, prefix) for r in _refs(body.get("input_layers"), "input_layers")]
-        outputs = [_prefix_ref(r, prefix) for r in _refs(body.get("output_layers"), "output_layers")]
+        functional = {_layer_name(e) for e in entries if layer_class(e) in FUNCTIONAL_CLASSES}
+        inputs = [self._model_ref(r, prefix, functional) for r in _refs(body.get("input_layers"), "input_layers")]
+        outputs = [self._model_ref(r, prefix, functional) for r in _refs(body.get("output_layers"), "output_layers")]
         return str(body.get("name", "functional")), inputs, outputs
+
+    def _model_ref(self, ref: tuple, prefix: str, functional: set) -> tuple:
+        """A ref of input_layers / output_layers. Keras 3 numbers a nested Functional model's calls
+        there from 1 (as tf.keras does everywhere: its node 0 links the model's own inputs to its
+        outputs), but from 0 in the arguments of calls; npinfer numbers them as the calls do."""
+        if self.ctx.major >= 3 and ref[0] in functional:
+            if ref[1] < 1:
+                raise ModelFormatError(f"the model's outputs refer to call {ref[1]} of nested model '{prefix + ref[0]}'; "
+                                       "Keras numbers a nested Functional model's calls there from 1")
+            ref = (ref[0], ref[1] - 1, ref[2])
+        return _prefix_ref(ref, prefix)
 
     def _add_sequential(self, body, top, weights, prefix):
         if isinstance(body, list):  # Keras <= 2.2.4 wrote the layer list directly
@@ -194,6 +207,7 @@ class _Graph:
             feeds = dict(zip(inner_inputs, call.inputs))
 
             def remap(ref, j=j, feeds=feeds):
+                ref = self.resolve(ref)  # an output of a model nested in this one: that call's inner tensor
                 if ref in feeds:
                     return feeds[ref]
                 return (ref[0], j * counts.get(ref[0], 1) + ref[1], ref[2]) if ref[0] in inner_layers else ref

@@ -13,7 +13,7 @@ from ..errors import ModelFormatError, reading
 from ..limits import Limits, WeightBudget, current, parse_json
 from ..spec import ModelSpec
 from .hdf5 import attr_text, attr_texts, child, open_hdf5, read_array
-from .keras_config import parse_model
+from .keras_config import MODEL_CLASSES, parse_model
 from .keras_layers import KerasContext
 
 
@@ -38,26 +38,73 @@ class H5WeightSource:
             out.append((weight_name, read_array(dataset, f"weight '{weight_name}'", self.budget)))
         return out
 
-    def nested(self, entry: dict, position: int) -> "SequenceWeightSource":
-        return SequenceWeightSource(self.layer_weights(entry, position, 0), str(entry.get("name")), self.path)
+    def nested(self, entry: dict, position: int) -> "NestedWeightSource":
+        return NestedWeightSource(self.layer_weights(entry, position, 0), entry, self.path)
 
 
-class SequenceWeightSource:
-    """A nested model's weights in a `.h5` file: one list for all its layers, handed out in order."""
+class NestedWeightSource:
+    """A nested model's weights in a `.h5` file: one list for all its layers (and the layers of
+    the models nested in it), shared by them all.
 
-    def __init__(self, weights: list, owner: str, path: str):
+    Keras writes that list as the model's trainable weights, then its non-trainable ones
+    (BatchNormalization's moving statistics, frozen layers), so a layer's weights need not be
+    consecutive. Each weight's saved name starts with its layer's name, after the names of the
+    models it was built in (Keras 3: "seq/dense_2/kernel", tf.keras: "dense_2/kernel:0"): each
+    layer takes the weights that carry its name, in order. Two layers of one name in the tree
+    cannot be told apart and are refused by name. Files whose weight names carry no layer
+    name (Keras 1) are handed out in order."""
+
+    def __init__(self, weights: list, model: dict, path: str):
         self.weights = list(weights)
-        self.owner = owner
+        self.taken = [False] * len(self.weights)
+        self.owner = str(model.get("name") or (model.get("config") or {}).get("name"))
         self.path = path
+        self.models, layers = _names_in(model)
+        self.repeated = {n for n in layers if layers.count(n) > 1}
+        self.named = bool(self.weights) and all(isinstance(n, str) and "/" in n for n, _ in self.weights)
 
     def layer_weights(self, entry: dict, position: int, count: int):
-        if count > len(self.weights):
-            raise ModelFormatError(f"the nested model '{self.owner}' has too few saved weights", self.path)
-        taken, self.weights = self.weights[:count], self.weights[count:]
-        return taken
+        name = str(entry.get("name") or (entry.get("config") or {}).get("name"))
+        if not self.named:
+            mine = [i for i, taken in enumerate(self.taken) if not taken][:count]
+        else:
+            mine = [i for i, (saved, _) in enumerate(self.weights) if not self.taken[i] and self._owner_of(saved) == name][:count]
+            if mine and name in self.repeated:
+                raise ModelFormatError(
+                    f"the nested model '{self.owner}' holds two layers named '{name}'; a .h5 file tells their weights "
+                    "apart by layer name only: save the model as .keras", self.path)
+        for i in mine:
+            self.taken[i] = True
+        return [self.weights[i] for i in mine]
 
-    def nested(self, entry: dict, position: int) -> "SequenceWeightSource":
+    def _owner_of(self, saved: str) -> str:
+        """The layer a saved weight name belongs to: its first part after the enclosing models' names."""
+        parts = saved.split("/")[:-1]
+        while len(parts) > 1 and parts[0] in self.models:
+            parts = parts[1:]
+        return parts[0] if parts else ""
+
+    def nested(self, entry: dict, position: int) -> "NestedWeightSource":
         return self
+
+
+def _names_in(model: dict) -> tuple[set, list]:
+    """(names of the models, names of the other layers) in a model config and the models nested in it."""
+    body = model.get("config")
+    models, layers = {str(model.get("name") or (body.get("name") if isinstance(body, dict) else ""))}, []
+    entries = body.get("layers") if isinstance(body, dict) else body
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        name = str(entry.get("name") or config.get("name"))
+        if entry.get("class_name") in MODEL_CLASSES:
+            inner_models, inner_layers = _names_in(entry)
+            models |= inner_models | {name}
+            layers += inner_layers
+        elif entry.get("class_name") != "InputLayer":
+            layers.append(name)
+    return models, layers
 
 
 def load_keras_h5(path: str, limits: Limits | None = None) -> ModelSpec:

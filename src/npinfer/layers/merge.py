@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, UnsupportedOptionError
 from .base import Layer, broadcast_shapes, format_shape, require_bool
 
 
@@ -42,9 +42,23 @@ def masked_extreme(tensors, masks, op):
     return out
 
 
+def same_rank(tensors):
+    """Inputs of lower rank get axes of size 1 after the batch axis, as Keras's merges expand
+    them (axis 1, until every input has the highest rank): (batch, 12) with (batch, 10, 12)
+    -> (batch, 1, 12), which broadcasts to (batch, 10, 12)."""
+    rank = max(x.ndim for x in tensors)
+    return [x if x.ndim == rank else x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in tensors]
+
+
 def elementwise_merge(tensors, kind, masks=None):
-    """Add, Subtract, Multiply, Average, Maximum or Minimum of the tensors. `masks` (Keras 3,
-    when one is present): Multiply, Maximum and Minimum keep masked values out."""
+    """Add, Subtract, Multiply, Average, Maximum or Minimum of the tensors (of lower rank
+    expanded first, `same_rank`). `masks` (Keras 3, when one is present): Multiply, Maximum
+    and Minimum keep masked values out; an expanded input's mask is not used, as in Keras
+    (its expanded tensor carries none)."""
+    rank = max(x.ndim for x in tensors)
+    if masks is not None:
+        masks = [m if x.ndim == rank else None for x, m in zip(tensors, masks)]
+    tensors = same_rank(tensors)
     if masks is not None and kind == "Multiply":
         return masked_multiply(tensors, masks)
     if masks is not None and kind in ("Maximum", "Minimum"):
@@ -135,9 +149,30 @@ class ElementwiseMerge(Layer):
             raise ModelFormatError(f"layer '{self.name}' (Subtract) needs exactly 2 inputs, got {len(input_shapes)}")
         if len(input_shapes) < 2:
             raise ModelFormatError(f"layer '{self.name}' ({self.class_name}) needs at least 2 inputs, got {len(input_shapes)}")
-        return [(None,) + broadcast_shapes(self, input_shapes)[1:]]
+        # Keras's _compute_elemwise_op_output_shape: the shapes after the batch axis, aligned on the right
+        self.ranks = [len(s) for s in input_shapes]
+        try:
+            return [(None,) + broadcast_shapes(self, [tuple(s[1:]) for s in input_shapes])]
+        except ModelFormatError:
+            raise ModelFormatError(
+                f"layer '{self.name}' ({self.class_name}) cannot combine shapes {', '.join(map(format_shape, input_shapes))} "
+                "(Keras aligns the axes after the batch axis on the right; each pair must be equal or 1)") from None
+
+    def mask_problem(self, masks) -> str | None:
+        """Masks Keras cannot combine either, on inputs of different ranks: every input masked
+        (Keras 3 ORs the masks), masked inputs of different ranks (Keras 2 ANDs them)."""
+        masked = [r for r, m in zip(self.ranks, masks) if m is not None]
+        if len(set(self.ranks)) == 1 or not masked:
+            return None
+        if len(masked) == len(masks) if self.config["semantics"] == "keras3" else len(set(masked)) > 1:
+            return f"it merges inputs of ranks {', '.join(map(str, self.ranks))} with masks on inputs of ranks {', '.join(map(str, masked))}"
+        return None
 
     def call(self, inputs, ctx):
+        problem = self.mask_problem(ctx.masks)
+        if problem:
+            raise UnsupportedOptionError(f"layer '{self.name}' ({self.class_name}): {problem}, which npinfer does not support; "
+                                         "supported: masks Keras combines (Keras 3: not on every input; Keras 2: on inputs of one rank)")
         masked = self.config["semantics"] == "keras3" and any(m is not None for m in ctx.masks)
         return [elementwise_merge(inputs, self.class_name, ctx.masks if masked else None)]
 
@@ -145,6 +180,9 @@ class ElementwiseMerge(Layer):
         return [merge_mask(ctx.masks, self.config["semantics"])]
 
     def export(self, e):
+        problem = self.mask_problem(e.masks)
+        if problem:
+            raise e.refuse(problem)
         masked = self.config["semantics"] == "keras3" and any(m is not None for m in e.masks)
         return [e.call(elementwise_merge, e.inputs, self.class_name, *([e.masks] if masked else []))]
 
