@@ -2,13 +2,17 @@
 
 Each case takes a real fixture (a Keras 3 or tf-keras `.keras` / `.h5`, or an npinfer
 `.npz`), mutates it (truncation, bit flips, shuffled or deleted zip members, config JSON
-with wrong types, missing / extra / mis-shaped / huge / NaN weights, non-UTF-8 names),
+with wrong types, missing / extra / mis-shaped / huge / NaN weights, non-UTF-8 names) — or,
+in a share of the cases, makes it a bomb (HOSTILE_CLASSES: zip members whose headers lie about
+their size, low-ratio JSON bombs, unwritten or gzip-compressed HDF5 datasets, ONNX constant
+folding and Loop bombs, huge sizes declared in configs, chains of up to 20,000 layers) — then
 loads it and, if it loads, predicts on a small input. The only acceptable outcomes are
 success or an NpinferError: any other exception, a hang (each case is time-bounded) or a
 memory blow-up (the address space is limited) is a finding.
 
     python tests/fuzz.py --cases 20000 --seed 1          # a longer campaign (see SECURITY.md)
     python tests/fuzz.py --replay 1:4711                  # one case again: seed:case
+    python tests/fuzz.py --cases 300 --hostile-share 1    # bombs only
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import random
 import resource
 import signal
+import struct
 import sys
 import tempfile
 import time
@@ -35,7 +40,7 @@ SOURCES = [
     ("tf_keras", "gru_reset_before"), ("keras3", "lstm_variable_time"), ("tf_keras", "functional_two_inputs_two_outputs"),
 ]
 CASE_SECONDS = 10
-MEMORY_LIMIT = 3 << 30
+MEMORY_LIMIT = 2 << 30  # the issue's `prlimit --as 2 GB`
 WEIRD_VALUES = [None, True, -1, 0, 2**63, 1e308, float("nan"), "", "x" * 10, "\udcff", [], {}, [None], {"a": 1}, [[[]]]]
 
 
@@ -209,9 +214,147 @@ def flip_varint_bytes(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+# -- hostile mutation classes (issue 18): bombs rather than damage ---------------------------------
+
+
+def lying_sizes(data: bytes, rng: random.Random) -> bytes:
+    """Rewrite the uncompressed size one member's headers declare (local and central) to a random
+    smaller or larger value: the data then expands past, or stops short of, what is declared."""
+    out = bytearray(rezip(data, rng, lambda m, r: m))
+    wanted = None
+    for signature, size_at, length_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        start = 0
+        while (start := out.find(signature, start)) >= 0:
+            length = struct.unpack_from("<H", out, start + length_at)[0]
+            name = bytes(out[start + name_at:start + name_at + length])
+            wanted = wanted or name
+            if name == wanted:
+                size = struct.unpack_from("<I", out, start + size_at)[0]
+                struct.pack_into("<I", out, start + size_at, rng.choice([0, 1, size // 7, size * 3 + 1, 2**32 - 1]))
+            start += 4
+    return bytes(out)
+
+
+def json_bomb(rng: random.Random) -> bytes:
+    """A JSON document that compresses poorly-to-moderately and parses into many objects: lists,
+    objects, numbers or strings, 1 to 40 MiB (around the config budget)."""
+    unit = rng.choice([b"[[]],", b"{},", b"1.5,", b'"ab",', b'{"a":[1]},'])
+    size = rng.choice([1, 8, 20, 40]) << 20
+    return b"[" + unit * (size // len(unit)) + b"0]"
+
+
+def config_bomb(members, rng):
+    """config.json (a .keras) or npinfer_config (an .npz) replaced by a JSON bomb."""
+    out = []
+    for name, content in members:
+        if name == "config.json":
+            content = json_bomb(rng)
+        elif name == "npinfer_config.npy":
+            buffer = io.BytesIO()
+            np.save(buffer, np.frombuffer(json_bomb(rng), np.uint8))
+            content = buffer.getvalue()
+        out.append((name, content))
+    return out
+
+
+HUGE_KEYS = ("n", "size", "padding", "units", "cropping", "strides", "pool_size", "kernel_size", "output_dim", "input_dim",
+             "filters", "target_shape", "axis", "repeats")
+
+
+def declared_sizes(members, rng):
+    """Every size-like option in an npinfer config set to a huge number (2**20 .. 2**62)."""
+    def huge(value):
+        if isinstance(value, dict):
+            return {k: (rng.choice([2**20, 2**30, 2**31 - 1, 2**62]) if k in HUGE_KEYS and rng.random() < 0.5 else huge(v))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [huge(v) for v in value]
+        return value
+    out = []
+    for name, content in members:
+        if name == "npinfer_config.npy":
+            document = huge(json.loads(np.load(io.BytesIO(content), allow_pickle=False).tobytes()))
+            buffer = io.BytesIO()
+            np.save(buffer, np.frombuffer(json.dumps(document).encode(), np.uint8))
+            content = buffer.getvalue()
+        out.append((name, content))
+    return out
+
+
+def long_chain(rng: random.Random) -> bytes:
+    """An npinfer .npz whose graph is a chain of 1,000 to 20,000 layers (maybe with a cycle)."""
+    from npinfer.format import spec_bytes
+    from npinfer.spec import Call, LayerSpec, ModelSpec
+
+    n = rng.choice([1000, 5000, 20000])
+    layers, previous = [LayerSpec("x", "InputLayer", {"shape": [None, 3]})], "x"
+    for i in range(n):
+        layers.append(LayerSpec(f"a{i}", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])]))
+        previous = f"a{i}"
+    if rng.random() < 0.3:  # the first layer reads the last: a cycle
+        layers[1] = LayerSpec("a0", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])])
+    return spec_bytes(ModelSpec("chain", layers, [("x", 0, 0)], [(previous, 0, 0)]))
+
+
+def onnx_bomb(rng: random.Random) -> bytes:
+    """A small ONNX file that folds a huge constant (ConstantOfShape, Expand, a broadcasting Add)
+    or unrolls a Loop with a huge trip count or a constant-true condition."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    side = rng.choice([1 << 10, 1 << 14, 1 << 15, 1 << 20])
+    inits, nodes = [numpy_helper.from_array(np.array([side, side], np.int64), "shape")], []
+    kind = rng.randrange(4)
+    if kind == 0:
+        nodes.append(helper.make_node("ConstantOfShape", ["shape"], ["big"]))
+    elif kind == 1:
+        inits.append(numpy_helper.from_array(np.ones(1, np.float32), "one"))
+        nodes.append(helper.make_node("Expand", ["one", "shape"], ["big"]))
+    elif kind == 2:
+        inits += [numpy_helper.from_array(np.ones((min(side, 1 << 15), 1), np.float32), "column"),
+                  numpy_helper.from_array(np.ones((1, min(side, 1 << 15)), np.float32), "row")]
+        nodes.append(helper.make_node("Add", ["column", "row"], ["big"]))
+    else:
+        body = helper.make_graph(
+            [helper.make_node("Constant", [], ["c_out"], value=numpy_helper.from_array(np.array(True))),
+             helper.make_node("Identity", ["v_in"], ["v_out"])], "body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])])
+        inits += [numpy_helper.from_array(np.array(rng.choice([10**6, 2**62]), np.int64), "M"),
+                  numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.ones(1, np.float32), "v0")]
+        nodes.append(helper.make_node("Loop", [rng.choice(["M", ""]), "cond", "v0"], ["big"], body=body))
+    nodes.append(helper.make_node("Add", ["x", "big"], ["y"]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def h5_bomb(path: Path, rng: random.Random) -> None:
+    """Replace one weight of a legacy .h5 by a dataset declared 64 MiB to 4 GiB and never written,
+    or by gzip-compressed zeros: the file stays small."""
+    import h5py
+
+    with h5py.File(path, "r+") as handle:
+        groups = [g for g in handle["model_weights"].values() if len(g.attrs.get("weight_names", [])) > 0]
+        group = rng.choice(groups)
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        name = rng.choice(names)
+        del group[name]
+        if rng.random() < 0.5:
+            group.create_dataset(name, shape=(rng.choice([1 << 24, 1 << 28, 1 << 30]),), dtype="float32", chunks=(1 << 16,))
+        else:
+            group.create_dataset(name, data=np.zeros(1 << 24, np.float32), chunks=(1 << 20,), compression="gzip")
+
+
+HOSTILE_CLASSES = ("lying zip sizes", "json bomb", "declared sizes", "long chain", "onnx bomb", "h5 bomb")
+
+
 def mutate(kind: str, data: bytes, rng: random.Random, workdir: Path) -> tuple[bytes, str]:
     """One mutated file of `kind` (keras, h5, npz) and a label of what was done."""
     generic = [("truncate", truncate), ("bit flips", flip_bits)]
+    if rng.random() < HOSTILE_SHARE:  # one of the bombs (issue 18), made from scratch or from this seed
+        return hostile_mutation(kind, data, rng, workdir)
     if kind == "keras":
         ops = generic + [
             ("shuffled members", lambda d, r: rezip(d, r, shuffle_members)),
@@ -242,6 +385,26 @@ def mutate(kind: str, data: bytes, rng: random.Random, workdir: Path) -> tuple[b
         h5_edit(path, rng)
         return path.read_bytes(), label
     return op(data, rng), label
+
+
+HOSTILE_SHARE = 0.05
+CHAIN_SHARE = 0.005
+
+
+def hostile_mutation(kind: str, data: bytes, rng: random.Random, workdir: Path) -> tuple[bytes, str]:
+    """One hostile class applied to the seed (zip, .h5) or made from scratch (chains, ONNX bombs);
+    the kind of the result is the seed's kind, except for the made ones (see run_case)."""
+    if kind in ("keras", "npz"):
+        label = rng.choice(["lying zip sizes", "json bomb"] + (["declared sizes"] * 2 if kind == "npz" else []))
+        if label == "lying zip sizes":
+            return lying_sizes(data, rng), label
+        return rezip(data, rng, config_bomb if label == "json bomb" else declared_sizes), label
+    if kind == "h5":
+        path = workdir / "edit.h5"
+        path.write_bytes(data)
+        h5_bomb(path, rng)
+        return path.read_bytes(), "h5 bomb"
+    return onnx_bomb(rng), "onnx bomb"
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -321,7 +484,10 @@ def run_case(seed: int, index: int, seeds, workdir: Path) -> dict | None:
 
     rng = random.Random(seed * 1_000_003 + index)
     label, kind, data = seeds[rng.randrange(len(seeds))]
-    mutated, what = mutate(kind, data, rng, workdir)
+    if rng.random() < CHAIN_SHARE:
+        label, kind, (mutated, what) = "made", "npz", (long_chain(rng), "long chain")
+    else:
+        mutated, what = mutate(kind, data, rng, workdir)
     path = workdir / f"case.{kind}"
     path.write_bytes(mutated)
     signal.alarm(CASE_SECONDS)
@@ -357,8 +523,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--replay", help="seed:case of one case to run again")
+    parser.add_argument("--hostile-share", type=float, default=HOSTILE_SHARE, help="share of cases that are bombs")
     args = parser.parse_args(argv)
     replay = tuple(int(v) for v in args.replay.split(":")) if args.replay else None
+    globals()["HOSTILE_SHARE"] = args.hostile_share
     report = campaign(args.cases, args.seed, replay)
     print(json.dumps(report, indent=1 if report["findings"] else None))
     return 1 if report["findings"] else 0

@@ -273,6 +273,26 @@ def onnx_pad_2_30(path):
           [numpy_helper.from_array(np.array([0, 0, 2**30, 0, 0, 2**30], np.int64), "pads")])
 
 
+@case("refused", predict=(1, 1, 4, 4))
+def onnx_resize_scales_2_15(path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    _onnx(path.with_suffix(".onnx"), [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")],
+          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+          [numpy_helper.from_array(np.array([1, 1, 2**15, 2**15], np.float32), "scales")])
+
+
+@case("refused", predict=(1, 1, 4, 4))
+def onnx_conv_pads_2_30(path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    _onnx(path.with_suffix(".onnx"), [helper.make_node("Conv", ["x", "w"], ["y"], pads=[2**30, 2**30, 2**30, 2**30])],
+          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+          [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")])
+
+
 def make(name: str, directory: Path) -> Path:
     """Write case `name` into `directory`; return its file."""
     directory.mkdir(parents=True, exist_ok=True)
