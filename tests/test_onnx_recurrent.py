@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import npinfer
 from npinfer.export import export_script
-from npinfer.layers import kernels
+from npinfer.layers import cells, kernels
+from npinfer.layers.paired import PAIRED_MAX_BATCH
 from parity import as_list, assert_close
 
 TIME, BATCH, FEATURES, HIDDEN = 5, 3, 4, 3
@@ -221,16 +222,27 @@ def _clip_model(kind, clip, direction, hidden=5, features=4, seed=0):
 
 @pytest.mark.parametrize("kind,clip,direction,batch", CLIP_CASES,
                          ids=[f"{k}-clip{c}-{d}-b{b}" for k, c, d, b in CLIP_CASES])
-def test_clip_matches_onnx_runtime_loaded_exported_and_traced(kind, clip, direction, batch, tmp_path):
-    """Every path that runs the node (predict, the exported script, trace's steps) gives ONNX
-    Runtime's Y, Y_h (and Y_c) with a clip that binds."""
+def test_clip_matches_onnx_runtime_on_every_path(kind, clip, direction, batch, tmp_path, monkeypatch):
+    """Every path that runs the node gives ONNX Runtime's Y, Y_h (and Y_c) with a clip that
+    binds: predict on the fast kernel (both directions paired in one loop at a small batch),
+    predict on the readable step, the exported script, trace's steps."""
     data = _clip_model(kind, clip, direction)
     x = np.random.default_rng(batch).normal(size=(6, batch, 4)).astype(np.float32)
     expected = _onnx_runtime(data, [x])
     (tmp_path / "m.onnx").write_bytes(data)
+    runs = []
+    original = kernels.FastCell.run
+    monkeypatch.setattr(kernels.FastCell, "run", lambda self, *a: runs.append(type(self).__name__) or original(self, *a))
     model = npinfer.load(tmp_path / "m.onnx")
     for j, (a, e) in enumerate(zip(as_list(model.predict(x)), expected, strict=True)):
-        assert_close(a, e, tolerance=1e-5, what=f"npinfer output {j}")
+        assert_close(a, e, tolerance=1e-5, what=f"fast kernel output {j}")
+    paired = direction == "bidirectional" and batch <= PAIRED_MAX_BATCH
+    assert runs == (["PairedFastCell"] if paired else ["FastCell"] * (2 if direction == "bidirectional" else 1))
+    fast_runs = len(runs)
+    monkeypatch.setattr(cells, "fast_cell", lambda cell: None)  # the readable step only
+    for j, (a, e) in enumerate(zip(as_list(npinfer.load(tmp_path / "m.onnx").predict(x)), expected, strict=True)):
+        assert_close(a, e, tolerance=1e-5, what=f"readable output {j}")
+    assert len(runs) == fast_runs
     export_script(model, str(tmp_path / "m.py"))
     for j, (a, e) in enumerate(zip(as_list(_load_script(tmp_path / "m.py").predict(x)), expected, strict=True)):
         assert_close(a, e, tolerance=1e-5, what=f"exported output {j}")

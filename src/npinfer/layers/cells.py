@@ -273,10 +273,10 @@ class Cell:
 
     def runs_fast(self) -> bool:
         """True when the fast kernel computes exactly this cell: tanh activation, sigmoid gates,
-        none of ONNX's extra options."""
+        none of ONNX's extra options but clip."""
         names = {key: activations.canonical(self.config[key])["name"] for key in self.ACTIVATION_KEYS
                  if self.config.get(key) is not None}
-        return (self.FAST_KERNEL is not None and self.config["clip"] is None and names.get("activation") == "tanh"
+        return (self.FAST_KERNEL is not None and names.get("activation") == "tanh"
                 and names.get("recurrent_activation", "sigmoid") == "sigmoid")
 
 
