@@ -253,3 +253,17 @@ def test_zip_bomb_and_deep_config_are_refused(tmp_path):
     path = _rezip(ARTICLE / "model.keras", tmp_path / "deep.keras", {"config.json": json.dumps(deep).encode()})
     with pytest.raises(ModelFormatError, match="levels deep"):
         npinfer.load(path)
+
+
+@pytest.mark.parametrize("names", [["a", "b"], "x", [3], []])
+def test_npz_input_names_of_the_wrong_kind_or_count_are_refused(tmp_path, names):
+    """The public input / output names (ONNX files' own) must be one distinct string per tensor."""
+    for key in ("input_names", "output_names"):
+        path = _edited_npz(tmp_path, lambda c, key=key: c.update({key: names}))
+        with pytest.raises(ModelFormatError, match=f"'{key}' is not a list of 1 distinct names"):
+            npinfer.load(path)
+    path = _edited_npz(tmp_path, lambda c: c.update(input_names=["onnx::x.0"], output_names=["y.1"]))
+    model = npinfer.load(path)
+    assert model.input_names == ["onnx::x.0"] and model.output_names == ["y.1"]
+    x = np.zeros((2,) + tuple(d or 5 for d in model.input_shape[1:]), np.float32)
+    np.testing.assert_array_equal(model.predict({"onnx::x.0": x}), model.predict(x))

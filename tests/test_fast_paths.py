@@ -20,7 +20,10 @@ from npinfer.layers.recurrent import rnn, run_over_time
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}  # float32: the parity bound (another summation order)
 CELL_OPTIONS = [("SimpleRNNCell", {}), ("SimpleRNNCell", {"use_bias": False}), ("LSTMCell", {}), ("LSTMCell", {"use_bias": False}),
                 ("GRUCell", {"reset_after": True}), ("GRUCell", {"reset_after": False}), ("GRUCell", {"use_bias": False}),
-                ("GRUCell", {"reset_after": False, "use_bias": False})]
+                ("GRUCell", {"reset_after": False, "use_bias": False}),
+                # ONNX's clip, small enough to bind (the gates' pre-activations pass it; an LSTM's c does too)
+                ("SimpleRNNCell", {"clip": 0.5}), ("LSTMCell", {"clip": 0.3}), ("LSTMCell", {"clip": 2.0}),
+                ("GRUCell", {"reset_after": True, "clip": 0.4}), ("GRUCell", {"reset_after": False, "clip": 0.4})]
 
 
 def _cell(class_name, options, units, features, dtype, seed=0):

@@ -218,6 +218,85 @@ def test_cli_converts_an_onnx_file_to_npz(tmp_path, capsys):
     assert not (tmp_path / "r.npz").exists()
 
 
+# -- the file's own input and output names (issue 19) -------------------------------------------
+
+def _ort_session(data: bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _load_script(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"exported_names_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _assert_names_as_onnx_runtime(data: bytes, feeds: dict, tmp_path):
+    """input_names / output_names are ONNX Runtime's; a dict keyed by the file's names gives its
+    outputs, in predict, after a save to .npz and in the exported script (INPUT_NAMES)."""
+    from npinfer.export import export_script
+
+    session = _ort_session(data)
+    inputs, outputs = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
+    expected = session.run(None, feeds)
+    (tmp_path / "m.onnx").write_bytes(data)
+    model = npinfer.load(tmp_path / "m.onnx")
+    model.save(tmp_path / "m.npz")
+    for loaded in (model, npinfer.load(tmp_path / "m.npz")):
+        assert loaded.input_names == inputs and loaded.output_names == outputs
+        got = loaded.predict(feeds)
+        for j, (a, e) in enumerate(zip(got if isinstance(got, list) else [got], expected, strict=True)):
+            assert_close(a, e, tolerance=1e-5, what=f"output {outputs[j]}")
+    named = model.predict(feeds, outputs=[])
+    assert sorted(named) == sorted(outputs)
+    export_script(model, str(tmp_path / "m.py"))
+    script = _load_script(tmp_path / "m.py")
+    assert script.INPUT_NAMES == inputs
+    got = script.predict(feeds)
+    for j, (a, e) in enumerate(zip(got if isinstance(got, list) else [got], expected, strict=True)):
+        assert_close(a, e, tolerance=1e-5, what=f"exported output {outputs[j]}")
+
+
+def test_inputs_and_outputs_keep_the_files_names(tmp_path):
+    """Names with '::' and '.', and two ('a:b', 'a_b') that clean to one layer name."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(0, 0.5, (3, 4, 3)).astype(np.float32), "conv.weight")
+    names = ["onnx::ConvTranspose_0", "skip.1", "a:b", "a_b"]
+    shapes = [["batch", 3, 7]] + [["batch", 4, 15]] * 3
+    nodes = [helper.make_node("ConvTranspose", [names[0], "conv.weight"], ["onnx::Add_5"], strides=[2]),
+             helper.make_node("Add", ["onnx::Add_5", names[1]], ["out::sum"]),
+             helper.make_node("Mul", ["out::sum", names[2]], ["t"]),
+             helper.make_node("Sub", ["t", names[3]], ["u"]),
+             helper.make_node("Tanh", ["u"], ["y.1"])]
+    model = _graph(nodes, [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in zip(names, shapes)],
+                   [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y.1", "out::sum")], [weights])
+    feeds = {n: rng.normal(size=[2 if d == "batch" else d for d in s]).astype(np.float32) for n, s in zip(names, shapes)}
+    _assert_names_as_onnx_runtime(model.SerializeToString(), feeds, tmp_path)
+
+
+def test_a_torch_export_without_input_names_takes_its_own_names(tmp_path):
+    """torch.onnx names an unnamed input 'onnx::ConvTranspose_0' and the output '4'."""
+    module = nn.Sequential(nn.ConvTranspose1d(3, 4, 3, stride=2), nn.Tanh()).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(2, 3, 7),), buffer, dynamo=False, opset_version=17,
+                          dynamic_axes={"onnx::ConvTranspose_0": {0: "batch"}})  # the name torch gives it
+    data = buffer.getvalue()
+    (name,) = [i.name for i in _ort_session(data).get_inputs()]
+    assert "::" in name
+    x = np.random.default_rng(1).normal(size=(2, 3, 7)).astype(np.float32)
+    _assert_names_as_onnx_runtime(data, {name: x}, tmp_path)
+
+
 # -- refusals and bad files ---------------------------------------------------------------------
 
 def _graph(nodes, inputs, outputs, initializers=()):

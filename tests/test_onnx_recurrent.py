@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import npinfer
 from npinfer.export import export_script
-from npinfer.layers import kernels
+from npinfer.layers import cells, kernels
+from npinfer.layers.paired import PAIRED_MAX_BATCH
 from parity import as_list, assert_close
 
 TIME, BATCH, FEATURES, HIDDEN = 5, 3, 4, 3
@@ -195,3 +196,60 @@ def test_constant_initial_states_that_fix_the_batch_are_refused_by_name(tmp_path
     (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
     with pytest.raises(npinfer.UnsupportedOptionError, match="a constant initial_h is not supported"):
         npinfer.load(tmp_path / "m.onnx")
+
+
+# -- ONNX's clip: bounds every gate's pre-activation, never the cell state (issue 19) --------------
+CLIP_CASES = [(kind, clip, direction, batch) for kind in ("LSTM", "GRU", "RNN") for clip in (0.3, 0.7, 2.0)
+              for direction in ("forward", "reverse", "bidirectional") for batch in (1, 3, 40)]
+
+
+def _clip_model(kind, clip, direction, hidden=5, features=4, seed=0):
+    """One node with clip, W / R / B from N(0, 0.5) as initializers: large enough that the
+    gates' pre-activations and an LSTM's cell state pass the bound."""
+    rng = np.random.default_rng(seed)
+    directions = 2 if direction == "bidirectional" else 1
+    g = GATES[kind] * hidden
+    initializers = [numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name) for name, shape in
+                    (("W", (directions, g, features)), ("R", (directions, g, hidden)), ("B", (directions, 2 * g)))]
+    outputs = ["Y", "Y_h", "Y_c"][: 3 if kind == "LSTM" else 2]
+    node = helper.make_node(kind, ["X", "W", "R", "B"], outputs, hidden_size=hidden, clip=clip, direction=direction)
+    graph = helper.make_graph([node], "clip", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["time", "batch", features])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("kind,clip,direction,batch", CLIP_CASES,
+                         ids=[f"{k}-clip{c}-{d}-b{b}" for k, c, d, b in CLIP_CASES])
+def test_clip_matches_onnx_runtime_on_every_path(kind, clip, direction, batch, tmp_path, monkeypatch):
+    """Every path that runs the node gives ONNX Runtime's Y, Y_h (and Y_c) with a clip that
+    binds: predict on the fast kernel (both directions paired in one loop at a small batch),
+    predict on the readable step, the exported script, trace's steps."""
+    data = _clip_model(kind, clip, direction)
+    x = np.random.default_rng(batch).normal(size=(6, batch, 4)).astype(np.float32)
+    expected = _onnx_runtime(data, [x])
+    (tmp_path / "m.onnx").write_bytes(data)
+    runs = []
+    original = kernels.FastCell.run
+    monkeypatch.setattr(kernels.FastCell, "run", lambda self, *a: runs.append(type(self).__name__) or original(self, *a))
+    model = npinfer.load(tmp_path / "m.onnx")
+    for j, (a, e) in enumerate(zip(as_list(model.predict(x)), expected, strict=True)):
+        assert_close(a, e, tolerance=1e-5, what=f"fast kernel output {j}")
+    paired = direction == "bidirectional" and batch <= PAIRED_MAX_BATCH
+    assert runs == (["PairedFastCell"] if paired else ["FastCell"] * (2 if direction == "bidirectional" else 1))
+    fast_runs = len(runs)
+    monkeypatch.setattr(cells, "fast_cell", lambda cell: None)  # the readable step only
+    for j, (a, e) in enumerate(zip(as_list(npinfer.load(tmp_path / "m.onnx").predict(x)), expected, strict=True)):
+        assert_close(a, e, tolerance=1e-5, what=f"readable output {j}")
+    assert len(runs) == fast_runs
+    export_script(model, str(tmp_path / "m.py"))
+    for j, (a, e) in enumerate(zip(as_list(_load_script(tmp_path / "m.py").predict(x)), expected, strict=True)):
+        assert_close(a, e, tolerance=1e-5, what=f"exported output {j}")
+    sample = batch - 1
+    (entry,) = [e for e in model.trace(x, sample=sample)["layers"] if e.get("directions")]
+    for d, direction_record in enumerate(entry["directions"]):
+        for step in direction_record["steps"]:
+            assert_close(step["h"], expected[0][step["time"], d, sample], tolerance=1e-5, what=f"trace d{d} t{step['time']}")
+            if kind == "LSTM" and step is direction_record["steps"][-1]:
+                assert_close(step["c"], expected[2][d, sample], tolerance=1e-5, what=f"trace d{d} final c")

@@ -474,7 +474,7 @@ def script_text(model, source_name: str, weights_mode: str, weights_file: str) -
         loader + f"DTYPE = np.{model.dtype.name}\nINPUT_NAMES = {render(list(model.input_names))}\n"
         f"INPUT_SHAPES = {render([tuple(t.shape) for t in model.inputs])}\n"
         f"INTEGER_INPUTS = {render([i for i, t in enumerate(model.inputs) if 'int' in t.dtype])}\n"
-        f"BATCH_AXES = {render([None if a is None else int(a) for a in model.batch_axes])}  # each input's batch axis (1: time-major, (time, batch, ...))\n",
+        f"BATCH_AXES = {render([None if a is None else int(a) for a in model.batch_axes])}  # each input's batch axis (1: time-major, (time, batch, ...); None: none)\n",
         predict,
         f'if __name__ == "__main__":\n    {main}(predict, BATCH_AXES)\n',
     ]

@@ -77,6 +77,9 @@ def spec_bytes(spec: ModelSpec) -> bytes:
         "layers": layers,
         "references": references,
     }
+    for part in ("input_names", "output_names"):
+        if getattr(spec, part) is not None:
+            config[part] = list(getattr(spec, part))
     text = json.dumps(config, allow_nan=True).encode("utf-8")
     arrays[CONFIG_KEY] = np.frombuffer(text, dtype=np.uint8)
     buffer = io.BytesIO()
@@ -106,13 +109,17 @@ def load_spec_npz(path: str, limits: Limits | None = None) -> ModelSpec:
                 budget.admit((size,), 1, f"array '{key}'")
         loaded: dict[str, np.ndarray] = {}  # a key several layers share is read once
         layers = [_layer(entry, npz, path, loaded) for entry in _list(config, "layers", path)]
+        inputs = [_ref(r, path) for r in _list(config, "inputs", path)]
+        outputs = [_ref(r, path) for r in _list(config, "outputs", path)]
         return ModelSpec(
             name=str(config.get("name", "model")),
             layers=layers,
-            inputs=[_ref(r, path) for r in _list(config, "inputs", path)],
-            outputs=[_ref(r, path) for r in _list(config, "outputs", path)],
+            inputs=inputs,
+            outputs=outputs,
             source=config.get("source") if isinstance(config.get("source"), dict) else {},
             references=_references(config.get("references"), npz, path),
+            input_names=_names(config, "input_names", len(inputs), path),
+            output_names=_names(config, "output_names", len(outputs), path),
         )
 
 
@@ -192,6 +199,17 @@ def _list(config, key, path) -> list:
     value = config.get(key)
     if not isinstance(value, list):
         raise ModelFormatError(f"'{key}' is missing or not a list", path)
+    return value
+
+
+def _names(config, key, count, path) -> list[str] | None:
+    """The public names of the inputs or outputs (optional): `count` distinct strings."""
+    value = config.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != count or not all(isinstance(v, str) for v in value) \
+            or len(set(value)) != count:
+        raise ModelFormatError(f"'{key}' is not a list of {count} distinct names", path)
     return value
 
 

@@ -49,8 +49,9 @@ class Model:
         for ref in spec.inputs:
             if self._layers[ref[0]].class_name != "InputLayer":
                 raise ModelFormatError(f"model input '{ref[0]}' is not an InputLayer")
-        self.inputs = [TensorInfo(r[0], self._shapes[r], self._layers[r[0]].config["dtype"]) for r in spec.inputs]
-        self.outputs = [TensorInfo(r[0], self._shapes[r], self.dtype.name) for r in spec.outputs]
+        self.inputs = [TensorInfo(name, self._shapes[r], self._layers[r[0]].config["dtype"])
+                       for name, r in zip(spec.public_names("inputs"), spec.inputs)]
+        self.outputs = [TensorInfo(name, self._shapes[r], self.dtype.name) for name, r in zip(spec.public_names("outputs"), spec.outputs)]
         self.batch_axes = [self._layers[r[0]].config["batch_axis"] for r in spec.inputs]
         self._stateful = [layer.name for layer in self._layers.values() if layer.stateful]
         self._state = StateStore() if self._stateful else None
@@ -126,8 +127,8 @@ class Model:
         if outputs is None:
             return model_outputs[0] if len(model_outputs) == 1 else model_outputs
         named: dict[str, Any] = {}
-        for ref, value in zip(self.spec.outputs, model_outputs):
-            named.setdefault(ref[0], []).append(value)
+        for name, value in zip(self.output_names, model_outputs):
+            named.setdefault(name, []).append(value)
         for name in extra:
             named[name] = [by_ref[r] for r in self._graph.output_refs(name)]
         return {k: v[0] if len(v) == 1 else v for k, v in named.items()}

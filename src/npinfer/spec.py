@@ -85,3 +85,12 @@ class ModelSpec:
     outputs: list[TensorRef]
     source: dict = field(default_factory=dict)  # e.g. {"framework": "keras", "version": "3.15.1", "format": ".keras"}
     references: dict | None = None  # {"inputs": [arrays], "outputs": [arrays]} from the framework, for verify
+    # the file's own names of the inputs and outputs where they are not the layers' names (ONNX:
+    # `onnx::Conv_0`, `out.1`; layer names are kept to identifiers); None: the layers' names
+    input_names: list[str] | None = None
+    output_names: list[str] | None = None
+
+    def public_names(self, part: str) -> list[str]:
+        """The names the model's users give its inputs or outputs (`part`: inputs, outputs)."""
+        names = getattr(self, f"{part[:-1]}_names")
+        return list(names) if names is not None else [ref[0] for ref in getattr(self, part)]

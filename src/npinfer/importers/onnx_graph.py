@@ -161,7 +161,11 @@ class Converter:
         if len(shape) < 1:
             raise UnsupportedOptionError(f"ONNX input '{info.name}' is a scalar; npinfer needs inputs of rank 1 or more")
         dtype = "int64" if info.elem_type in (6, 7) else "float32"
-        name = _clean(info.name)
+        name = stem = _clean(info.name)  # the layer's name; users keep the file's own (ModelSpec.input_names)
+        n = 1
+        while name in self.taken:  # 'a:b' and 'a_b' clean to one name
+            n += 1
+            name = f"{stem}_{n}"
         self.taken.add(name)
         config = {"shape": shape, "dtype": dtype, "batch_axis": _batch_axis(info.name, graph)}
         self.layers.append(LayerSpec(name, "InputLayer", config))
@@ -883,4 +887,9 @@ def spec_from_onnx(model: ModelProto, path: str, limits=None) -> ModelSpec:
     inputs, outputs = converter.run()
     name = model.graph.name or "onnx_model"
     source = {"framework": "onnx", "version": f"opset {converter.opset}", "format": ".onnx", "producer": model.producer}
-    return ModelSpec(name, converter.layers, inputs, outputs, source=source)
+    graph = model.graph
+    # the file's own names for users (as ONNX Runtime takes and gives them); layer names are cleaned
+    input_names = [info.name for info in graph.inputs if info.name not in graph.initializers]
+    output_names = [info.name for info in graph.outputs]
+    return ModelSpec(name, converter.layers, inputs, outputs, source=source, input_names=input_names,
+                     output_names=output_names)

@@ -192,9 +192,10 @@ class Cell:
         if activations.output_shape(spec, (None, self.units)) != (None, self.units):
             raise UnsupportedOptionError(f"layer '{self.owner}': {key} '{activations.canonical(spec)['name']}' changes the shape")
 
-    def clipped(self, key: str):
-        """The bound ONNX's `clip` puts on the pre-activation this function reads (None: no clip)."""
-        return self.config["clip"]
+    def function_specs(self) -> dict:
+        """The functions the step takes: key -> (activation description, the bound ONNX's `clip`
+        puts on the pre-activation it reads, None: no clip). Every gate's input is clipped."""
+        return {key: (self.config[key], self.config["clip"]) for key in self.activations}
 
     @classmethod
     def weight_names(cls, config: dict) -> list[str]:
@@ -256,7 +257,7 @@ class Cell:
         weights = {key: get.weight(prefix + key) for key in self.w}
         if not self.use_bias:
             weights["bias"] = get.zeros(self.bias_shape())
-        functions = {key: get.activation(self.config[key], self.clipped(key)) for key in self.activations}
+        functions = {key: get.activation(spec, clip) for key, (spec, clip) in self.function_specs().items()}
         return self.arguments_of(weights, functions)
 
     def arguments_of(self, weights: dict, functions: dict) -> tuple[list, dict]:
@@ -272,10 +273,10 @@ class Cell:
 
     def runs_fast(self) -> bool:
         """True when the fast kernel computes exactly this cell: tanh activation, sigmoid gates,
-        none of ONNX's extra options."""
+        none of ONNX's extra options but clip."""
         names = {key: activations.canonical(self.config[key])["name"] for key in self.ACTIVATION_KEYS
                  if self.config.get(key) is not None}
-        return (self.FAST_KERNEL is not None and self.config["clip"] is None and names.get("activation") == "tanh"
+        return (self.FAST_KERNEL is not None and names.get("activation") == "tanh"
                 and names.get("recurrent_activation", "sigmoid") == "sigmoid")
 
 
@@ -311,8 +312,15 @@ class LSTMCell(Cell):
             raise UnsupportedOptionError(f"layer '{owner}': projection_units={projection!r} is not supported; supported: a positive integer")
         self.projection = projection
 
-    def clipped(self, key):
-        return None if key == "cell_activation" else self.config["clip"]  # ONNX clips the gates, never the cell state
+    def function_specs(self):
+        """ONNX's clip bounds the four gates' pre-activations, never the cell state (ONNX Runtime:
+        h = o h(c) reads c unclipped). So with a clip the cell state's function is passed on its
+        own, unclipped, even where it is `activation` (whose clipped binding serves the candidate)."""
+        specs = super().function_specs()
+        cell = self.config["cell_activation"]
+        if cell is not None or self.config["clip"] is not None:
+            specs["cell_activation"] = (self.config["activation"] if cell is None else cell, None)
+        return specs
 
     @classmethod
     def weight_names(cls, config):

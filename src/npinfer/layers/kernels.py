@@ -14,9 +14,13 @@ A cell's weights are laid out for the kernels here, once (FastKernel.layout):
   (time, units, batch) sequence buffer, which the next step reads as h;
 - each kernel's step is a closure over its buffers (made once per kernel): no attribute
   lookups per step.
-Used when the cell has its default activations (tanh, sigmoid), none of ONNX's extra options,
-and there is no mask. NumPy calls per step: SimpleRNN 3, LSTM 9, GRU 12 (11 with reset_after
-and no bias). benchmarks/ measures them against ONNX Runtime.
+- ONNX's `clip` (the gates' pre-activations bounded to [-clip, clip]) is one np.clip per
+  pre-activation block, before its tanh; a pre-scaled sigmoid column's bound is halved with it
+  (clip(x, -b, b) / 2 = clip(x / 2, -b/2, b/2), exactly). The cell state is never clipped.
+Used when the cell has its default activations (tanh, sigmoid), none of ONNX's extra options
+but clip, and there is no mask. NumPy calls per step: SimpleRNN 3, LSTM 9, GRU 12 (11 with
+reset_after and no bias), one more per clipped block (SimpleRNN 1, LSTM 1, GRU 2).
+benchmarks/ measures them against ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ class FastCell:
     loop over the time steps. fast_cell(cell) makes one for a Cell whose readable step its
     kernel computes exactly; paired.py makes one for two directions at once."""
 
-    def __init__(self, kernel_class, units: int, gates: int, weights: dict, dtype, reset_after=None):
+    def __init__(self, kernel_class, units: int, gates: int, weights: dict, dtype, reset_after=None, clip=None):
         self.kernel_class = kernel_class
         self.units, self.gates = units, gates
         self.weights = weights
         self.dtype = np.dtype(dtype)
         self.reset_after = reset_after
+        self.clip = clip  # ONNX's bound on the gates' pre-activations, None: none
 
     def fused_weights(self) -> np.ndarray:
         """[W; U; b] in the fast gate order: (features + units + 1, G*units), made once."""
@@ -122,7 +127,7 @@ def fast_cell(cell) -> FastCell | None:
         return None
     kernel_class = cell.FAST_KERNEL
     return FastCell(kernel_class, cell.units, cell.GATES, kernel_class.layout(cell), cell.dtype,
-                    getattr(cell, "reset_after", None))
+                    getattr(cell, "reset_after", None), cell.config["clip"])
 
 
 class FastKernel:
@@ -180,6 +185,18 @@ class FastKernel:
             setattr(self, name, self.buffer(fast, name, width, batch, dtype))
         self.features = None  # set by fuse_input: each step then reads x_t itself
         self.step = None  # made by the subclass
+        self.clip = fast.clip
+
+    def bounds(self, sigmoid_width: int, width: int):
+        """ONNX's clip of a pre-activation block of `width` rows whose first `sigmoid_width` are
+        pre-scaled sigmoid columns (their bound halved): (low, high) broadcasting over the block
+        in this kernel's layout, or None without a clip."""
+        if self.clip is None:
+            return None
+        high = np.full(width, self.clip, self.h.dtype)
+        high[:sigmoid_width] *= self.half
+        high = high if self.vector else high[:, None]  # (width,) or (width, 1)
+        return -high, high
 
     def buffer(self, fast, name, width, batch, dtype):
         """(width,) for a batch of one, else (width, batch): gate-major."""
@@ -289,10 +306,13 @@ class SimpleRNNKernel(FastKernel):
         self.build()
 
     def build(self):
-        z, pre, tanh = self.z, self.preactivation(self.z), np.tanh
+        z, pre, tanh, clip = self.z, self.preactivation(self.z), np.tanh, np.clip
+        bounds = self.bounds(0, self.u)
 
         def step(x_t, h, out):
             pre(x_t, h)
+            if bounds:
+                clip(z, *bounds, out=z)
             tanh(z, out)
 
         self.step = step
@@ -324,10 +344,13 @@ class LSTMKernel(FastKernel):
         i_f, g_c = zc[u : 3 * u], zc[3 * u :]  # (2u[, batch]) each: [i; f] and [g; c]
         ig, fc = pair[:u], pair[u:]
         pre = self.preactivation(z)
-        tanh, multiply, add = np.tanh, np.multiply, np.add
+        tanh, multiply, add, clip = np.tanh, np.multiply, np.add, np.clip
+        bounds = self.bounds(3 * u, 4 * u)  # o, i, f halved; g whole; never c
 
         def step(x_t, h, out):
             pre(x_t, h)
+            if bounds:
+                clip(z, *bounds, out=z)
             tanh(z, z)
             multiply(sigmoids, half, sigmoids)
             add(sigmoids, half, sigmoids)
@@ -392,6 +415,7 @@ class GRUKernel(FastKernel):
         tanh, multiply, add, subtract = np.tanh, np.multiply, np.add, np.subtract
         product = np.dot if vector else np.matmul
         recurrent = inner if reset_after else zr
+        clip, zr_bounds, cand_bounds = np.clip, self.bounds(2 * u, 2 * u), self.bounds(0, u)
 
         def step(xw_t, h, out):
             if vector:
@@ -399,6 +423,8 @@ class GRUKernel(FastKernel):
             else:
                 product(U, h, recurrent)  # (3u or 2u, batch)
             add(zr, xw_t[: 2 * u], zr)
+            if zr_bounds:
+                clip(zr, *zr_bounds, out=zr)
             tanh(zr, zr)
             multiply(zr, half, zr)
             add(zr, half, zr)
@@ -413,6 +439,8 @@ class GRUKernel(FastKernel):
                 else:
                     product(U_h, tmp, cand)
             add(cand, xw_t[2 * u :], cand)
+            if cand_bounds:
+                clip(cand, *cand_bounds, out=cand)
             tanh(cand, cand)
             subtract(h, cand, tmp)  # h = cand + z (h - cand)
             multiply(tmp, z_gate, tmp)

@@ -39,7 +39,8 @@ class PairedDirections:
     def can_pair(forward: Cell, backward: Cell) -> bool:
         same = type(forward) is type(backward) and forward.units == backward.units and forward.use_bias == backward.use_bias
         return (same and forward.fast is not None and backward.fast is not None
-                and getattr(forward, "reset_after", None) == getattr(backward, "reset_after", None))
+                and getattr(forward, "reset_after", None) == getattr(backward, "reset_after", None)
+                and forward.fast.clip == backward.fast.clip)
 
     def split(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(..., 2*size) -> the forward (..., size) and backward (..., size) halves."""
@@ -59,7 +60,7 @@ class PairedFastCell(FastCell):
             weights["recurrent_kernel_h"] = _block_diagonal(f["recurrent_kernel_h"], b["recurrent_kernel_h"], u)
         if "recurrent_bias_h" in f:  # GRU reset_after=True with a bias
             weights["recurrent_bias_h"] = np.concatenate([f["recurrent_bias_h"], b["recurrent_bias_h"]])
-        super().__init__(forward.kernel_class, 2 * u, forward.gates, weights, forward.dtype, forward.reset_after)
+        super().__init__(forward.kernel_class, 2 * u, forward.gates, weights, forward.dtype, forward.reset_after, forward.clip)
 
     def projection(self, x: np.ndarray) -> np.ndarray:
         """(batch, time, F) -> (time, G*2u, batch), gate-major as the kernels read it: per gate,
