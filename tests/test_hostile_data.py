@@ -62,7 +62,7 @@ def test_a_link_to_dev_zero_as_csv_is_refused_not_read_forever(tmp_path, capsys)
 
 
 def test_parquet_timestamp_column_is_refused_by_name(tmp_path, capsys):
-    pd = pytest.importorskip("pandas")  # pandas and pyarrow are in the test extra
+    import pandas as pd  # pandas and pyarrow are in the test extra
     path = tmp_path / "ts.parquet"
     pd.DataFrame({"t": pd.date_range("2020-01-01", periods=10, freq="h"), "a": np.arange(10.0), "b": np.ones(10),
                   "c": np.zeros(10)}).to_parquet(path)
@@ -120,7 +120,7 @@ def test_files_npinfer_does_not_read_are_named_for_what_they_are(tmp_path, make)
     expected = {"torch_save": "a PyTorch file", "torch_save_legacy": "Python pickle", "torchscript": "TorchScript",
                 "saved_model": "TensorFlow SavedModel", "dev_zero": "not a regular file"}[make]
     if make.startswith("torch"):
-        torch = pytest.importorskip("torch")  # torch is in the test extra
+        import torch  # in the test extra
         module = torch.nn.Linear(3, 2)
         path = tmp_path / "model.pt"
         if make == "torchscript":

@@ -46,6 +46,7 @@ class Converter:
         self.layers: list[LayerSpec] = []
         self.taken: set[str] = set()
         self.values: dict[str, Any] = {}
+        self.integers: set[tuple] = set()  # refs of the tensors that hold integers (int64)
         self.node: Node | None = None
         self.suffix = ""  # "_t3" while converting the fourth pass of an unrolled Loop body
 
@@ -67,8 +68,17 @@ class Converter:
                          [Call([t.ref for t in inputs], {k: [t.ref for t in v] for k, v in kwargs.items()})])
         layer = create_layer(name, class_name, config, weights, np.float32)
         shapes = layer.setup([t.shape for t in inputs], {k: [t.shape for t in v] for k, v in kwargs.items()}, {})
+        integer_inputs = [t.ref in self.integers for t in inputs]
+        read = [t for t in inputs + [t for v in kwargs.values() for t in v] if t.ref in self.integers]
+        if read and not layer.ACCEPTS_INTEGERS:  # the graph would cast them to floats: a silent type change
+            raise self.refuse(f"it computes on integer values (from '{read[0].ref[0]}'), and npinfer computes "
+                              f"{class_name} in floats only; ONNX integer arithmetic is not supported yet")
         self.layers.append(spec)
-        return [Tensor((name, 0, i), tuple(s)) for i, s in enumerate(shapes)]
+        outputs = [Tensor((name, 0, i), tuple(s)) for i, s in enumerate(shapes)]
+        for tensor, integer in zip(outputs, layer.integer_outputs(integer_inputs)):
+            if integer:
+                self.integers.add(tensor.ref)
+        return outputs
 
     def one(self, class_name: str, config: dict, inputs: list[Tensor], weights: dict | None = None, base=None) -> Tensor:
         return self.add(class_name, config, inputs, weights, base=base)[0]
@@ -155,8 +165,12 @@ class Converter:
     def input_layer(self, info, graph: Graph) -> tuple:
         if info.shape is None:
             raise UnsupportedOptionError(f"ONNX input '{info.name}' has no shape; npinfer needs at least its rank")
-        if info.elem_type not in (1, 6, 7, 10, 11):
-            raise UnsupportedOptionError(f"ONNX input '{info.name}' has element type {info.elem_type}; supported: float, double, int32, int64")
+        if info.elem_type not in (1, 6, 7):
+            names = {10: "float16", 11: "double (float64)", 9: "bool", 2: "uint8", 3: "int8", 5: "int16"}
+            kind = names.get(info.elem_type, f"element type {info.elem_type}")
+            raise UnsupportedOptionError(
+                f"ONNX input '{info.name}' is {kind}; npinfer computes ONNX graphs in float32 with int32 / int64 "
+                "indices, and refuses other types rather than convert them (supported: float, int32, int64)")
         shape = [d if isinstance(d, int) and d >= 0 else None for d in info.shape]
         if len(shape) < 1:
             raise UnsupportedOptionError(f"ONNX input '{info.name}' is a scalar; npinfer needs inputs of rank 1 or more")
@@ -173,6 +187,8 @@ class Converter:
         built = layer.setup([])
         ref = (name, 0, 0)
         self.values[info.name] = Tensor(ref, tuple(built[0]))
+        if dtype == "int64":
+            self.integers.add(ref)
         return ref
 
 
@@ -304,6 +320,8 @@ def _binary(op_type):
         a, b = args
         if isinstance(a, Sizes) or isinstance(b, Sizes):
             raise c.refuse("arithmetic on run-time sizes is not supported")
+        if op_type == "Pow" and isinstance(b, Tensor) and b.ref in c.integers and not (isinstance(a, Tensor) and a.ref in c.integers):
+            b = c.one("tensor.Cast", {"to": "float"}, [b], base="exponent")  # ONNX: a float base's type decides
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             return [c.one("tensor.Binary", {"op": _BINARY_OPS[op_type]}, [a, b])]
         swap = not isinstance(a, Tensor)
@@ -381,11 +399,13 @@ def op_cast(c, args, attrs):
             raise c.refuse(f"cast to type {to} is not supported")
         return [x.astype(DTYPES[to])]
     x = c.tensor(x)
-    if to in (1, 10, 11):
+    if to == 1:
         return [c.one("tensor.Cast", {"to": "float"}, [x])]
     if to in (6, 7):
         return [c.one("tensor.Cast", {"to": "int64"}, [x])]
-    raise c.refuse(f"cast to type {to} is not supported; supported: float, double, int32, int64")
+    names = {10: "float16", 11: "double", 9: "bool"}
+    raise c.refuse(f"a cast of a computed tensor to {names.get(to, f'type {to}')} is not supported (npinfer computes "
+                   "ONNX graphs in float32 and would not round or widen it as ONNX does); supported: float, int32, int64")
 
 
 def op_clip(c, args, attrs):

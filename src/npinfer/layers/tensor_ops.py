@@ -496,13 +496,18 @@ class Reduce(TensorOp):
         return [f"np.asarray(np.{self.config['op']}({e.input}, axis={self.axes!r}, keepdims={bool(self.config['keepdims'])!r}))"]
 
 
+def matmul(a, b):
+    """np.matmul, a 1-D by 1-D product kept an array (0-d) rather than a NumPy scalar."""
+    return np.asarray(np.matmul(a, b))
+
+
 class MatMul(TensorOp):
     """np.matmul(a, b) (torch.matmul / bmm / @, ONNX MatMul); b may be the stored "operand"."""
 
     OPTIONS = {"operand": False}
     ARITY = None
     ACCEPTS_INTEGERS = False
-    FUNCTION = np.matmul
+    FUNCTION = staticmethod(matmul)
 
     def shape(self, shapes):
         shapes = list(shapes) + ([self.weights["operand"].shape] if self.config["operand"] is True else [])

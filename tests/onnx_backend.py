@@ -1,0 +1,113 @@
+"""ONNX's backend node suite, run through npinfer with the strict comparison of issue 20.
+
+Every case of `onnx.backend.test.case.node.collect_testcases()` (generated from the installed
+onnx package) is loaded and predicted; its outputs must have the expected dtype and shape, and
+equal values (floats within rtol 1e-4 / atol 1e-5, NaN where NaN is expected; integers and bools
+exactly). Each case is PASS, REFUSED (an NpinferError: npinfer says what it does not run) or
+WRONG (a different dtype, shape or value, or any other exception) — a wrong answer is worse than
+a refusal, so the target is WRONG = 0.
+
+    python tests/onnx_backend.py              # counts, refusal reasons, and every WRONG case
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def cases():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from onnx.backend.test.case.node import collect_testcases
+
+        return [case for case in collect_testcases(None) if case.model is not None]
+
+
+def compare(got, expected) -> str | None:
+    """Why `got` is not `expected` under the strict comparison, or None."""
+    if isinstance(expected, np.generic):  # a few cases store a 0-d result as a NumPy scalar
+        expected = np.asarray(expected)
+    if not isinstance(got, np.ndarray):
+        return f"gave a {type(got).__name__}, not an array"
+    if not isinstance(expected, np.ndarray):
+        return f"expected a {type(expected).__name__} (sequences and optionals are not arrays)"
+    if got.dtype != expected.dtype:
+        return f"dtype {got.dtype}, expected {expected.dtype}"
+    if got.shape != expected.shape:
+        return f"shape {got.shape}, expected {expected.shape}"
+    if expected.dtype.kind in "fc":
+        if not np.allclose(got, expected, rtol=1e-4, atol=1e-5, equal_nan=True):
+            with np.errstate(all="ignore"):
+                return f"values differ by up to {np.nanmax(np.abs(got.astype(np.float64) - expected)):.3g}"
+        return None
+    if not np.array_equal(got, expected):
+        return "values differ"
+    return None
+
+
+def run_case(case, directory: Path) -> tuple[str, str]:
+    """("PASS" | "REFUSED" | "WRONG", detail) for one backend case."""
+    import npinfer
+
+    path = directory / f"{case.name}.onnx"
+    path.write_bytes(case.model.SerializeToString())
+    try:
+        model = npinfer.load(path)
+        for inputs, expected in case.data_sets:
+            got = model.predict(list(inputs) if len(inputs) != 1 else inputs[0])
+            got = got if isinstance(got, list) else [got]
+            if len(got) != len(expected):
+                return "WRONG", f"{len(got)} outputs, expected {len(expected)}"
+            for i, (a, b) in enumerate(zip(got, expected)):
+                why = compare(a, b)
+                if why:
+                    return "WRONG", f"output {i}: {why}"
+        return "PASS", ""
+    except npinfer.NpinferError as err:
+        return "REFUSED", str(err).replace(str(path) + ": ", "")
+    except Exception as err:  # noqa: BLE001 - anything else is wrong
+        return "WRONG", f"{type(err).__name__}: {err}"[:300]
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def reason(detail: str) -> str:
+    """A refusal's kind, for the counts: its text with names and numbers taken out."""
+    text = re.sub(r"'[^']*'", "'…'", detail)
+    text = re.sub(r"\d+", "N", text)
+    return text[:90]
+
+
+def run_all() -> dict:
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for case in cases():
+            results[case.name] = run_case(case, Path(tmp))
+    return results
+
+
+def main() -> int:
+    results = run_all()
+    counts = collections.Counter(outcome for outcome, _ in results.values())
+    print(f"{len(results)} cases: PASS {counts['PASS']}, REFUSED {counts['REFUSED']}, WRONG {counts['WRONG']}")
+    reasons = collections.Counter(reason(d) for o, d in results.values() if o == "REFUSED")
+    print("\nrefusals by reason:")
+    for text, count in reasons.most_common(40):
+        print(f"{count:6d}  {text}")
+    print("\nwrong:")
+    for name, (outcome, detail) in sorted(results.items()):
+        if outcome == "WRONG":
+            print(f"  {name}: {detail}")
+    return 1 if counts["WRONG"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
