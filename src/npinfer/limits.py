@@ -96,22 +96,15 @@ def parse_json(data: bytes | str, limits: Limits, path: str, what: str) -> Any:
 
 
 def check_depth(value: Any, limits: Limits, path: str, what: str) -> None:
-    """Refuse JSON nested deeper than the limit (checked without recursion; the stack holds one
-    iterator per level, so memory does not grow with the size of the config)."""
-    if not isinstance(value, (dict, list)):
-        return
-    stack = [iter(value.values() if isinstance(value, dict) else value)]
-    while stack:
-        item = next(stack[-1], _END)
-        if item is _END:
-            stack.pop()
-        elif isinstance(item, (dict, list)):
-            if len(stack) >= limits.max_config_depth:
-                raise ModelFormatError(f"{what} is nested more than {limits.max_config_depth} levels deep", path)
-            stack.append(iter(item.values() if isinstance(item, dict) else item))
-
-
-_END = object()
+    """Refuse JSON nested deeper than the limit (checked level by level without recursion; a
+    level holds only the lists and objects at that depth)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limits.max_config_depth:
+            raise ModelFormatError(f"{what} is nested more than {limits.max_config_depth} levels deep", path)
+        level = [v for c in level for v in (c.values() if type(c) is dict else c) if type(v) in (dict, list)]
 
 
 def read_member(archive, info, limits: Limits, path: str) -> bytes:

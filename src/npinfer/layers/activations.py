@@ -231,8 +231,23 @@ def supported_activations() -> list[str]:
 
 def canonical(spec: str | dict) -> dict:
     """Validate an activation description and return it with every parameter filled in."""
-    if isinstance(spec, str):
-        spec = {"name": spec}
+    try:  # a description is checked once (a graph may name the same activation 100,000 times)
+        # with each value's type: True == 1 == 1.0 as keys, but a bool is no number here
+        key = spec if isinstance(spec, str) else tuple(sorted((k, type(v).__name__, v) for k, v in spec.items()))
+        held = _CANONICAL.get(key)
+    except (TypeError, AttributeError):  # unhashable (an axis list) or not a description: checked each time
+        return _canonical({"name": spec} if isinstance(spec, str) else spec)
+    if held is None:
+        held = _canonical({"name": spec} if isinstance(spec, str) else spec)  # raises: only valid ones are held
+        if len(_CANONICAL) < 4096:
+            _CANONICAL[key] = held
+    return dict(held)
+
+
+_CANONICAL: dict = {}  # name or sorted items -> the canonical description
+
+
+def _canonical(spec) -> dict:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise UnsupportedOptionError(f"activation {spec!r} is not an activation npinfer understands")
     name = spec["name"]
