@@ -170,3 +170,33 @@ def test_mask_and_initial_state_of_the_wrong_size_say_expected_and_got():
         model.predict([x, np.ones((2, 4)), h, h])
     with pytest.raises(InputShapeError, match=r"expects shape \(None, 3\).*got \(2, 4\)"):
         model.predict([x, np.ones((2, 5)), np.zeros((2, 4)), h])
+
+
+def _group_norm(groups, channels=6, semantics="keras3"):
+    weights = {"gamma": np.ones(channels, np.float32), "beta": np.zeros(channels, np.float32)}
+    return LayerSpec("g", "GroupNormalization", {"groups": groups, "semantics": semantics}, weights)
+
+
+def test_group_normalization_groups_must_divide_the_channels():
+    with pytest.raises(UnsupportedOptionError, match=r"groups=4 is not supported; supported: a divisor of the 6 channels"):
+        _model(_group_norm(4), (5, 6))
+    with pytest.raises(UnsupportedOptionError, match=r"groups=0 is not supported; supported: a positive integer or -1"):
+        _model(_group_norm(0), (5, 6))
+    x = np.random.default_rng(0).normal(size=(2, 5, 6)).astype(np.float32)
+    per_channel = _model(_group_norm(-1), (5, 6)).predict(x)  # -1: one group per channel
+    assert np.allclose(per_channel.mean(axis=1), 0, atol=1e-5)
+
+
+def test_group_normalization_of_a_masked_input_is_refused_for_tf_keras_files():
+    layer = _group_norm(2, semantics="keras2")
+    masking = LayerSpec("m", "Masking", {"mask_value": 0.0})
+    masking.inbound = [Call([("x", 0, 0)])]
+    layer.inbound = [Call([("m", 0, 0)])]
+    model = Model(ModelSpec("m", [_input((5, 6)), masking, layer], [("x", 0, 0)], [("g", 0, 0)]))
+    with pytest.raises(UnsupportedOptionError, match="a masked input is not supported for tf-keras files"):
+        model.predict(np.ones((2, 5, 6), np.float32))
+
+
+def test_random_crop_is_refused_by_name():
+    with pytest.raises(UnsupportedLayerError, match=r"\(RandomCrop\) is not supported by npinfer: it is not the identity"):
+        _model(LayerSpec("c", "RandomCrop", {"height": 2, "width": 2}, {}), (4, 4, 3))

@@ -13,6 +13,7 @@ STREAMABLE = [
     ("keras3", "simplernn_variable_time"), ("tf_keras", "mask_lstm_right_padded"), ("keras3", "embedding_gru_classifier"),
     ("keras3", "time_distributed_dense"), ("tf_keras", "functional_two_inputs_two_outputs"),
     ("keras3", "stacked_lstm_gru_rnn"), ("tf_keras", "rnn_stacked_cells_state"), ("keras3", "transformer_block_masked"),
+    ("tf_keras", "identity_at_inference_sequence"),
 ]
 NOT_STREAMABLE = [
     ("keras3", "bidirectional_lstm_concat", "reads the sequence backwards too"),
@@ -20,6 +21,7 @@ NOT_STREAMABLE = [
     ("keras3", "encoder_decoder_initial_state", "initial state comes from another layer"),
     ("keras3", "attention_dot", "depends on other time steps"),
     ("tf_keras", "pooling_global_max", "depends on other time steps"),
+    ("keras3", "group_normalization", "depends on other time steps"),
 ]
 
 

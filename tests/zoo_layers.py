@@ -282,6 +282,29 @@ def _unit(k, flavor):
     return _seq(k, (6, 4), k.layers.Dense(5), k.layers.UnitNormalization(), k.layers.UnitNormalization(axis=[1, 2]))
 
 
+@case("group_normalization")
+def _group_norm(k, flavor):
+    return _seq(k, (6, 8), k.layers.Dense(8), k.layers.GroupNormalization(groups=4), k.layers.LSTM(3))
+
+
+@case("group_normalization_images")
+def _group_norm_images(k, flavor):
+    return _seq(k, (7, 7, 3), k.layers.Conv2D(6, 3), k.layers.GroupNormalization(groups=3, epsilon=1e-5),
+                k.layers.GroupNormalization(groups=-1, center=False), k.layers.GlobalAveragePooling2D(), k.layers.Dense(2))
+
+
+@case("group_normalization_axis1_one_group")
+def _group_norm_axis(k, flavor):
+    return _seq(k, (6, 4), k.layers.Dense(5), k.layers.GroupNormalization(groups=2, axis=1, scale=False),
+                k.layers.Flatten(), k.layers.Dense(6), k.layers.GroupNormalization(groups=1), k.layers.Dense(2))
+
+
+@case("group_normalization_3d")
+def _group_norm_3d(k, flavor):
+    return _seq(k, (4, 4, 4, 4), k.layers.Dense(4), k.layers.GroupNormalization(groups=2, center=False, scale=False),
+                k.layers.Dense(2))
+
+
 @case("normalization_adapted", adapt=True)
 def _norm(k, flavor):
     return _seq(k, (6, 3), k.layers.Normalization(axis=-1), k.layers.LSTM(4))
@@ -699,3 +722,53 @@ def _resizing_lanczos3(k, flavor):
 def _string_lookup(k, flavor):
     x = k.Input((3,), dtype="string")
     return k.Model(x, k.layers.StringLookup(vocabulary=["a", "b"])(x))
+
+
+# -- layers that do nothing at inference -----------------------------------------------------
+
+@case("identity_at_inference_sequence", data="right_padded")
+def _identity_sequence(k, flavor):
+    return _seq(k, (6, 4), k.layers.Masking(), k.layers.Dense(5), k.layers.ActivityRegularization(l1=0.01, l2=0.01),
+                k.layers.SpatialDropout1D(0.4), k.layers.GaussianNoise(0.3), k.layers.LSTM(3), k.layers.Dense(2))
+
+
+@case("identity_at_inference_images")
+def _identity_images(k, flavor):
+    return _seq(k, (8, 8, 3), k.layers.Dense(3), k.layers.RandomFlip(), k.layers.RandomRotation(0.2),
+                k.layers.RandomZoom(0.2), k.layers.RandomTranslation(0.1, 0.1), k.layers.Conv2D(4, 3),
+                k.layers.SpatialDropout2D(0.3), k.layers.GlobalAveragePooling2D(), k.layers.Dense(2))
+
+
+@case("identity_at_inference_contrast_brightness", no_h5=("keras3",))
+def _identity_color(k, flavor):
+    # RandomContrast first: tf-keras has no gradient for it, so nothing trainable may come before it.
+    return _seq(k, (8, 8, 3), k.layers.RandomContrast(0.3), k.layers.Dense(3),
+                k.layers.RandomBrightness(0.2, value_range=(-3, 3)), k.layers.Flatten(), k.layers.Dense(2))
+
+
+@case("identity_at_inference_volumes")
+def _identity_volumes(k, flavor):
+    return _seq(k, (4, 4, 4, 2), k.layers.Dense(3), k.layers.SpatialDropout3D(0.5), k.layers.Dense(2))
+
+
+@case("identity_at_inference_height_width", flavors=("tf_keras",))  # Keras 3 has no RandomHeight / RandomWidth
+def _identity_height_width(k, flavor):
+    return _seq(k, (8, 8, 3), k.layers.Dense(3), k.layers.RandomHeight(0.2), k.layers.RandomWidth(0.2),
+                k.layers.GlobalMaxPooling2D(), k.layers.Dense(2))
+
+
+@case("identity_at_inference_keras3_augmentations", flavors=("keras3",), no_h5=("keras3",))  # tf-keras has none of these
+def _identity_keras3(k, flavor):
+    unit = {"value_range": (0, 1)}
+    return _seq(k, (8, 8, 3), k.layers.Dense(3, activation="sigmoid"),
+                k.layers.RandomColorDegeneration(0.5, **unit), k.layers.RandomColorJitter(**unit, brightness_factor=0.2),
+                k.layers.RandomElasticTransform(**unit), k.layers.RandomErasing(**unit), k.layers.RandomGaussianBlur(**unit),
+                k.layers.RandomGrayscale(0.5), k.layers.RandomHue(0.5, **unit), k.layers.RandomInvert(**unit),
+                k.layers.RandomPerspective(), k.layers.RandomPosterization(4, **unit), k.layers.RandomSaturation(0.5, **unit),
+                k.layers.RandomSharpness(0.5, **unit), k.layers.RandomShear(0.2, 0.2), k.layers.Solarization(0.5, **unit),
+                k.layers.AugMix(**unit), k.layers.RandAugment(**unit), k.layers.CutMix(), k.layers.MixUp(), k.layers.Dense(4), k.layers.Flatten(), k.layers.Dense(2))
+
+
+@case("refuse_random_crop", refuse=("UnsupportedLayerError", "RandomCrop) is not supported by npinfer: it is not the identity"))
+def _random_crop(k, flavor):
+    return _seq(k, (8, 8, 3), k.layers.RandomCrop(6, 6), k.layers.GlobalAveragePooling2D(), k.layers.Dense(2))

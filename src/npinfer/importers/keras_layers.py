@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import CUSTOM, LAYERS, supported_layers, unsupported_layer
+from ..layers.augmentation import AUGMENTATIONS
 from .keras_activations import ACTIVATION_LAYERS, keras_activation
 
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow")  # where Keras's own classes live
@@ -28,7 +29,14 @@ ALWAYS_IGNORED = frozenset({"name", "trainable", "dtype", "activity_regularizer"
 # Keys accepted only at one value anywhere; any other value is refused by name.
 MUST_BE = {"time_major": False, "lora_rank": None, "quantization_config": None, "sparse": False, "ragged": False}
 RNN_IGNORED = frozenset({"dropout", "recurrent_dropout", "unroll", "implementation", "use_cudnn", "unit_forget_bias"})
-DROPOUT_KEYS = frozenset({"rate", "noise_shape", "stddev"})
+DROPOUT_KEYS = frozenset({"rate", "noise_shape", "stddev", "data_format", "l1", "l2"})  # l1, l2: ActivityRegularization
+# The random image augmentations' keys (layers/augmentation.py): all only matter in training.
+AUGMENTATION_KEYS = frozenset({
+    "factor", "value_range", "fill_mode", "fill_value", "interpolation", "height_factor", "width_factor", "mode",
+    "rng_type", "data_format", "scale", "sigma", "kernel_size", "x_factor", "y_factor", "brightness_factor",
+    "contrast_factor", "hue_factor", "saturation_factor", "addition_factor", "threshold_factor", "alpha", "all_ops",
+    "chain_depth", "num_chains", "num_ops", "bounding_box_format",
+})
 
 
 @dataclass(frozen=True)
@@ -198,7 +206,9 @@ RULES: dict[str, KerasLayerRule] = {
     **{name: KerasLayerRule(ignored=frozenset({"max_value", "negative_slope", "threshold", "alpha", "axis", "theta"}),
                             convert=converter) for name, converter in ACTIVATION_LAYERS.items()},
     **{name: KerasLayerRule(ignored=DROPOUT_KEYS) for name in
-       ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")},
+       ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
+        "AlphaDropout", "ActivityRegularization")},
+    **{name: KerasLayerRule(ignored=AUGMENTATION_KEYS) for name in AUGMENTATIONS},
     "Flatten": KerasLayerRule(("data_format",)),
     "Softmax": KerasLayerRule(("axis",), finish=_with_semantics),
     "PReLU": KerasLayerRule(("shared_axes",)),
@@ -254,6 +264,7 @@ RULES: dict[str, KerasLayerRule] = {
     "BatchNormalization": KerasLayerRule(("axis", "epsilon", "center", "scale"), _NORM_IGNORED,
                                          must={"renorm": False, "virtual_batch_size": None, "adjustment": None}),
     "LayerNormalization": KerasLayerRule(("axis", "epsilon", "center", "scale", "rms_scaling")),
+    "GroupNormalization": KerasLayerRule(("groups", "axis", "epsilon", "center", "scale"), finish=_with_semantics),
     "UnitNormalization": KerasLayerRule(("axis",), finish=_with_semantics),
     "Normalization": KerasLayerRule(("axis", "invert"), frozenset({"mean", "variance"}), finish=_normalization_finish),
     "Attention": KerasLayerRule(("use_scale", "score_mode"), frozenset({"dropout", "causal"}), finish=_attention_finish),

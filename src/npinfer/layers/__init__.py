@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .activation_layers import PReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
+from .augmentation import AUGMENTATIONS
 from .conv import Conv, ConvTranspose, DepthwiseConv, SeparableConv
-from .core import Activation, Dense, Flatten, Identity, InputLayer, Reshape
+from .core import Activation, Augmentation, Dense, Flatten, Identity, InputLayer, RandomSize, Reshape
 from .embedding import Embedding, Masking
 from .merge import Concatenate, Dot, ElementwiseMerge
-from .normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, Normalization, UnitNormalization
 from .ops import OPERATIONS
 from .pooling import GlobalPooling, Pooling
 from .preprocessing import CategoryEncoding, CenterCrop, Discretization, IntegerLookup, Rescaling, Resizing
@@ -36,10 +37,14 @@ LAYERS.update({
     "CenterCrop": CenterCrop,
     "Resizing": Resizing,
     "Dropout": Identity,
-    "SpatialDropout1D": Identity,
+    **{f"SpatialDropout{n}D": Identity for n in (1, 2, 3)},
     "GaussianNoise": Identity,
     "GaussianDropout": Identity,
     "AlphaDropout": Identity,
+    "ActivityRegularization": Identity,
+    **{name: Augmentation for name in AUGMENTATIONS},
+    "RandomHeight": RandomSize,
+    "RandomWidth": RandomSize,
     "Flatten": Flatten,
     "Reshape": Reshape,
     "Add": ElementwiseMerge,
@@ -62,6 +67,7 @@ LAYERS.update({
     "Permute": Permute,
     "BatchNormalization": BatchNormalization,
     "LayerNormalization": LayerNormalization,
+    "GroupNormalization": GroupNormalization,
     "UnitNormalization": UnitNormalization,
     "Normalization": Normalization,
     "Attention": Attention,

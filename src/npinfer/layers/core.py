@@ -101,7 +101,8 @@ class Activation(Layer):
 
 
 class Identity(Layer):
-    """Identity, and Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference."""
+    """Identity, and the layers that do nothing at inference (Dropout, SpatialDropout1D/2D/3D,
+    GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization): masks pass through."""
 
     TIME_LOCAL = True
 
@@ -114,6 +115,25 @@ class Identity(Layer):
 
     def export(self, e):
         return [e.input]
+
+
+class Augmentation(Identity):
+    """The random image augmentation layers (RandomFlip, RandomRotation, RandomZoom, ...): with
+    training=False Keras returns the images unchanged (Keras 3: cast to the layer's float dtype).
+    They do not support masking in Keras, so a mask ends here."""
+
+    MASKING = "drop"
+
+
+class RandomSize(Augmentation):
+    """tf-keras's RandomHeight / RandomWidth: unchanged images at inference, but Keras declares the
+    resized axis (height -3, width -2) of unknown size, as it is in training; so does npinfer."""
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=3)
+        shape = list(input_shapes[0])
+        shape[-3 if self.class_name == "RandomHeight" else -2] = None
+        return [tuple(shape)]
 
 
 class Flatten(Layer):

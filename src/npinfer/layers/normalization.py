@@ -1,11 +1,12 @@
 """Normalization at inference: BatchNormalization (moving statistics), LayerNormalization
-(axes, center, scale, rms_scaling), UnitNormalization, and the preprocessing Normalization
-layer (stored mean and variance)."""
+(axes, center, scale, rms_scaling), GroupNormalization (per sample, over groups of channels),
+UnitNormalization, and the preprocessing Normalization layer (stored mean and variance)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UnsupportedOptionError
 from .base import Layer, require_bool
 from .merge import check_semantics, l2_normalize
 
@@ -37,6 +38,26 @@ def layer_normalization(x, gamma, beta, epsilon, axes, rms_scaling=False):
         inverse = inverse * gamma.reshape(shape)
     y = (x - np.mean(x, axis=axes, keepdims=True)) * inverse
     return y + beta.reshape(shape) if beta is not None else y
+
+
+def group_normalization(x, gamma, beta, groups, axis, epsilon):
+    """Keras's GroupNormalization: the channels of `axis` split into `groups` groups of
+    consecutive channels; each sample is normalized over each group (the group's channels and
+    every other non-batch axis): (x - mean) / sqrt(var + epsilon) * gamma + beta, gamma and beta
+    one per channel."""
+    shape = list(x.shape)  # (batch, ..., channels, ...)
+    grouped = shape[:axis] + [groups, shape[axis] // groups] + shape[axis + 1:]  # (batch, ..., groups, channels/groups, ...)
+    xg = x.reshape(grouped)
+    over = tuple(a for a in range(1, len(grouped)) if a != axis)
+    inverse = 1.0 / np.sqrt(np.var(xg, axis=over, keepdims=True) + np.asarray(epsilon, x.dtype))
+    per_channel = [1] * len(grouped)  # gamma, beta: (channels,) -> (groups, channels/groups) on their axes
+    per_channel[axis:axis + 2] = [groups, shape[axis] // groups]
+    if gamma is not None:
+        inverse = inverse * gamma.reshape(per_channel)
+    y = (xg - np.mean(xg, axis=over, keepdims=True)) * inverse
+    if beta is not None:
+        y = y + beta.reshape(per_channel)
+    return y.reshape(shape)
 
 
 def normalization(x, mean, variance, axes, invert=False):
@@ -147,6 +168,54 @@ class LayerNormalization(Layer):
 
     def arguments(self, get):
         return [get.weight("gamma"), get.weight("beta"), self.config["epsilon"], self.axes, self.config["rms_scaling"]]
+
+
+class GroupNormalization(Layer):
+    """Per sample over groups of channels (Keras 3, tf-keras 2.11+). A mask passes through;
+    Keras 3 ignores it in the statistics, tf-keras weights them by it (refused here by name)."""
+
+    OPTIONS = {"groups": 32, "axis": -1, "epsilon": 1e-3, "center": True, "scale": True, "semantics": "keras3"}
+    FUNCTION = staticmethod(group_normalization)
+
+    @classmethod
+    def weight_names(cls, config):
+        return (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
+
+    def build(self, input_shapes):
+        self.expect_inputs(input_shapes, min_rank=2)
+        shape = input_shapes[0]
+        rank = len(shape)
+        (self.axis,) = _axes(self, rank)
+        for key in ("center", "scale"):
+            require_bool(self, key)
+        check_semantics(self)
+        (channels,) = _known(self, shape, [self.axis])
+        groups = self.config["groups"]
+        if groups == -1 and not isinstance(groups, bool):  # Keras: one group per channel
+            groups = channels
+        elif isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise self.refuse("groups", groups, "a positive integer or -1")
+        if channels % groups:
+            raise self.refuse("groups", groups, f"a divisor of the {channels} channels")
+        self.groups = groups
+        self.TIME_LOCAL = rank < 3  # the statistics run over every non-batch axis
+        for key in self.weight_names(self.config):
+            self.expect_weight(key, (channels,))
+        return [shape]
+
+    def call(self, inputs, ctx):
+        if ctx.mask(0) is not None and self.config["semantics"] == "keras2":
+            raise UnsupportedOptionError(f"layer '{self.name}' ({self.class_name}): a masked input is not supported "
+                                         "for tf-keras files (tf-keras weights the group statistics by the mask)")
+        return super().call(inputs, ctx)
+
+    def export(self, e):
+        if e.mask is not None and self.config["semantics"] == "keras2":
+            raise e.refuse("a masked input is not supported for tf-keras files")
+        return super().export(e)
+
+    def arguments(self, get):
+        return [get.weight("gamma"), get.weight("beta"), self.groups, self.axis, self.config["epsilon"]]
 
 
 class UnitNormalization(Layer):

@@ -54,6 +54,9 @@ NOT_RUN = {
     "TextVectorization": "it splits and looks up strings, and npinfer's model inputs are numbers (vectorize the text "
                          "before predict)",
     "Hashing": "its hash (FarmHash) cannot be computed exactly with NumPy",
+    "RandomCrop": "it is not the identity at inference: tf-keras center-crops to the aspect ratio of (height, width) "
+                  "and resizes, while Keras 3 returns the images uncropped though it declares (height, width); use "
+                  "Resizing(height, width, crop_to_aspect_ratio=True) or CenterCrop in the model you run",
 }
 
 
