@@ -261,6 +261,12 @@ class Converter:
         for user in node.users:
             if user.op == "call_function" and getattr(user.target, "__name__", "") == "getitem":
                 return self.axes_of_input(user, rank)
+            if user.op == "call_function" and user.args and user.args[0] is node:  # F.embedding(ids), F.conv1d(x)
+                name = _function_name(user.target)
+                if name == "embedding":
+                    return 0, list(range(rank))
+                if name == "conv1d" and rank == 3:
+                    return 0, [0, 2]
             if user.op == "call_module":
                 module = self.modules[user.target]
                 kind = type(module).__name__
@@ -356,6 +362,8 @@ def _arg(args, kwargs, position: int, name: str, default=None):
 def _getitem(c: Converter, node, args, kwargs):
     container, index = args
     if isinstance(container, (tuple, list)):
+        if isinstance(index, slice):
+            return container[index]
         if not isinstance(index, int):
             raise UnsupportedLayerError(f"indexing a tuple with {describe(index)} is not supported")
         return container[index]
