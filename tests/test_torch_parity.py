@@ -462,7 +462,7 @@ FUNCTIONAL = {
     "layer_norm": (lambda m, x: F.layer_norm(x, x.shape[-1:], m.w, m.b, eps=1e-4), {"w": _r(4) + 1, "b": _r(4)}, SEQ),
     "layer_norm-two-axes": (lambda m, x: F.layer_norm(x, (5, 4)), {}, SEQ),
     "embedding": (lambda m, x: F.embedding(x, m.w), {"w": _r(12, 3)}, "ids"),
-    "dropout": (lambda m, x: F.dropout(x, 0.3, training=m.training) + F.dropout2d(x, training=False), {}, SEQ),
+    "dropout": (lambda m, x: F.dropout(x, 0.3, training=m.training) + F.dropout1d(x, training=False), {}, SEQ),
     # activations
     **{f"F.{name}": ((lambda name: lambda m, x: getattr(F, name)(x))(name), {}, SEQ)
        for name in ("relu", "relu6", "selu", "sigmoid", "tanh", "silu", "mish", "softsign", "tanhshrink", "logsigmoid",

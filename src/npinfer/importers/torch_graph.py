@@ -515,12 +515,13 @@ def _reduce(op: str, with_indices: bool = False):
             raise UnsupportedOptionError(f"{op} with a dtype is not supported")
         axes = None if axis is None else ([axis] if isinstance(axis, int) else list(axis))
         x = c.tensor(args[0])
-        ref = c.b.add(None, "tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [x])[0]
+
+        def values():
+            return c.b.add(None, "tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [x])[0]
         if with_indices and axis is not None:  # torch.max(x, dim) gives (values, indices); torch.amax only values
-            rank = x.rank if keepdims or x.rank < 0 else x.rank - len(axes)
-            indices = c.b.lazy(lambda: _arg_reduce(c, x, op, axis, keepdims), rank)  # made only if read
-            return ValuesIndices((Tensor(ref, rank), indices))
-        return ref
+            rank = x.rank if keepdims or x.rank < 0 else x.rank - len(axes)  # each made only if read:
+            return ValuesIndices((c.b.lazy(values, rank), c.b.lazy(lambda: _arg_reduce(c, x, op, axis, keepdims), rank)))
+        return values()
     return convert
 
 
@@ -636,8 +637,8 @@ def _chunk(split: bool):
         for size in sizes:
             size = min(size, length - start)
             items = [{"slice": [None, None, None]}] * (axis % rank) + [{"slice": [start, start + size, None]}]
-            pieces.append(Tensor(c.b.add("piece", "tensor.Index", {"items": items}, [x])[0], rank))
-            start += size
+            pieces.append(c.b.lazy(lambda items=items: c.b.add("piece", "tensor.Index", {"items": items}, [x])[0], rank))
+            start += size  # a piece is made only if forward reads it
         return tuple(pieces)
     return convert
 

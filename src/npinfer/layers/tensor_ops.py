@@ -545,7 +545,9 @@ class Pad(TensorOp):
         return [np.pad(inputs[0], self.pads, constant_values=self.config["value"])]
 
     def export(self, e):
-        return [f"np.pad({e.input}, {[tuple(p) for p in self.pads]}, constant_values={self.config['value']!r})"]
+        value = self.config["value"]
+        text = repr(value) if np.isfinite(value) else ("np.inf" if value > 0 else "-np.inf")  # max pooling pads with -inf
+        return [f"np.pad({e.input}, {[tuple(p) for p in self.pads]}, constant_values={text})"]
 
 
 class Softmax(TensorOp):
