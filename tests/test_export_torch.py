@@ -295,3 +295,21 @@ def test_unknown_batch_axis_is_refused_by_name():
     spec.layers[0].config["batch_axis"] = None
     with pytest.raises(npinfer.UnsupportedLayerError, match="batch_axis None"):
         script_text(npinfer.Model(spec), "m", "embedded", "")
+
+
+@pytest.mark.parametrize("kind,config,words", [
+    ("tensor.Tile", {"repeats": [1, "2", 1]}, ["repeats"]),
+    ("tensor.Tile", {"repeats": [2]}, ["repeats", "at least 3"]),
+    ("tensor.Tile", {"repeats": [1, -1, 1]}, ["repeats", ">= 0"]),
+    ("tensor.Expand", {"sizes": [-1, 4, 7, 5]}, ["sizes", "-1 only on the input's own axes"]),
+    ("tensor.Expand", {"sizes": [-1, 3, 5]}, ["sizes", "matching"]),
+    ("tensor.Expand", {"sizes": [-1, {"dim": [3, 0]}, 5]}, ["sizes", "dim"]),
+    ("tensor.ArgReduce", {"op": "mean", "axis": 1}, ["op", "max, min"]),
+    ("tensor.ArgReduce", {"op": "max", "axis": 3}, ["out of range"]),
+], ids=["tile-not-int", "tile-short", "tile-negative", "expand-new-axis-keep", "expand-mismatch", "expand-bad-dim",
+        "argreduce-op", "argreduce-axis"])
+def test_tile_expand_argreduce_configs_are_checked(kind, config, words):
+    """These ops' configs come from .npz files too: each option is checked when the model is built."""
+    with pytest.raises(npinfer.NpinferError) as raised:
+        _spec_model({"x": ((None, 4, 5), "float32")}, [("op", kind, config, ["x"], {})], ["op"])
+    assert all(w in str(raised.value) for w in words), str(raised.value)

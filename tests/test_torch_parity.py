@@ -433,6 +433,12 @@ def _r(*shape, scale=0.5):
     return torch.randn(*shape) * scale
 
 
+def _call_f(name):
+    """lambda m, x: F.<name>(x)."""
+    function = getattr(F, name)
+    return lambda m, x: function(x)
+
+
 SEQ, IMAGE = ((3, 5, 4), (2, 5, 4)), ((2, 4, 7, 7), (3, 4, 7, 7))
 _BN = {"rm": torch.randn(4) * 0.3, "rv": torch.rand(4) + 0.5}
 
@@ -464,7 +470,7 @@ FUNCTIONAL = {
     "embedding": (lambda m, x: F.embedding(x, m.w), {"w": _r(12, 3)}, "ids"),
     "dropout": (lambda m, x: F.dropout(x, 0.3, training=m.training) + F.dropout1d(x, training=False), {}, SEQ),
     # activations
-    **{f"F.{name}": ((lambda name: lambda m, x: getattr(F, name)(x))(name), {}, SEQ)
+    **{f"F.{name}": (_call_f(name), {}, SEQ)
        for name in ("relu", "relu6", "selu", "sigmoid", "tanh", "silu", "mish", "softsign", "tanhshrink", "logsigmoid",
                     "hardswish", "hardsigmoid", "gelu", "softplus", "hardtanh", "elu", "celu", "leaky_relu", "softshrink",
                     "hardshrink", "glu")},

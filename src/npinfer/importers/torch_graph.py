@@ -1,10 +1,11 @@
 """A PyTorch module -> ModelSpec: forward is traced with torch.fx, and every node of the graph
 becomes npinfer layers (torch is imported only inside `from_torch_module`).
 
-Leaf modules (nn.LSTM, nn.Linear, ...) convert in torch_modules.py; the tensor functions and
-methods a forward composes them with (indexing, cat, permute, view, arithmetic, activations,
-reductions, ...) become "tensor.*" operations. Anything else is refused by name. The result is
-checked against the module on the example input before it is returned.
+Leaf modules (nn.LSTM, nn.Linear, ...) convert in torch_modules.py, their torch.nn.functional
+forms (F.conv2d, F.max_pool2d, F.relu, ...) in torch_functional.py onto the same conversions; the
+tensor functions and methods a forward composes them with (indexing, cat, permute, view, repeat,
+expand, arithmetic, reductions, ...) become "tensor.*" operations. Anything else is refused by
+name. The result is checked against the module on the example input before it is returned.
 """
 
 from __future__ import annotations
