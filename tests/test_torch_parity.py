@@ -489,6 +489,7 @@ FUNCTIONAL = {
     "expand": (lambda m, x: x[:, :1].expand(-1, x.size(1), -1) * x, {}, SEQ),
     "expand-new-axis": (lambda m, x: x[..., None].expand(-1, -1, -1, 3), {}, SEQ),
     "expand_as": (lambda m, x: x.mean(1, keepdim=True).expand_as(x), {}, SEQ),
+    "expand-shape": (lambda m, x: x.mean(1, keepdim=True).expand(x.shape) + x[:, :1].expand(x.size()), {}, SEQ),
     "view": (lambda m, x: x.view(x.size(0), -1), {}, SEQ),
     "reshape": (lambda m, x: x.reshape(x.shape[0], x.shape[1], 2, -1) + torch.reshape(x, (-1, 5, 2, 2)), {}, SEQ),
     "permute": (lambda m, x: x.permute(0, 2, 1) + torch.permute(x, (0, 2, 1)), {}, SEQ),

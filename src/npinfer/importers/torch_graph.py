@@ -457,7 +457,9 @@ def _dims(args, start: int, kwargs, name: str) -> list:
     if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
         rest = list(rest[0])
     if not rest and name in kwargs:
-        rest = list(kwargs[name])
+        rest = list(kwargs[name]) if isinstance(kwargs[name], (tuple, list)) else [kwargs[name]]
+    if len(rest) == 1 and isinstance(rest[0], Sizes) and rest[0].tensor.rank >= 0:  # x.expand(y.shape)
+        rest = [Dim(rest[0].tensor, axis) for axis in range(rest[0].tensor.rank)]
     return list(rest)
 
 
