@@ -20,7 +20,21 @@ import npinfer
 from npinfer.export import export_script, script_text
 from npinfer.spec import Call, LayerSpec, ModelSpec
 from parity import as_list, assert_close
-from test_torch_parity import Composed, FixedLength, Tagger, TimeMajorRegressor, _outputs, _seq, _train_briefly
+from test_torch_parity import (
+    _BN,
+    FUNCTIONAL,
+    Composed,
+    FixedLength,
+    Functional,
+    LSTMAutoencoder,
+    MnistNet,
+    Tagger,
+    TimeMajorRegressor,
+    _functional_inputs,
+    _outputs,
+    _seq,
+    _train_briefly,
+)
 
 torch.set_num_threads(1)
 TOLERANCE = 1e-5
@@ -140,6 +154,8 @@ CUSTOM = [
     (FixedLength, lambda: torch.randn(2, 5, 3), lambda: torch.randn(7, 5, 3)),
     (Arithmetic, lambda: (torch.randn(3, 6, 4), torch.randint(0, 10, (3, 6))),
      lambda: (torch.randn(4, 9, 4), torch.randint(0, 10, (4, 9)))),
+    (MnistNet, lambda: torch.randn(2, 1, 28, 28), lambda: torch.randn(3, 1, 28, 28)),
+    (LSTMAutoencoder, lambda: torch.randn(3, 6, 3), lambda: torch.randn(4, 10, 3)),
 ]
 
 
@@ -147,6 +163,30 @@ CUSTOM = [
 def test_exported_custom_modules_match_torch(tmp_path, make, example, other):
     torch.manual_seed(9)
     export_and_compare(make(), example(), other(), tmp_path / "m.py")
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONAL))
+def test_exported_functional_forms_and_tensor_methods_match_torch(tmp_path, name):
+    """Every F.* form and tensor method of the parity tests, written as a script."""
+    fn, parameters, shapes = FUNCTIONAL[name]
+    torch.manual_seed(13)
+    buffers = {k: v.clone() for k, v in _BN.items()} if name.startswith("batch_norm") else None
+    example, other = _functional_inputs(shapes)
+    export_and_compare(Functional(fn, {k: v.clone() for k, v in parameters.items()}, buffers), example, other, tmp_path / "m.py")
+
+
+def test_exported_max_indices_are_int64(tmp_path):
+    class ValuesAndIndices(nn.Module):
+        def forward(self, x):
+            values, indices = x.max(dim=2)
+            return values, indices
+
+    model = npinfer.from_torch(ValuesAndIndices(), torch.randn(3, 5, 4))
+    export_script(model, str(tmp_path / "m.py"))
+    other = torch.randn(6, 5, 4)
+    got, expected = _load_script(tmp_path / "m.py").predict(other.numpy()), ValuesAndIndices()(other)
+    assert got[1].dtype == np.int64 and np.array_equal(got[1], expected[1].numpy())
+    assert_close(got[0], expected[0].numpy(), tolerance=1e-6)
 
 
 def test_time_major_scripts_take_the_layout_npinfer_takes(tmp_path):
@@ -255,3 +295,21 @@ def test_unknown_batch_axis_is_refused_by_name():
     spec.layers[0].config["batch_axis"] = None
     with pytest.raises(npinfer.UnsupportedLayerError, match="batch_axis None"):
         script_text(npinfer.Model(spec), "m", "embedded", "")
+
+
+@pytest.mark.parametrize("kind,config,words", [
+    ("tensor.Tile", {"repeats": [1, "2", 1]}, ["repeats"]),
+    ("tensor.Tile", {"repeats": [2]}, ["repeats", "at least 3"]),
+    ("tensor.Tile", {"repeats": [1, -1, 1]}, ["repeats", ">= 0"]),
+    ("tensor.Expand", {"sizes": [-1, 4, 7, 5]}, ["sizes", "-1 only on the input's own axes"]),
+    ("tensor.Expand", {"sizes": [-1, 3, 5]}, ["sizes", "matching"]),
+    ("tensor.Expand", {"sizes": [-1, {"dim": [3, 0]}, 5]}, ["sizes", "dim"]),
+    ("tensor.ArgReduce", {"op": "mean", "axis": 1}, ["op", "max, min"]),
+    ("tensor.ArgReduce", {"op": "max", "axis": 3}, ["out of range"]),
+], ids=["tile-not-int", "tile-short", "tile-negative", "expand-new-axis-keep", "expand-mismatch", "expand-bad-dim",
+        "argreduce-op", "argreduce-axis"])
+def test_tile_expand_argreduce_configs_are_checked(kind, config, words):
+    """These ops' configs come from .npz files too: each option is checked when the model is built."""
+    with pytest.raises(npinfer.NpinferError) as raised:
+        _spec_model({"x": ((None, 4, 5), "float32")}, [("op", kind, config, ["x"], {})], ["op"])
+    assert all(w in str(raised.value) for w in words), str(raised.value)

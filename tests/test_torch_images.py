@@ -57,9 +57,11 @@ def test_pooling(kind, rank, options):
           torch.randn(2, 2, *spatial), torch.randn(3, 2, *spatial))
 
 
+@pytest.mark.parametrize("kind", ["Avg", "Max"])
 @pytest.mark.parametrize("output_size", [1, (3, 2), (None, 4)])
-def test_adaptive_average_pooling(output_size):
-    module = nn.Sequential(nn.Conv2d(3, 4, 1), nn.AdaptiveAvgPool2d(output_size), nn.Flatten(), nn.Linear(4 * {1: 1, (3, 2): 6, (None, 4): 24}[output_size], 2))
+def test_adaptive_average_pooling(output_size, kind):
+    pool = getattr(nn, f"Adaptive{kind}Pool2d")(output_size)
+    module = nn.Sequential(nn.Conv2d(3, 4, 1), pool, nn.Flatten(), nn.Linear(4 * {1: 1, (3, 2): 6, (None, 4): 24}[output_size], 2))
     check(module, torch.randn(2, 3, 6, 8), torch.randn(5, 3, 6, 8))
 
 

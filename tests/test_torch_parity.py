@@ -361,3 +361,221 @@ def test_amax_amin_and_max_min_with_a_dim():
     model = npinfer.from_torch(Extremes().eval(), x)
     other = torch.randn(5, 7, 4)
     assert_close(model.predict(other.numpy()), Extremes()(other).numpy(), tolerance=1e-5)
+
+# -- torch.nn.functional forms and tensor methods (issue 19) ----------------------------------
+
+class MnistNet(nn.Module):
+    """pytorch/examples' MNIST Net, its forward written with F.* calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = F.dropout(x, 0.25, training=self.training)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.dropout(x, 0.5, training=self.training)
+        x = self.fc2(x)
+        return F.log_softmax(x, dim=1)
+
+
+def test_mnist_net_with_functional_calls():
+    torch.manual_seed(11)
+    model, _ = check(MnistNet(), torch.randn(2, 1, 28, 28), torch.randn(5, 1, 28, 28))
+    assert {"MaxPooling2D", "Conv2D", "Dense"} <= {layer.class_name for layer in model.spec.layers}
+
+
+class LSTMAutoencoder(nn.Module):
+    """The encoder's last state repeated over the input's steps (Tensor.repeat with x.size(1))."""
+
+    def __init__(self, features=3, hidden=8):
+        super().__init__()
+        self.encoder = nn.LSTM(features, hidden, num_layers=2, batch_first=True)
+        self.decoder = nn.LSTM(hidden, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, features)
+
+    def forward(self, x):
+        _, (h, _) = self.encoder(x)
+        z = h[-1].unsqueeze(1).repeat(1, x.size(1), 1)  # (batch, steps, hidden)
+        y, _ = self.decoder(z)
+        return self.out(y)
+
+
+def test_lstm_autoencoder_with_repeat():
+    torch.manual_seed(12)
+    model, _ = check(LSTMAutoencoder(), torch.randn(3, 6, 3), torch.randn(4, 10, 3))
+    assert model.input_shape == (None, None, 3)
+
+
+class Functional(nn.Module):
+    """forward is `fn(self, x)`; `parameters` become nn.Parameters, `buffers` buffers."""
+
+    def __init__(self, fn, parameters=None, buffers=None):
+        super().__init__()
+        self.fn = fn
+        for name, value in (parameters or {}).items():
+            setattr(self, name, nn.Parameter(value))
+        for name, value in (buffers or {}).items():
+            self.register_buffer(name, value)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+def _r(*shape, scale=0.5):
+    return torch.randn(*shape) * scale
+
+
+def _call_f(name):
+    """lambda m, x: F.<name>(x)."""
+    function = getattr(F, name)
+    return lambda m, x: function(x)
+
+
+SEQ, IMAGE = ((3, 5, 4), (2, 5, 4)), ((2, 4, 7, 7), (3, 4, 7, 7))
+_BN = {"rm": torch.randn(4) * 0.3, "rv": torch.rand(4) + 0.5}
+
+FUNCTIONAL = {
+    # layers: weights are parameters or buffers
+    "conv1d": (lambda m, x: F.conv1d(x.transpose(1, 2), m.w, m.b, stride=2, padding=1), {"w": _r(6, 4, 3), "b": _r(6)}, SEQ),
+    "conv1d-same-dilated": (lambda m, x: F.conv1d(x, m.w, None, 1, "same", 2), {"w": _r(6, 5, 3)}, SEQ),
+    "conv2d": (lambda m, x: F.conv2d(x, m.w, m.b, padding=1, groups=2), {"w": _r(6, 2, 3, 3), "b": _r(6)}, IMAGE),
+    "conv2d-strided": (lambda m, x: F.conv2d(x, m.w, stride=(2, 1), dilation=(1, 2)), {"w": _r(3, 4, 2, 3)}, IMAGE),
+    "conv_transpose1d": (lambda m, x: F.conv_transpose1d(x, m.w, m.b, stride=2, padding=1), {"w": _r(5, 3, 3), "b": _r(3)}, SEQ),
+    "conv_transpose2d": (lambda m, x: F.conv_transpose2d(x, m.w, stride=2), {"w": _r(4, 2, 3, 3)}, IMAGE),
+    "linear": (lambda m, x: F.linear(x, m.w, m.b), {"w": _r(7, 4), "b": _r(7)}, SEQ),
+    "linear-no-bias": (lambda m, x: F.linear(x, m.w), {"w": _r(7, 4)}, SEQ),
+    "max_pool1d": (lambda m, x: F.max_pool1d(x, 3, 2, 1), {}, SEQ),
+    "max_pool2d": (lambda m, x: F.max_pool2d(x, 2), {}, IMAGE),
+    "max_pool2d-padded": (lambda m, x: F.max_pool2d(x, (3, 2), stride=(2, 1), padding=1), {}, IMAGE),
+    "avg_pool1d": (lambda m, x: F.avg_pool1d(x, 3, 2, 1), {}, SEQ),
+    "avg_pool2d": (lambda m, x: F.avg_pool2d(x, 2), {}, IMAGE),
+    "avg_pool2d-padded": (lambda m, x: F.avg_pool2d(x, 3, stride=2, padding=1), {}, IMAGE),
+    "adaptive_avg_pool1d": (lambda m, x: F.adaptive_avg_pool1d(x, 1), {}, SEQ),
+    "adaptive_avg_pool2d": (lambda m, x: F.adaptive_avg_pool2d(x, (1, 1)).flatten(1), {}, IMAGE),
+    "adaptive_max_pool1d": (lambda m, x: F.adaptive_max_pool1d(x, 2), {}, SEQ),
+    "adaptive_max_pool2d": (lambda m, x: F.adaptive_max_pool2d(x, 1), {}, IMAGE),
+    "batch_norm-buffers": (lambda m, x: F.batch_norm(x, m.rm, m.rv, m.w, m.b, training=m.training, eps=1e-3),
+                           {"w": _r(4) + 1, "b": _r(4)}, IMAGE),
+    "batch_norm-no-affine": (lambda m, x: F.batch_norm(x, m.rm, m.rv), {}, IMAGE),
+    "layer_norm": (lambda m, x: F.layer_norm(x, x.shape[-1:], m.w, m.b, eps=1e-4), {"w": _r(4) + 1, "b": _r(4)}, SEQ),
+    "layer_norm-two-axes": (lambda m, x: F.layer_norm(x, (5, 4)), {}, SEQ),
+    "embedding": (lambda m, x: F.embedding(x, m.w), {"w": _r(12, 3)}, "ids"),
+    "dropout": (lambda m, x: F.dropout(x, 0.3, training=m.training) + F.dropout1d(x, training=False), {}, SEQ),
+    # activations
+    **{f"F.{name}": (_call_f(name), {}, SEQ)
+       for name in ("relu", "relu6", "selu", "sigmoid", "tanh", "silu", "mish", "softsign", "tanhshrink", "logsigmoid",
+                    "hardswish", "hardsigmoid", "gelu", "softplus", "hardtanh", "elu", "celu", "leaky_relu", "softshrink",
+                    "hardshrink", "glu")},
+    "leaky_relu-slope": (lambda m, x: F.leaky_relu(x, 0.2), {}, SEQ),
+    "elu-alpha": (lambda m, x: F.elu(x, alpha=0.5) + F.celu(x, 1.5), {}, SEQ),
+    "gelu-tanh": (lambda m, x: F.gelu(x, approximate="tanh"), {}, SEQ),
+    "shrinks": (lambda m, x: F.softshrink(x, 0.3) + F.hardshrink(x, lambd=0.4), {}, SEQ),
+    "glu-dim": (lambda m, x: F.glu(x, dim=1), {}, IMAGE),
+    "torch-activations": (lambda m, x: torch.relu(x) + torch.tanh(x) * torch.sigmoid(x) + x.relu() - x.tanh() + x.sigmoid(), {}, SEQ),
+    "softmax": (lambda m, x: F.softmax(x, dim=1) + F.log_softmax(x, -1) + torch.softmax(x, 2) + x.softmax(dim=-1)
+                + x.log_softmax(1), {}, SEQ),
+    # tensor methods and torch functions
+    "repeat": (lambda m, x: x[:, -1:].repeat(1, x.size(1), 2), {}, SEQ),
+    "repeat-new-axis": (lambda m, x: x.repeat(1, 2, 3).sum(0), {}, SEQ),
+    "tile": (lambda m, x: torch.tile(x, (2,)) + x.tile((1, 1, 2)), {}, SEQ),
+    "expand": (lambda m, x: x[:, :1].expand(-1, x.size(1), -1) * x, {}, SEQ),
+    "expand-new-axis": (lambda m, x: x[..., None].expand(-1, -1, -1, 3), {}, SEQ),
+    "expand_as": (lambda m, x: x.mean(1, keepdim=True).expand_as(x), {}, SEQ),
+    "expand-shape": (lambda m, x: x.mean(1, keepdim=True).expand(x.shape) + x[:, :1].expand(x.size()), {}, SEQ),
+    "view": (lambda m, x: x.view(x.size(0), -1), {}, SEQ),
+    "reshape": (lambda m, x: x.reshape(x.shape[0], x.shape[1], 2, -1) + torch.reshape(x, (-1, 5, 2, 2)), {}, SEQ),
+    "permute": (lambda m, x: x.permute(0, 2, 1) + torch.permute(x, (0, 2, 1)), {}, SEQ),
+    "transpose": (lambda m, x: x.transpose(1, 2) - torch.transpose(x, -1, -2) * 2, {}, SEQ),
+    "flatten": (lambda m, x: x.flatten(1) + torch.flatten(x, 1, 2), {}, SEQ),
+    "squeeze-unsqueeze": (lambda m, x: x.unsqueeze(1).squeeze(1) + torch.unsqueeze(x, -1).squeeze(-1) + x[:, :1].squeeze(1)[:, None],
+                          {}, SEQ),
+    "chunk": (lambda m, x: torch.cat(x.chunk(2, dim=-1)[::-1], dim=1) + torch.chunk(x, 2, 2)[0].repeat(1, 2, 1), {}, SEQ),
+    "split": (lambda m, x: _split(x), {}, SEQ),
+    "cat-stack": (lambda m, x: torch.stack([x, x * 2], dim=1).flatten(1, 2) + torch.cat([x, -x], dim=1), {}, SEQ),
+    "mean-sum": (lambda m, x: x.mean(dim=(1, 2)) + torch.sum(x, 1).sum(-1) + torch.mean(x, [1, 2], keepdim=True).flatten(1)[:, 0],
+                 {}, SEQ),
+    "max-values": (lambda m, x: x.max(dim=1).values + torch.max(x, 1)[0] + torch.max(x, x * 0.5).sum(1), {}, SEQ),
+    "max-indices": (lambda m, x: x.max(1, keepdim=True)[1].float() + torch.min(x, dim=-1).indices[:, :, None].float()
+                    + torch.argmax(x, -1, keepdim=True).float() - x.argmin(1).float()[:, None], {}, SEQ),
+    "indexing": (lambda m, x: torch.cat([x[:, -1], x[:, 1:3].sum(1), x[..., None][..., 0][:, 0], x[:, None, ::2].sum((1, 2)),
+                                         x[..., 1:3].mean(1).repeat(1, 2)], dim=1), {}, SEQ),
+    "contiguous": (lambda m, x: x.transpose(1, 2).contiguous().view(x.size(0), -1), {}, SEQ),
+}
+
+
+def _split(x):
+    a, b = torch.split(x, [1, 3], dim=-1)
+    return torch.cat([b, a], -1) - x.split(2, dim=1)[0].sum(1, keepdim=True) + x.split(2, dim=1)[-1][:, :1]
+
+
+def _functional_inputs(shapes):
+    if shapes == "ids":
+        return torch.randint(0, 12, (3, 5)), torch.randint(0, 12, (2, 7))
+    return torch.randn(*shapes[0]) * 2, torch.randn(*shapes[1]) * 2
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONAL))
+def test_functional_forms_and_tensor_methods(name):
+    fn, parameters, shapes = FUNCTIONAL[name]
+    torch.manual_seed(13)
+    buffers = {k: v.clone() for k, v in _BN.items()} if name.startswith("batch_norm") else None
+    example, other = _functional_inputs(shapes)
+    check(Functional(fn, {k: v.clone() for k, v in parameters.items()}, buffers), example, other)
+
+
+def test_max_indices_as_an_output_are_int64():
+    class ValuesAndIndices(nn.Module):
+        def forward(self, x):
+            values, indices = x.max(dim=2)
+            return values, indices, torch.argmin(x, 1)
+
+    x, other = torch.randn(3, 5, 4), torch.randn(6, 5, 4)
+    model = npinfer.from_torch(ValuesAndIndices(), x)
+    got = model.predict(other.numpy())
+    expected = [t.numpy() for t in ValuesAndIndices()(other)]
+    assert_close(got[0], expected[0], tolerance=1e-6)
+    assert got[1].dtype == got[2].dtype == np.int64
+    assert np.array_equal(got[1], expected[1]) and np.array_equal(got[2], expected[2])
+
+
+class Calls(nn.Module):
+    """A forward that calls one function `fn(self, x)`, with a weight `w`."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.w = nn.Parameter(torch.randn(2, 3, 3))
+        self.register_buffer("rm", torch.zeros(3))
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+@pytest.mark.parametrize("fn,error,words", [
+    (lambda m, x: F.interpolate(x, scale_factor=2.0), UnsupportedLayerError, ["'interpolate'", "supported", "max_pool2d", "repeat"]),
+    (lambda m, x: F.fractional_max_pool2d(x[..., None].repeat(1, 1, 1, 4), 2, output_size=2), UnsupportedLayerError,
+     ["'fractional_max_pool2d'", "supported"]),
+    (lambda m, x: torch.cumprod(x, 1), UnsupportedLayerError, ["'cumprod'", "supported"]),
+    (lambda m, x: x.unfold(2, 2, 1), UnsupportedLayerError, ["'unfold'", "supported"]),
+    (lambda m, x: F.dropout(x, 0.5), UnsupportedOptionError, ["F.dropout", "training=True"]),
+    (lambda m, x: F.batch_norm(x, m.rm, m.rm + x.mean()), UnsupportedLayerError, ["running_var", "parameter or buffer"]),
+    (lambda m, x: F.batch_norm(x, m.rm, m.rm, training=True), UnsupportedOptionError, ["F.batch_norm", "training=True"]),
+    (lambda m, x: F.conv1d(x, m.w * x.mean()), UnsupportedLayerError, ["F.conv1d weight", "parameter or buffer"]),
+    (lambda m, x: F.max_pool1d(x, 2, ceil_mode=True), UnsupportedOptionError, ["F.max_pool1d", "ceil_mode"]),
+    (lambda m, x: F.hardtanh(x, -2.0, 2.0), UnsupportedOptionError, ["F.hardtanh", "min_val"]),
+    (lambda m, x: F.softplus(x, beta=2), UnsupportedOptionError, ["F.softplus", "beta"]),
+    (lambda m, x: torch.argmax(x), UnsupportedOptionError, ["argmax", "one dim"]),
+], ids=["interpolate", "fractional_max_pool", "cumprod", "unfold", "dropout-training", "computed-running-var",
+        "batch_norm-training", "computed-weight", "ceil_mode", "hardtanh-range", "softplus-beta", "argmax-all"])
+def test_unsupported_functions_are_refused_by_name(fn, error, words):
+    with pytest.raises(error) as raised:
+        npinfer.from_torch(Calls(fn), torch.randn(2, 3, 6))
+    assert all(w in str(raised.value) for w in words), str(raised.value)

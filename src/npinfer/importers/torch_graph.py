@@ -1,10 +1,11 @@
 """A PyTorch module -> ModelSpec: forward is traced with torch.fx, and every node of the graph
 becomes npinfer layers (torch is imported only inside `from_torch_module`).
 
-Leaf modules (nn.LSTM, nn.Linear, ...) convert in torch_modules.py; the tensor functions and
-methods a forward composes them with (indexing, cat, permute, view, arithmetic, activations,
-reductions, ...) become "tensor.*" operations. Anything else is refused by name. The result is
-checked against the module on the example input before it is returned.
+Leaf modules (nn.LSTM, nn.Linear, ...) convert in torch_modules.py, their torch.nn.functional
+forms (F.conv2d, F.max_pool2d, F.relu, ...) in torch_functional.py onto the same conversions; the
+tensor functions and methods a forward composes them with (indexing, cat, permute, view, repeat,
+expand, arithmetic, reductions, ...) become "tensor.*" operations. Anything else is refused by
+name. The result is checked against the module on the example input before it is returned.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..errors import NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..spec import Call, LayerSpec, ModelSpec
+from . import torch_functional as tf
 from . import torch_modules as tm
 
 # -- values flowing through the traced graph ---------------------------------------------------
@@ -105,8 +107,8 @@ class Builder:
     def tuple(self, items: list) -> tuple:
         return tuple(Tensor(i, 3) if isinstance(i, tuple) and len(i) == 3 and isinstance(i[0], str) else i for i in items)
 
-    def lazy(self, make: Callable[[], tuple]) -> Lazy:
-        """A rank-3 tensor made when first read, named after the node that defined it."""
+    def lazy(self, make: Callable[[], tuple], rank: int = 3) -> Lazy:
+        """A tensor (rank 3 unless told) made when first read, named after the node that defined it."""
         prefix = self.prefix
 
         def named():
@@ -115,7 +117,7 @@ class Builder:
                 return make()
             finally:
                 self.prefix = reader
-        return Lazy(named, 3)
+        return Lazy(named, rank)
 
     def items(self, value) -> list:
         if isinstance(value, (tuple, list)):
@@ -141,8 +143,6 @@ def describe(value) -> str:
         return "a tensor size"
     if isinstance(value, Const):
         return f"the parameter '{value.name}'"
-    if isinstance(value, Refused):
-        return value.what
     return f"{type(value).__name__} {value!r}"
 
 
@@ -198,6 +198,23 @@ class Converter:
     def tensor(self, value, what="an argument") -> Tensor:
         return self.b.tensor(value, what)
 
+    def constant(self, value, what: str, optional: bool = False):
+        """The array of a parameter or buffer passed to a function (F.conv2d's weight, ...);
+        None for an optional argument left out."""
+        if value is None and optional:
+            return None
+        if isinstance(value, Const):
+            return value.array
+        raise UnsupportedLayerError(f"{what} must be a parameter or buffer of the module, got {describe(value)}; "
+                                    "weights computed in forward are not supported")
+
+    def shape_of(self, arg) -> tuple:
+        """(traced shape, shape with the free input sizes one longer or None) of a node's value."""
+        name = getattr(arg, "name", None)
+        if name not in self.meta:
+            raise UnsupportedLayerError(f"the shape of {arg} is unknown")
+        return self.meta[name], self.varied.get(name)
+
     def rank_of(self, node) -> int:
         shape = self.meta.get(node.name)
         return len(shape) if shape is not None else -1
@@ -245,6 +262,12 @@ class Converter:
         for user in node.users:
             if user.op == "call_function" and getattr(user.target, "__name__", "") == "getitem":
                 return self.axes_of_input(user, rank)
+            if user.op == "call_function" and user.args and user.args[0] is node:  # F.embedding(ids), F.conv1d(x)
+                name = _function_name(user.target)
+                if name == "embedding":
+                    return 0, list(range(rank))
+                if name == "conv1d" and rank == 3:
+                    return 0, [0, 2]
             if user.op == "call_module":
                 module = self.modules[user.target]
                 kind = type(module).__name__
@@ -298,7 +321,7 @@ class Converter:
         target = node.target
         args = [self.value(a) for a in node.args]
         kwargs = {k: self.value(v) for k, v in node.kwargs.items()}
-        key = target if node.op == "call_method" else getattr(target, "__name__", str(target))
+        key = target if node.op == "call_method" else _function_name(target)
         handler = (METHODS if node.op == "call_method" else FUNCTIONS).get(key)
         if node.op == "call_function" and handler is not None and not _is_known_function(target):
             handler = None
@@ -310,6 +333,17 @@ class Converter:
         if isinstance(result, tuple) and len(result) == 3 and isinstance(result[0], str):
             return self.out(node, result)
         return result
+
+
+def _function_name(target) -> str:
+    """A function's torch name: its __name__, or (for F.max_pool2d and the other functions
+    torch builds with boolean_dispatch, all named "fn") the name torch.nn.functional gives it."""
+    name = getattr(target, "__name__", str(target))
+    if name in FUNCTIONS and name != "fn":
+        return name
+    import torch.nn.functional as F
+
+    return next((n for n in dir(F) if not n.startswith("_") and getattr(F, n) is target), name)
 
 
 def _is_known_function(target) -> bool:
@@ -329,12 +363,16 @@ def _arg(args, kwargs, position: int, name: str, default=None):
 def _getitem(c: Converter, node, args, kwargs):
     container, index = args
     if isinstance(container, (tuple, list)):
+        if isinstance(index, slice):
+            return container[index]
         if not isinstance(index, int):
             raise UnsupportedLayerError(f"indexing a tuple with {describe(index)} is not supported")
         return container[index]
     if isinstance(container, Sizes):
+        if isinstance(index, slice) and container.tensor.rank >= 0:  # x.shape[-1:]: the sizes of those axes
+            return tuple(Dim(container.tensor, axis) for axis in range(container.tensor.rank)[index])
         if not isinstance(index, int):
-            raise UnsupportedLayerError("x.shape[...] with a slice is not supported; index one axis")
+            raise UnsupportedLayerError("x.shape[...] with a step or of a tensor of unknown rank is not supported")
         return Dim(container.tensor, index)
     x = c.tensor(container, "the indexed value")
     items = []
@@ -354,6 +392,8 @@ def _getitem(c: Converter, node, args, kwargs):
 
 def _getattr(c: Converter, node, args, kwargs):
     value, name = args
+    if isinstance(value, ValuesIndices) and name in ("values", "indices"):
+        return value[0 if name == "values" else 1]
     if name == "shape":
         return Sizes(c.tensor(value))
     raise UnsupportedLayerError(f"reading the attribute '{name}' of {describe(value)} is not supported")
@@ -393,16 +433,6 @@ def _unary(op: str):
     return convert
 
 
-def _activation(name: str, params: Callable[[list, dict], dict] | None = None, skip: int = 1):
-    def convert(c: Converter, node, args, kwargs):
-        extra = {k: v for k, v in kwargs.items() if k != "inplace"}
-        spec = {"name": name, **(params(args[skip:], extra) if params else {})}
-        if not params and (len(args) > skip or extra):
-            raise UnsupportedOptionError(f"{name} with arguments {args[skip:]} {extra} is not supported")
-        return c.b.add(None, "Activation", {"activation": spec}, [c.tensor(args[0])])[0]
-    return convert
-
-
 def _softmax(log: bool):
     def convert(c: Converter, node, args, kwargs):
         axis = _arg(args, kwargs, 1, "dim")
@@ -427,7 +457,9 @@ def _dims(args, start: int, kwargs, name: str) -> list:
     if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
         rest = list(rest[0])
     if not rest and name in kwargs:
-        rest = list(kwargs[name])
+        rest = list(kwargs[name]) if isinstance(kwargs[name], (tuple, list)) else [kwargs[name]]
+    if len(rest) == 1 and isinstance(rest[0], Sizes) and rest[0].tensor.rank >= 0:  # x.expand(y.shape)
+        rest = [Dim(rest[0].tensor, axis) for axis in range(rest[0].tensor.rank)]
     return list(rest)
 
 
@@ -453,15 +485,8 @@ def _reshape(c: Converter, node, args, kwargs):
     for axis, size in enumerate(_dims(args, 1, kwargs, "shape")):
         if traced and varied and len(traced) == len(varied) and traced[axis] == varied[axis] and (size == -1 or isinstance(size, Dim)):
             entries.append(int(traced[axis]))  # a size that did not change with the input's free sizes
-        elif isinstance(size, Dim):
-            position = inputs.index(size.tensor) if size.tensor in inputs else len(inputs)
-            if position == len(inputs):
-                inputs.append(size.tensor)
-            entries.append({"dim": [position, size.axis]})
-        elif isinstance(size, int) and not isinstance(size, bool):
-            entries.append(size)
         else:
-            raise UnsupportedLayerError(f"view/reshape to a size given as {describe(size)} is not supported")
+            entries.append(_size_entry(size, inputs))
     return c.b.add(None, "tensor.Reshape", {"shape": entries}, inputs)[0]
 
 
@@ -483,30 +508,79 @@ def _unsqueeze(c: Converter, node, args, kwargs):
 
 def _reduce(op: str, with_indices: bool = False):
     """mean / sum / amax / amin; with_indices: torch.max / torch.min, which with a dim give
-    (values, indices)."""
+    (values, indices), and with a tensor the element-wise maximum / minimum."""
     def convert(c: Converter, node, args, kwargs):
         axis = _arg(args, kwargs, 1, "dim")
+        if with_indices and isinstance(axis, (Tensor, Lazy, Const)):  # torch.max(a, b)
+            return _binary("maximum" if op == "max" else "minimum")(c, node, [args[0], axis], {})
         keepdims = bool(_arg(args, kwargs, 2, "keepdim", False))
         if kwargs.get("dtype") is not None:
             raise UnsupportedOptionError(f"{op} with a dtype is not supported")
         axes = None if axis is None else ([axis] if isinstance(axis, int) else list(axis))
         x = c.tensor(args[0])
-        ref = c.b.add(None, "tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [x])[0]
+
+        def values():
+            return c.b.add(None, "tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [x])[0]
         if with_indices and axis is not None:  # torch.max(x, dim) gives (values, indices); torch.amax only values
-            rank = x.rank if keepdims or x.rank < 0 else x.rank - len(axes)
-            return (Tensor(ref, rank), Refused(f"the indices of {op}(dim), which npinfer does not compute"))
-        return ref
+            rank = x.rank if keepdims or x.rank < 0 else x.rank - len(axes)  # each made only if read:
+            return ValuesIndices((c.b.lazy(values, rank), c.b.lazy(lambda: _arg_reduce(c, x, op, axis, keepdims), rank)))
+        return values()
     return convert
 
 
-class Refused:
-    """A value npinfer cannot compute; an error only if something reads it."""
+def _arg_reduce(c: Converter, x: Tensor, op: str, axis, keepdims: bool) -> tuple:
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise UnsupportedOptionError(f"arg{op} over {describe(axis)} is not supported; give one dim (over all axes it "
+                                     "would mix the batch)")
+    return c.b.add("indices", "tensor.ArgReduce", {"op": op, "axis": axis, "keepdims": bool(keepdims)}, [x])[0]
 
-    def __init__(self, what: str):
-        self.what = what
 
-    def __repr__(self):
-        return self.what
+def _argmax(op: str):
+    def convert(c: Converter, node, args, kwargs):
+        return _arg_reduce(c, c.tensor(args[0]), op, _arg(args, kwargs, 1, "dim"), _arg(args, kwargs, 2, "keepdim", False))
+    return convert
+
+
+class ValuesIndices(tuple):
+    """(values, indices) of torch.max / min with a dim, read by position or by name."""
+
+
+def _size_entry(size, inputs: list):
+    """A size argument as a Reshape / Tile / Expand entry: a number, or {"dim": [k, axis]} for
+    x.size(axis), x's tensor added to `inputs` (the layer's inputs)."""
+    if isinstance(size, Dim):
+        if size.tensor not in inputs:
+            inputs.append(size.tensor)
+        return {"dim": [inputs.index(size.tensor), size.axis]}
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size
+    raise UnsupportedLayerError(f"a size given as {describe(size)} is not supported")
+
+
+def _repeat(tile: bool):
+    """x.repeat(*sizes) (at least one count per axis) / torch.tile (fewer: ones first)."""
+    def convert(c: Converter, node, args, kwargs):
+        x = c.tensor(args[0])
+        inputs = [x]
+        counts = [_size_entry(n, inputs) for n in _dims(args, 1, kwargs, "dims" if tile else "repeats")]
+        if tile and 0 <= len(counts) < x.rank:
+            counts = [1] * (x.rank - len(counts)) + counts
+        return c.b.add(None, "tensor.Tile", {"repeats": counts}, inputs)[0]
+    return convert
+
+
+def _expand(c: Converter, node, args, kwargs):
+    x = c.tensor(args[0])
+    inputs = [x]
+    sizes = [_size_entry(n, inputs) for n in _dims(args, 1, kwargs, "size")]
+    return c.b.add(None, "tensor.Expand", {"sizes": sizes}, inputs)[0]
+
+
+def _expand_as(c: Converter, node, args, kwargs):
+    x, other = c.tensor(args[0]), c.tensor(_arg(args, kwargs, 1, "other"))
+    if other.rank < 0:
+        raise UnsupportedLayerError("expand_as a tensor of unknown rank")
+    return c.b.add(None, "tensor.Expand", {"sizes": [{"dim": [1, a]} for a in range(other.rank)]}, [x, other])[0]
 
 
 def _matmul(c: Converter, node, args, kwargs):
@@ -534,10 +608,6 @@ def _pad(c: Converter, node, args, kwargs):
 
 def _identity(c: Converter, node, args, kwargs):
     return args[0]
-
-
-def _dropout(c: Converter, node, args, kwargs):
-    return args[0]  # inference: dropout does nothing
 
 
 def _to_float(c: Converter, node, args, kwargs):
@@ -570,51 +640,11 @@ def _chunk(split: bool):
         for size in sizes:
             size = min(size, length - start)
             items = [{"slice": [None, None, None]}] * (axis % rank) + [{"slice": [start, start + size, None]}]
-            pieces.append(Tensor(c.b.add("piece", "tensor.Index", {"items": items}, [x])[0], rank))
-            start += size
+            pieces.append(c.b.lazy(lambda items=items: c.b.add("piece", "tensor.Index", {"items": items}, [x])[0], rank))
+            start += size  # a piece is made only if forward reads it
         return tuple(pieces)
     return convert
 
-
-def _f_linear(c: Converter, node, args, kwargs):
-    weight, bias = args[1], _arg(args, kwargs, 2, "bias")
-    if not isinstance(weight, Const) or not (bias is None or isinstance(bias, Const)):
-        raise UnsupportedLayerError("F.linear with weights computed in forward is not supported")
-    weights = {"kernel": np.ascontiguousarray(weight.array.T)}
-    if bias is not None:
-        weights["bias"] = bias.array
-    config = {"units": int(weight.array.shape[0]), "use_bias": bias is not None}
-    return c.b.add(None, "Dense", config, [c.tensor(args[0])], weights)[0]
-
-
-def _gelu_params(args, kwargs):
-    return tm.gelu(kwargs.get("approximate", args[0] if args else "none"), "gelu")
-
-
-def _leaky_params(args, kwargs):
-    return {"negative_slope": float(kwargs.get("negative_slope", args[0] if args else 0.01))}
-
-
-def _elu_params(args, kwargs):
-    return {"alpha": float(kwargs.get("alpha", args[0] if args else 1.0))}
-
-
-def _softplus_params(args, kwargs):
-    tm.softplus(kwargs.get("beta", args[0] if args else 1), kwargs.get("threshold", args[1] if len(args) > 1 else 20), "softplus")
-    return {}
-
-
-_ACTIVATION_FUNCTIONS = {
-    "relu": _activation("relu"), "tanh": _activation("tanh"), "sigmoid": _activation("sigmoid"),
-    "silu": _activation("silu"), "mish": _activation("mish"), "relu6": _activation("relu6"), "selu": _activation("selu"),
-    "softsign": _activation("softsign"), "logsigmoid": _activation("log_sigmoid"),
-    "gelu": _activation("gelu", _gelu_params), "leaky_relu": _activation("leaky_relu", _leaky_params),
-    "elu": _activation("elu", _elu_params), "celu": _activation("celu", _elu_params),
-    "softplus": _activation("softplus", _softplus_params),
-    "hardsigmoid": _activation("hard_sigmoid", lambda a, k: {"slope": 1.0 / 6.0}),
-    "hardswish": _activation("hard_silu", lambda a, k: {"slope": 1.0 / 6.0}),
-    "softmax": _softmax(False), "log_softmax": _softmax(True),
-}
 
 FUNCTIONS = {
     "getitem": _getitem, "getattr": _getattr,
@@ -623,22 +653,25 @@ FUNCTIONS = {
     "exp": _unary("exp"), "log": _unary("log"), "sqrt": _unary("sqrt"), "abs": _unary("abs"),
     "cat": _cat(False), "concat": _cat(False), "concatenate": _cat(False), "stack": _cat(True),
     "permute": _permute, "transpose": _transpose, "reshape": _reshape, "flatten": _flatten,
-    "squeeze": _squeeze, "unsqueeze": _unsqueeze, "matmul": _matmul, "bmm": _matmul,
+    "squeeze": _squeeze, "unsqueeze": _unsqueeze, "matmul": _matmul, "bmm": _matmul, "tile": _repeat(True),
     "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "amin": _reduce("min"),
-    "max": _reduce("max", True), "min": _reduce("min", True), "pad": _pad, "dropout": _dropout, "linear": _f_linear,
-    "split": _chunk(True), "chunk": _chunk(False),
-    **_ACTIVATION_FUNCTIONS,
+    "max": _reduce("max", True), "min": _reduce("min", True), "argmax": _argmax("max"), "argmin": _argmax("min"),
+    "pad": _pad, "split": _chunk(True), "chunk": _chunk(False), "softmax": _softmax(False), "log_softmax": _softmax(True),
+    **tf.FUNCTIONS,  # torch.nn.functional's layers and activations (torch.relu, torch.tanh ... too)
 }
 
 METHODS = {
     "size": _size, "view": _reshape, "reshape": _reshape, "permute": _permute, "transpose": _transpose,
     "flatten": _flatten, "squeeze": _squeeze, "unsqueeze": _unsqueeze, "contiguous": _identity, "clone": _identity,
-    "detach": _identity, "float": _to_float, "to": _to_float,
+    "detach": _identity, "float": _to_float, "to": _to_float, "repeat": _repeat(False), "tile": _repeat(True),
+    "expand": _expand, "expand_as": _expand_as,
     "add": _binary("add"), "sub": _binary("sub"), "mul": _binary("mul"), "div": _binary("div"), "pow": _binary("pow"),
     "neg": _unary("neg"), "exp": _unary("exp"), "log": _unary("log"), "sqrt": _unary("sqrt"), "abs": _unary("abs"),
     "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "amin": _reduce("min"),
-    "max": _reduce("max", True), "min": _reduce("min", True), "matmul": _matmul, "split": _chunk(True), "chunk": _chunk(False),
-    **{name: fn for name, fn in _ACTIVATION_FUNCTIONS.items() if name in ("relu", "tanh", "sigmoid", "softmax", "log_softmax")},
+    "max": _reduce("max", True), "min": _reduce("min", True), "argmax": _argmax("max"), "argmin": _argmax("min"),
+    "matmul": _matmul, "split": _chunk(True), "chunk": _chunk(False),
+    "softmax": _softmax(False), "log_softmax": _softmax(True),
+    **{name: tf.FUNCTIONS[name] for name in ("relu", "tanh", "sigmoid")},
 }
 
 

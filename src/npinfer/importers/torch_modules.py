@@ -20,39 +20,63 @@ def _array(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32) if tensor.is_floating_point() else tensor.detach().cpu().numpy()
 
 
-def _refuse(module, option: str, value, supported: str) -> UnsupportedOptionError:
-    return UnsupportedOptionError(f"{type(module).__name__}: {option}={value!r} is not supported; supported: {supported}")
+def _refuse(where, option: str, value, supported: str) -> UnsupportedOptionError:
+    """`where`: the module, or the name of the function (F.max_pool2d, ...) that has the option."""
+    name = where if isinstance(where, str) else type(where).__name__
+    return UnsupportedOptionError(f"{name}: {option}={value!r} is not supported; supported: {supported}")
 
 
 # -- activations ------------------------------------------------------------------------------
 
+# module -> (its torch.nn.functional name, its parameters with F's defaults). A module keeps
+# each parameter in an attribute of the same name, so both forms read this one table.
+ACTIVATION_FORMS = {
+    "ReLU": ("relu", {}), "ReLU6": ("relu6", {}), "SELU": ("selu", {}), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
+    "SiLU": ("silu", {}), "Mish": ("mish", {}), "Softsign": ("softsign", {}), "Tanhshrink": ("tanhshrink", {}),
+    "LogSigmoid": ("logsigmoid", {}), "Hardswish": ("hardswish", {}), "Hardsigmoid": ("hardsigmoid", {}),
+    "LeakyReLU": ("leaky_relu", {"negative_slope": 0.01}),
+    "ELU": ("elu", {"alpha": 1.0}), "CELU": ("celu", {"alpha": 1.0}), "GELU": ("gelu", {"approximate": "none"}),
+    "Softplus": ("softplus", {"beta": 1.0, "threshold": 20.0}), "Hardtanh": ("hardtanh", {"min_val": -1.0, "max_val": 1.0}),
+    "Softshrink": ("softshrink", {"lambd": 0.5}), "Hardshrink": ("hardshrink", {"lambd": 0.5}), "GLU": ("glu", {"dim": -1}),
+}
+ACTIVATION_FUNCTIONS = {function: defaults for function, defaults in ACTIVATION_FORMS.values()}
+
+
+def activation(function: str, params: dict, where) -> dict:
+    """The canonical activation of torch's `function` (F.relu, ...) with its parameters
+    (ACTIVATION_FORMS names, all given)."""
+    simple = {"relu": "relu", "relu6": "relu6", "selu": "selu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu",
+              "mish": "mish", "softsign": "softsign", "tanhshrink": "tanh_shrink", "logsigmoid": "log_sigmoid"}
+    if function in simple:
+        return {"name": simple[function]}
+    if function in ("hardswish", "hardsigmoid"):
+        return {"name": "hard_silu" if function == "hardswish" else "hard_sigmoid", "slope": 1.0 / 6.0}
+    if function == "leaky_relu":
+        return {"name": "leaky_relu", "negative_slope": float(params["negative_slope"])}
+    if function in ("elu", "celu"):
+        return {"name": function, "alpha": float(params["alpha"])}
+    if function == "gelu":
+        return gelu(params["approximate"], where)
+    if function == "softplus":
+        return softplus(params["beta"], params["threshold"], where)
+    if function == "hardtanh":
+        if (params["min_val"], params["max_val"]) != (-1.0, 1.0):
+            raise _refuse(where, "min_val, max_val", (params["min_val"], params["max_val"]), "-1.0, 1.0")
+        return {"name": "hard_tanh"}
+    if function in ("softshrink", "hardshrink"):
+        return {"name": "soft_shrink" if function == "softshrink" else "hard_shrink", "threshold": float(params["lambd"])}
+    if function == "glu":
+        return {"name": "glu", "axis": int(params["dim"])}
+    raise UnsupportedLayerError(f"the activation '{function}' is not supported; supported: {', '.join(sorted(ACTIVATION_FUNCTIONS))}")
+
+
 def activation_of_module(module) -> dict | None:
     """The canonical activation of an activation module, or None if it is not one."""
-    name = type(module).__name__
-    simple = {"ReLU": "relu", "ReLU6": "relu6", "SELU": "selu", "Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu",
-              "Mish": "mish", "Softsign": "softsign", "Tanhshrink": "tanh_shrink", "LogSigmoid": "log_sigmoid",
-              "Hardswish": "hard_silu", "Identity": "linear"}
-    if name in simple:
-        return {"name": simple[name]} if name != "Hardswish" else {"name": "hard_silu", "slope": 1.0 / 6.0}
-    if name == "LeakyReLU":
-        return {"name": "leaky_relu", "negative_slope": float(module.negative_slope)}
-    if name in ("ELU", "CELU"):
-        return {"name": name.lower(), "alpha": float(module.alpha)}
-    if name == "GELU":
-        return gelu(module.approximate, module)
-    if name == "Hardsigmoid":
-        return {"name": "hard_sigmoid", "slope": 1.0 / 6.0}
-    if name == "Softplus":
-        return softplus(module.beta, module.threshold, module)
-    if name == "Hardtanh":
-        if (module.min_val, module.max_val) != (-1.0, 1.0):
-            raise _refuse(module, "min_val, max_val", (module.min_val, module.max_val), "-1.0, 1.0")
-        return {"name": "hard_tanh"}
-    if name in ("Softshrink", "Hardshrink"):
-        return {"name": "soft_shrink" if name == "Softshrink" else "hard_shrink", "threshold": float(module.lambd)}
-    if name == "GLU":
-        return {"name": "glu", "axis": int(module.dim)}
-    return None
+    form = ACTIVATION_FORMS.get(type(module).__name__)
+    if form is None:
+        return None
+    function, defaults = form
+    return activation(function, {p: getattr(module, p) for p in defaults}, module)
 
 
 def gelu(approximate: str, where) -> dict:
@@ -69,21 +93,29 @@ def softplus(beta, threshold, where) -> dict:
     return {"name": "softplus"}
 
 
-# -- layers -------------------------------------------------------------------------------------
+# -- layers: one function each, from plain values (the module forms and F.* both call them) -----
+
+def linear_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None):
+    """y = x W^T + b; weight (out, in)."""
+    weights = {"kernel": np.ascontiguousarray(weight.T)}  # (in, out)
+    if bias is not None:
+        weights["bias"] = bias
+    return builder.add(None, "Dense", {"units": int(weight.shape[0]), "use_bias": bias is not None}, [x], weights)[0]
+
 
 def linear(builder, module, x):
-    weights = {"kernel": _array(module.weight).T}  # (in, out)
-    if module.bias is not None:
-        weights["bias"] = _array(module.bias)
-    return builder.add(None, "Dense", {"units": int(module.out_features), "use_bias": module.bias is not None}, [x], weights)[0]
+    return linear_layer(builder, x, _array(module.weight), None if module.bias is None else _array(module.bias))
+
+
+def embedding_layer(builder, x, table: np.ndarray, max_norm, where):
+    if max_norm is not None:
+        raise _refuse(where, "max_norm", max_norm, "None (max_norm rescales the table while it is read)")
+    return builder.add(None, "Embedding", {"input_dim": table.shape[0], "output_dim": table.shape[1]}, [x],
+                       {"embeddings": table})[0]
 
 
 def embedding(builder, module, x):
-    if module.max_norm is not None:
-        raise _refuse(module, "max_norm", module.max_norm, "None (max_norm rescales the table while it is read)")
-    table = _array(module.weight)
-    return builder.add(None, "Embedding", {"input_dim": table.shape[0], "output_dim": table.shape[1]}, [x],
-                       {"embeddings": table})[0]
+    return embedding_layer(builder, x, _array(module.weight), module.max_norm, module)
 
 
 def _pad(builder, x, pads, fill=0.0):
@@ -97,107 +129,160 @@ def _per_axis(value, n: int) -> tuple:
     return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * n
 
 
-def conv(builder, module, x):
-    """nn.Conv1d / 2d / 3d -> Conv1D / 2D / 3D (channels_first), padding as a tensor.Pad before."""
-    if module.padding_mode != "zeros":
-        raise _refuse(module, "padding_mode", module.padding_mode, "'zeros'")
-    n = len(module.kernel_size)
-    if module.padding == "same":
-        pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(module.kernel_size, module.dilation)]
-    elif module.padding == "valid":
+def conv_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None, stride, padding, dilation, groups: int, where):
+    """A torch convolution (weight (out, in/groups, *k)) -> Conv1D / 2D / 3D (channels_first),
+    padding as a tensor.Pad before."""
+    n = weight.ndim - 2
+    kernel, dilation = weight.shape[2:], _per_axis(dilation, n)
+    if padding == "same":
+        pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
+    elif padding == "valid":
         pads = [(0, 0)] * n
+    elif isinstance(padding, str):
+        raise _refuse(where, "padding", padding, "'same', 'valid' or sizes")
     else:
-        pads = [(p, p) for p in _per_axis(module.padding, n)]
+        pads = [(p, p) for p in _per_axis(padding, n)]
     x = _pad(builder, x, pads)
-    weights = {"kernel": np.ascontiguousarray(_array(module.weight).transpose(*range(2, n + 2), 1, 0))}  # (*k, in/groups, out)
-    if module.bias is not None:
-        weights["bias"] = _array(module.bias)
-    config = {"filters": int(module.out_channels), "kernel_size": list(module.kernel_size), "strides": list(module.stride),
-              "dilation_rate": list(module.dilation), "groups": int(module.groups), "padding": "valid",
-              "data_format": "channels_first", "use_bias": module.bias is not None}
+    weights = {"kernel": np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))}  # (*k, in/groups, out)
+    if bias is not None:
+        weights["bias"] = bias
+    config = {"filters": int(weight.shape[0]), "kernel_size": list(kernel), "strides": list(_per_axis(stride, n)),
+              "dilation_rate": list(dilation), "groups": int(groups), "padding": "valid",
+              "data_format": "channels_first", "use_bias": bias is not None}
     return builder.add(None, f"Conv{n}D", config, [x], weights)[0]
 
 
-def conv_transpose(builder, module, x):
-    """nn.ConvTranspose1d / 2d / 3d -> Conv1D / 2D / 3DTranspose ('valid' with output_padding),
-    then `padding` cut from both ends of each axis, as torch does."""
+def conv(builder, module, x):
+    """nn.Conv1d / 2d / 3d."""
     if module.padding_mode != "zeros":
         raise _refuse(module, "padding_mode", module.padding_mode, "'zeros'")
-    if module.groups != 1:
-        raise _refuse(module, "groups", module.groups, "1")
-    n = len(module.kernel_size)
-    weights = {"kernel": np.ascontiguousarray(_array(module.weight).transpose(*range(2, n + 2), 1, 0))}  # (*k, out, in)
-    if module.bias is not None:
-        weights["bias"] = _array(module.bias)
-    config = {"filters": int(module.out_channels), "kernel_size": list(module.kernel_size), "strides": list(module.stride),
-              "dilation_rate": list(module.dilation), "padding": "valid", "output_padding": list(module.output_padding),
-              "data_format": "channels_first", "use_bias": module.bias is not None}
+    bias = None if module.bias is None else _array(module.bias)
+    return conv_layer(builder, x, _array(module.weight), bias, module.stride, module.padding, module.dilation, module.groups, module)
+
+
+def conv_transpose_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None, stride, padding, output_padding, groups: int,
+                         dilation, where):
+    """A transposed torch convolution (weight (in, out, *k)) -> Conv1D / 2D / 3DTranspose
+    ('valid' with output_padding), then `padding` cut from both ends of each axis, as torch does."""
+    if groups != 1:
+        raise _refuse(where, "groups", groups, "1")
+    n = weight.ndim - 2
+    weights = {"kernel": np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))}  # (*k, out, in)
+    if bias is not None:
+        weights["bias"] = bias
+    config = {"filters": int(weight.shape[1]), "kernel_size": list(weight.shape[2:]), "strides": list(_per_axis(stride, n)),
+              "dilation_rate": list(_per_axis(dilation, n)), "padding": "valid",
+              "output_padding": list(_per_axis(output_padding, n)), "data_format": "channels_first", "use_bias": bias is not None}
     y = builder.add(None, f"Conv{n}DTranspose", config, [x], weights)[0]
-    cut = _per_axis(module.padding, n)
+    cut = _per_axis(padding, n)
     if not any(cut):
         return y
     items = [{"slice": [None, None, None]}] * 2 + [{"slice": [c, -c if c else None, None]} for c in cut]
     return builder.add("crop", "tensor.Index", {"items": items}, [y])[0]
 
 
-def pool(builder, module, x):
-    """nn.MaxPool1d / 2d / 3d and nn.AvgPool1d / 2d / 3d -> Max / AveragePooling (channels_first)
-    after an explicit pad (-inf for max; zeros, counted, for the average: count_include_pad)."""
-    kind = "Max" if type(module).__name__.startswith("Max") else "Average"
-    n = int(type(module).__name__[-2])
-    if module.ceil_mode:
-        raise _refuse(module, "ceil_mode", True, "False")
-    if kind == "Max" and (module.return_indices or any(d != 1 for d in _per_axis(module.dilation, n))):
-        raise _refuse(module, "dilation / return_indices", (module.dilation, module.return_indices), "1 and False")
-    pads = _per_axis(module.padding, n)
-    if kind == "Average" and (getattr(module, "divisor_override", None) is not None or (not module.count_include_pad and any(pads))):
-        raise _refuse(module, "count_include_pad / divisor_override", (module.count_include_pad, module.divisor_override),
+def conv_transpose(builder, module, x):
+    """nn.ConvTranspose1d / 2d / 3d."""
+    if module.padding_mode != "zeros":
+        raise _refuse(module, "padding_mode", module.padding_mode, "'zeros'")
+    bias = None if module.bias is None else _array(module.bias)
+    return conv_transpose_layer(builder, x, _array(module.weight), bias, module.stride, module.padding, module.output_padding,
+                                module.groups, module.dilation, module)
+
+
+def pool_layer(builder, x, kind: str, n: int, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, count_include_pad=True, divisor_override=None, where="pool"):
+    """Max ("Max") or average ("Average") pooling over n axes of x (batch, channels, *spatial)
+    -> Max / AveragePooling (channels_first) after an explicit pad (-inf for max; zeros,
+    counted, for the average: count_include_pad)."""
+    if ceil_mode:
+        raise _refuse(where, "ceil_mode", True, "False")
+    if kind == "Max" and (return_indices or any(d != 1 for d in _per_axis(dilation, n))):
+        raise _refuse(where, "dilation / return_indices", (dilation, return_indices), "1 and False")
+    pads = _per_axis(padding, n)
+    if kind == "Average" and (divisor_override is not None or (not count_include_pad and any(pads))):
+        raise _refuse(where, "count_include_pad / divisor_override", (count_include_pad, divisor_override),
                       "count_include_pad=True (or no padding) and no divisor_override")
     x = _pad(builder, x, [(p, p) for p in pads], float("-inf") if kind == "Max" else 0.0)
-    size = _per_axis(module.kernel_size, n)
-    config = {"pool_size": list(size), "strides": list(_per_axis(module.stride or module.kernel_size, n)), "padding": "valid",
+    size = _per_axis(kernel_size, n)
+    config = {"pool_size": list(size), "strides": list(_per_axis(stride or kernel_size, n)), "padding": "valid",
               "data_format": "channels_first"}
     return builder.add(None, f"{kind}Pooling{n}D", config, [x])[0]
 
 
-def adaptive_average_pool(builder, module, x, shape, varied):
-    """nn.AdaptiveAvgPool1d / 2d / 3d: to 1 per axis -> the global average (kept axes); to other
-    sizes that divide the input's (fixed) sizes -> AveragePooling with that window."""
-    n = int(type(module).__name__[-2])
+def pool(builder, module, x):
+    """nn.MaxPool1d / 2d / 3d and nn.AvgPool1d / 2d / 3d."""
+    name = type(module).__name__
+    kind = "Max" if name.startswith("Max") else "Average"
+    options = {"dilation": module.dilation, "return_indices": module.return_indices} if kind == "Max" else \
+        {"count_include_pad": module.count_include_pad, "divisor_override": getattr(module, "divisor_override", None)}
+    return pool_layer(builder, x, kind, int(name[-2]), module.kernel_size, module.stride, module.padding,
+                      ceil_mode=module.ceil_mode, where=module, **options)
+
+
+def adaptive_pool_layer(builder, x, kind: str, n: int, output_size, shape, varied, where):
+    """Adaptive max / average pooling over n axes: to 1 per axis -> the global pool (kept
+    axes); to other sizes that divide the input's (fixed) sizes -> pooling with that window."""
     spatial = tuple(shape[2:])
-    size = module.output_size
-    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
+    size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * n
     out = tuple(s if o is None else int(o) for o, s in zip(size, spatial))
     if all(o == 1 for o in out):
-        return builder.add(None, f"GlobalAveragePooling{n}D", {"data_format": "channels_first", "keepdims": True}, [x])[0]
+        return builder.add(None, f"Global{kind}Pooling{n}D", {"data_format": "channels_first", "keepdims": True}, [x])[0]
     if varied is not None and tuple(varied[2:]) != spatial:
-        raise _refuse(module, "output_size", module.output_size, "1 on every axis, when the input's spatial sizes vary")
+        raise _refuse(where, "output_size", output_size, "1 on every axis, when the input's spatial sizes vary")
     if any(s % o for s, o in zip(spatial, out)):
-        raise _refuse(module, "output_size", module.output_size, f"sizes dividing the input's {spatial}, or 1")
+        raise _refuse(where, "output_size", output_size, f"sizes dividing the input's {spatial}, or 1")
     window = [s // o for s, o in zip(spatial, out)]
     config = {"pool_size": window, "strides": window, "padding": "valid", "data_format": "channels_first"}
-    return builder.add(None, f"AveragePooling{n}D", config, [x])[0]
+    return builder.add(None, f"{kind}Pooling{n}D", config, [x])[0]
+
+
+def adaptive_pool(builder, module, x, shape, varied):
+    """nn.AdaptiveAvgPool1d / 2d / 3d and nn.AdaptiveMaxPool1d / 2d / 3d."""
+    name = type(module).__name__
+    if getattr(module, "return_indices", False):
+        raise _refuse(module, "return_indices", True, "False")
+    kind = "Max" if name.startswith("AdaptiveMax") else "Average"
+    return adaptive_pool_layer(builder, x, kind, int(name[-2]), module.output_size, shape, varied, module)
+
+
+def layer_norm_layer(builder, x, axes: int, weight: np.ndarray | None, bias: np.ndarray | None, eps: float):
+    """Normalized over the last `axes` axes, then scaled by weight and shifted by bias."""
+    config = {"axis": list(range(-axes, 0)), "epsilon": float(eps), "scale": weight is not None, "center": bias is not None}
+    weights = {}
+    if weight is not None:
+        weights["gamma"] = weight
+    if bias is not None:
+        weights["beta"] = bias
+    return builder.add(None, "LayerNormalization", config, [x], weights)[0]
 
 
 def layer_norm(builder, module, x):
-    axes = list(range(-len(module.normalized_shape), 0))
-    config = {"axis": axes, "epsilon": float(module.eps), "scale": module.weight is not None, "center": module.bias is not None}
-    weights = {}
-    if module.weight is not None:
-        weights["gamma"] = _array(module.weight)
-    if module.bias is not None:
-        weights["beta"] = _array(module.bias)
-    return builder.add(None, "LayerNormalization", config, [x], weights)[0]
+    return layer_norm_layer(builder, x, len(module.normalized_shape), None if module.weight is None else _array(module.weight),
+                            None if module.bias is None else _array(module.bias), module.eps)
+
+
+def batch_norm_layer(builder, x, mean: np.ndarray, variance: np.ndarray, weight: np.ndarray | None,
+                     bias: np.ndarray | None, eps: float):
+    """Normalized over axis 1 (channels) with the running statistics; weight and bias each
+    optional (F.batch_norm), absent ones are 1 and 0."""
+    channels = mean.shape[0]
+    config = {"axis": 1, "epsilon": float(eps), "center": True, "scale": True}
+    weights = {"moving_mean": mean, "moving_variance": variance,
+               "gamma": np.ones(channels, np.float32) if weight is None else weight,
+               "beta": np.zeros(channels, np.float32) if bias is None else bias}
+    if weight is None and bias is None:
+        config.update(center=False, scale=False)
+        del weights["gamma"], weights["beta"]
+    return builder.add(None, "BatchNormalization", config, [x], weights)[0]
 
 
 def batch_norm(builder, module, x):
     if module.running_mean is None:
         raise _refuse(module, "track_running_stats", False, "True (without running statistics eval mode uses the batch's own)")
-    config = {"axis": 1, "epsilon": float(module.eps), "center": module.affine, "scale": module.affine}
-    weights = {"moving_mean": _array(module.running_mean), "moving_variance": _array(module.running_var)}
-    if module.affine:
-        weights["gamma"], weights["beta"] = _array(module.weight), _array(module.bias)
-    return builder.add(None, "BatchNormalization", config, [x], weights)[0]
+    affine = module.affine
+    return batch_norm_layer(builder, x, _array(module.running_mean), _array(module.running_var),
+                            _array(module.weight) if affine else None, _array(module.bias) if affine else None, module.eps)
 
 
 # -- recurrent ----------------------------------------------------------------------------------
@@ -292,11 +377,10 @@ MODULES = {
     **{f"{kind}Pool{n}d": pool for kind in ("Max", "Avg") for n in (1, 2, 3)},
     **{f"BatchNorm{n}d": batch_norm for n in (1, 2, 3)},
 }
-SHAPED = {f"AdaptiveAvgPool{n}d": adaptive_average_pool for n in (1, 2, 3)}  # converters that read the input's shape
+SHAPED = {f"Adaptive{kind}Pool{n}d": adaptive_pool for kind in ("Avg", "Max") for n in (1, 2, 3)}  # converters that read the input's shape
 RECURRENT = ("RNN", "LSTM", "GRU")
-PASS_THROUGH = ("Dropout", "Dropout1d", "AlphaDropout", "Identity")
-ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "Sigmoid", "Tanh", "SiLU", "Mish", "Softplus",
-               "Softsign", "Hardsigmoid", "Hardswish", "Hardtanh", "Tanhshrink", "LogSigmoid", "Softshrink", "Hardshrink", "GLU")
+PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Identity")
+ACTIVATIONS = tuple(ACTIVATION_FORMS)
 
 
 def supported_modules() -> list[str]:

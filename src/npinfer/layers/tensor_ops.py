@@ -550,7 +550,9 @@ class Pad(TensorOp):
         return [np.pad(inputs[0], self.pads, constant_values=self.config["value"])]
 
     def export(self, e):
-        return [f"np.pad({e.input}, {[tuple(p) for p in self.pads]}, constant_values={self.config['value']!r})"]
+        value = self.config["value"]
+        text = repr(value) if np.isfinite(value) else ("np.inf" if value > 0 else "-np.inf")  # max pooling pads with -inf
+        return [f"np.pad({e.input}, {[tuple(p) for p in self.pads]}, constant_values={text})"]
 
 
 class Softmax(TensorOp):
@@ -641,6 +643,113 @@ class Cast(TensorOp):
         return [self.target == "int64"]
 
 
+def _sizes(layer: Layer, key: str, shapes, low: int) -> list:
+    """A Tile / Expand entry list at build time: a number (>= low), or {"dim": [k, axis]}: the
+    size of input k's axis (None where unknown). At least as many entries as input 0 has axes."""
+    entries = layer.config[key]
+    if not isinstance(entries, list) or len(entries) < len(shapes[0]):
+        raise layer.refuse(key, entries, f"a list of at least {len(shapes[0])} entries")
+    sizes = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            k, axis = Reshape._dim(layer, entry, shapes)
+            sizes.append(shapes[k][axis])
+        else:
+            sizes.append(_int(layer, key, entry, low=low))
+    return sizes
+
+
+def _run_sizes(entries, inputs) -> list:
+    """The entries with {"dim": [k, axis]} read from the inputs."""
+    return [inputs[e["dim"][0]].shape[e["dim"][1]] if isinstance(e, dict) else e for e in entries]
+
+
+class Tile(TensorOp):
+    """np.tile(x, repeats): torch's x.repeat(*sizes) (more counts than axes: new axes first).
+    A count is a number or {"dim": [k, axis]} (the size of input k's axis at run time)."""
+
+    OPTIONS = {"repeats": REQUIRED}
+    ARITY = None
+
+    def shape(self, shapes):
+        self.expect_inputs(shapes, count=None, min_rank=0)
+        counts = _sizes(self, "repeats", shapes, low=0)
+        base = (1,) * (len(counts) - len(shapes[0])) + tuple(shapes[0])
+        return tuple(None if d is None or n is None else d * n for d, n in zip(base, counts))
+
+    def compute(self, inputs):
+        return [np.tile(inputs[0], _run_sizes(self.config["repeats"], inputs))]
+
+    def export(self, e):
+        return [f"np.tile({e.input}, {_shape_text(self.config['repeats'], e.inputs)})"]
+
+
+def expand(x, sizes):
+    """x broadcast to `sizes` and copied (torch's x.expand: -1 keeps x's axis; new axes go first)."""
+    extra = len(sizes) - x.ndim
+    shape = [x.shape[i - extra] if size == -1 else size for i, size in enumerate(sizes)]
+    return np.ascontiguousarray(np.broadcast_to(x, shape))
+
+
+class Expand(TensorOp):
+    """torch's x.expand(*sizes): axes of size 1 repeated to `sizes`; an entry is a size, -1
+    (keep the axis) or {"dim": [k, axis]} (the size of input k's axis at run time)."""
+
+    OPTIONS = {"sizes": REQUIRED}
+    ARITY = None
+
+    def shape(self, shapes):
+        self.expect_inputs(shapes, count=None, min_rank=0)
+        sizes = _sizes(self, "sizes", shapes, low=-1)
+        extra = len(sizes) - len(shapes[0])
+        base = (1,) * extra + tuple(shapes[0])
+        out = []
+        for i, (d, size) in enumerate(zip(base, sizes)):
+            if size == -1 and i < extra:
+                raise self.refuse("sizes", self.config["sizes"], "-1 only on the input's own axes")
+            if size == -1:
+                out.append(d)
+            elif d not in (None, 1) and size is not None and size != d:
+                raise self.refuse("sizes", self.config["sizes"], f"sizes matching the input's {format_shape(shapes[0])} or 1s")
+            else:
+                out.append(size)
+        return tuple(out)
+
+    def compute(self, inputs):
+        return [expand(inputs[0], _run_sizes(self.config["sizes"], inputs))]
+
+    def export(self, e):
+        return [e.call(expand, e.input, e.code(_shape_text(self.config["sizes"], e.inputs)))]
+
+
+class ArgReduce(TensorOp):
+    """The index (int64) of the max or min along `axis`, the first on ties (torch.argmax, the
+    indices of torch.max(x, dim))."""
+
+    OPTIONS = {"op": REQUIRED, "axis": REQUIRED, "keepdims": False}
+
+    def shape(self, shapes):
+        self.function = {"max": "argmax", "min": "argmin"}[_choice(self, "op", ("max", "min"))]
+        rank = len(shapes[0])
+        self.axis = _axis(self, "axis", self.config["axis"], rank)
+        if not isinstance(self.config["keepdims"], bool):
+            raise self.refuse("keepdims", self.config["keepdims"], "true or false")
+        if self.config["keepdims"]:
+            return tuple(1 if i == self.axis else d for i, d in enumerate(shapes[0]))
+        return tuple(d for i, d in enumerate(shapes[0]) if i != self.axis)
+
+    def compute(self, inputs):
+        found = getattr(np, self.function)(inputs[0], axis=self.axis, keepdims=self.config["keepdims"])
+        return [np.asarray(found, dtype=np.int64)]
+
+    def export(self, e):
+        found = f"np.{self.function}({e.input}, axis={self.axis!r}, keepdims={self.config['keepdims']!r})"
+        return [f"np.asarray({found}, dtype=np.int64)"]
+
+    def integer_outputs(self, integer_inputs):
+        return [True]
+
+
 def sequence_mask(lengths, x):
     """(batch, time) booleans, True at the steps t < lengths[b] of each row b of x (batch, time, ...)."""
     lengths = np.asarray(lengths).astype(np.int64).reshape(-1)
@@ -668,4 +777,4 @@ class SequenceMask(TensorOp):
 
 TENSOR_OPS = {f"tensor.{cls.__name__}": cls for cls in (
     Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Index, Concat, Stack, Binary, Unary, Reduce, MatMul, Pad, Softmax,
-    Full, Take, Cast, SequenceMask)}
+    Full, Take, Cast, SequenceMask, Tile, Expand, ArgReduce)}
