@@ -13,9 +13,15 @@ import traceback
 
 import numpy as np
 
+from .errors import (
+    InputError,
+    ModelFormatError,
+    NpinferError,
+    ResourceLimitError,
+    UnsupportedLayerError,
+    UnsupportedOptionError,
+)
 from .version import __version__
-from .errors import (InputError, ModelFormatError, NpinferError, ResourceLimitError, UnsupportedLayerError,
-                     UnsupportedOptionError)
 
 # Ordered: the first matching class decides the exit code and the label of the message.
 ERROR_TABLE = [

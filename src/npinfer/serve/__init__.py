@@ -15,14 +15,17 @@ import logging
 
 INSTALL_HINT = "npinfer serve needs starlette and uvicorn: pip install 'npinfer[serve]'"
 
-__all__ = ["create_app", "run", "missing_extra", "INSTALL_HINT"]
+__all__ = ["INSTALL_HINT", "create_app", "missing_extra", "run"]
 
 
 def missing_extra() -> str | None:
     """The install hint when starlette or uvicorn is missing, else None."""
-    import importlib.util
-
-    missing = [m for m in ("starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    missing = []
+    for module in ("starlette", "uvicorn"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
     return f"{INSTALL_HINT} (missing: {', '.join(missing)})" if missing else None
 
 

@@ -19,7 +19,7 @@ from .errors import RequestError
 
 
 class _Job:
-    __slots__ = ("arrays", "rows", "key", "arrived", "future")
+    __slots__ = ("arrays", "arrived", "future", "key", "rows")
 
     def __init__(self, arrays, arrived, future):
         self.arrays = arrays  # prepared inputs, batch first

@@ -17,7 +17,7 @@ HEADER_LENGTH = "inference-header-content-length"
 class InferRequest:
     """A parsed infer request: the arrays by input name, which outputs to return and how."""
 
-    __slots__ = ("id", "arrays", "outputs", "binary_default")
+    __slots__ = ("arrays", "binary_default", "id", "outputs")
 
     def __init__(self, id, arrays: dict, outputs: list | None, binary_default: bool):
         self.id = id
@@ -137,7 +137,7 @@ def _requested(outputs, model) -> list | None:
         if name not in names:
             raise bad_request(f"unknown output {name!r}; the model's outputs: {', '.join(names)}")
         parameters = _parameters(item.get("parameters"), f"output '{name}'")
-        if "class_count" in parameters and parameters["class_count"]:
+        if parameters.get("class_count"):
             raise bad_request("the classification extension (class_count) is not supported")
         binary = parameters.get("binary_data")
         if binary is not None and not isinstance(binary, bool):
