@@ -13,15 +13,9 @@ import traceback
 
 import numpy as np
 
-from .errors import (
-    InputError,
-    ModelFormatError,
-    NpinferError,
-    ResourceLimitError,
-    UnsupportedLayerError,
-    UnsupportedOptionError,
-)
 from .version import __version__
+from .errors import (InputError, ModelFormatError, NpinferError, ResourceLimitError, UnsupportedLayerError,
+                     UnsupportedOptionError)
 
 # Ordered: the first matching class decides the exit code and the label of the message.
 ERROR_TABLE = [
