@@ -385,18 +385,26 @@ def _rnn_request(port, x):
                                                              "data": x.tolist()}]))
 
 
+def _wait_pending(port: int, count: int) -> None:
+    """Until /metrics says `count` requests wait in model rnn's queue."""
+    deadline = time.monotonic() + 10
+    while f'npinfer_pending_requests{{model="rnn"}} {count}\n' not in request(port, "GET", "/metrics")[2].decode():
+        assert time.monotonic() < deadline, f"{count} requests never waited together"
+        time.sleep(0.01)
+
+
 def test_queue_limit_answers_503_and_sigterm_drains_in_flight_requests(tmp_path):
-    process, port = _start_cli(tmp_path, "--max-queue", "8", "--max-delay-ms", "400", "--max-batch-size", "64")
+    process, port = _start_cli(tmp_path, "--max-queue", "8", "--max-delay-ms", "1500", "--max-batch-size", "64")
     try:
         inputs = [_f32(1, 4, 3) for _ in range(8)]
         with ThreadPoolExecutor(9) as pool:
-            waiting = [pool.submit(_rnn_request, port, x) for x in inputs]  # held for 400 ms, gathering a batch
-            time.sleep(0.15)
+            waiting = [pool.submit(_rnn_request, port, x) for x in inputs]  # held up to 1.5 s, gathering a batch
+            _wait_pending(port, 8)
             status, answer = _rnn_request(port, inputs[0])  # a ninth: the queue is full
             assert status == 503 and "--max-queue 8" in answer["error"]
             assert [f.result()[0] for f in waiting] == [200] * 8
             waiting = [pool.submit(_rnn_request, port, x) for x in inputs]
-            time.sleep(0.15)  # all 8 in the server, waiting for their batch
+            _wait_pending(port, 8)  # all 8 in the server, waiting for their batch
             process.send_signal(signal.SIGTERM)
             answers = [f.result() for f in waiting]
         assert [status for status, _ in answers] == [200] * 8  # none lost
@@ -439,3 +447,15 @@ def test_metrics_are_prometheus_text(served):
     assert re.search(r'^npinfer_requests_total\{model="rnn",protocol="kserve",code="200"\} \d+$', text, re.MULTILINE)
     assert re.search(r'^npinfer_request_errors_total\{model="rnn",protocol="kserve",code="400"\} \d+$', text, re.MULTILINE)
     assert "npinfer_request_duration_seconds_bucket" in text and "npinfer_batch_size_bucket" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["serve", str(FIXTURE), str(FIXTURE)], "two models would be served under one name"),
+    (["serve", str(FIXTURE), "--name", "a", "--name", "b"], "give --name once per MODEL"),
+    (["serve", str(FIXTURE), "--max-delay-ms", "-1"], "--max-delay-ms must be 0 or more"),
+])
+def test_serve_usage_errors(capsys, argv, message):
+    from npinfer.cli import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -134,7 +134,8 @@ class Server:
         return _json(tfserving.metadata(model, name, VERSION) if tail else tfserving.status(VERSION))
 
     async def metrics_text(self, request):
-        return Response(self.metrics.text(), media_type="text/plain; version=0.0.4")
+        pending = {name: batcher.pending for name, batcher in self.batchers.items()}
+        return Response(self.metrics.text(pending), media_type="text/plain; version=0.0.4")
 
 
 def _protocol(path: str) -> str:

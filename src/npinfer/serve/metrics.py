@@ -69,9 +69,15 @@ class Metrics:
             self.errors.inc(model, protocol, str(code))
         self.latency.observe(seconds, model, protocol)
 
-    def text(self) -> str:
+    def text(self, pending: dict | None = None) -> str:
+        """The exposition; `pending`: {model: requests queued or running} as a gauge."""
         parts = [self.requests, self.errors, self.latency, self.batch_size, self.batch_requests]
-        return "\n".join(line for part in parts for line in part.lines()) + "\n"
+        lines = [line for part in parts for line in part.lines()]
+        if pending is not None:
+            lines += ["# HELP npinfer_pending_requests requests queued or running, per model",
+                      "# TYPE npinfer_pending_requests gauge"]
+            lines += [f'npinfer_pending_requests{{model="{_escape(name)}"}} {count}' for name, count in sorted(pending.items())]
+        return "\n".join(lines) + "\n"
 
 
 def _labels(names: tuple, values: tuple) -> str:
