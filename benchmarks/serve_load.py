@@ -129,7 +129,7 @@ def _pin(cpu: int):
 
 def start(command: list[str], port: int) -> subprocess.Popen:
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(SOURCE)}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_pin(0))
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_pin(0))  # noqa: PLW1509 (no threads started here yet)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -243,11 +243,11 @@ def write_results(rows: list[dict], args) -> None:
 
     RESULTS.mkdir(exist_ok=True)
     lines = ["# npinfer serve under load (benchmarks/serve_load.py)", "",
-             f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores (shared with other work: noisy), "
-             f"Python {platform.python_version()}, NumPy {np.__version__}, ONNX Runtime {onnxruntime.__version__}, "
-             f"starlette {starlette.__version__}, uvicorn {uvicorn.__version__} (h11, asyncio loop).", "",
-             f"LSTM(64) on (50, 8); batch-1 KServe v2 JSON requests, {args.requests} per connection, kept alive; server on CPU 0 "
-             "(BLAS / ORT one thread), client on CPU 1. Ratios are to ONNX Runtime at the same connection count.", "",
+             (f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores (shared with other work: noisy), "
+              f"Python {platform.python_version()}, NumPy {np.__version__}, ONNX Runtime {onnxruntime.__version__}, "
+              f"starlette {starlette.__version__}, uvicorn {uvicorn.__version__} (h11, asyncio loop)."), "",
+             (f"LSTM(64) on (50, 8); batch-1 KServe v2 JSON requests, {args.requests} per connection, kept alive; server on CPU 0 "
+              "(BLAS / ORT one thread), client on CPU 1. Ratios are to ONNX Runtime at the same connection count."), "",
              "| connections | server | requests/s | p50 ms | p99 ms | failures | req/s ÷ ORT | p99 ÷ ORT |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:

@@ -132,7 +132,7 @@ class Batcher:
         arrays = [np.concatenate(parts, axis=0) for parts in zip(*(j.arrays for j in jobs))]
         try:
             results = self._predict(arrays)
-        except Exception:
+        except Exception:  # noqa: BLE001 (any failure: each job runs alone and gets its own error)
             return [self._outcome(j.arrays) for j in jobs]
         total = arrays[0].shape[0]
         if not all(r.ndim and r.shape[0] == total for r in results):  # an output without the batch axis
@@ -146,7 +146,7 @@ class Batcher:
     def _outcome(self, arrays):
         try:
             return self._predict(arrays)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 (handed to the caller's future)
             return err
 
     def _predict(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
