@@ -131,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--dask", metavar="SCHEDULER",
                          help="run on a Dask cluster: its scheduler address, or local:N for N local worker processes")
     predict.set_defaults(run=run_predict)
+
+    serve = commands.add_parser("serve", help="serve models over HTTP: KServe v2 (Triton clients) and TF Serving REST, "
+                                "with dynamic batching (needs npinfer[serve])")
+    serve.add_argument("models", nargs="+", metavar="MODEL", help=".keras, .h5, .onnx or .npz file(s); served under the file stem")
+    serve.add_argument("--name", action="append", metavar="NAME", help="the name to serve a model under (once per MODEL, in order)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument("--max-batch-size", type=_positive_int, default=32, metavar="N",
+                       help="rows gathered into one predict (default 32; 1 turns batching off)")
+    serve.add_argument("--max-delay-ms", type=float, default=2.0, metavar="MS",
+                       help="how long the oldest request waits for others to join its batch (default 2)")
+    serve.add_argument("--max-queue", type=_positive_int, default=1024, metavar="N",
+                       help="requests waiting per model before answering 503 (default 1024)")
+    serve.add_argument("--max-body-mb", type=float, default=64, metavar="MB", help="largest request body (default 64; 413 past it)")
+    serve.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    serve.set_defaults(run=run_serve)
     return parser
 
 
@@ -310,6 +326,27 @@ def run_predict(args) -> int:
         written = len(outputs[0])
     if args.output:
         print(f"wrote {args.output}: {written:,} predictions", file=sys.stderr)
+    return 0
+
+
+def run_serve(args) -> int:
+    from . import load
+    from .serve import missing_extra, run
+
+    hint = missing_extra()
+    if hint:
+        print(f"npinfer: {hint}", file=sys.stderr)
+        return 1
+    if args.name and len(args.name) != len(args.models):
+        raise UsageError(f"give --name once per MODEL: {len(args.models)} model(s), {len(args.name)} name(s)")
+    names = args.name or [os.path.splitext(os.path.basename(path))[0] for path in args.models]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two models would be served under one name ({', '.join(names)}); give --name for each")
+    if args.max_delay_ms < 0 or args.max_body_mb <= 0:
+        raise UsageError("--max-delay-ms must be 0 or more and --max-body-mb more than 0")
+    models = {name: load(path, dtype=args.dtype) for name, path in zip(names, args.models)}
+    run(models, host=args.host, port=args.port, max_batch_size=args.max_batch_size, max_delay_ms=args.max_delay_ms,
+        max_queue=args.max_queue, max_body_mb=args.max_body_mb)
     return 0
 
 
