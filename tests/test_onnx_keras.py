@@ -16,11 +16,11 @@ from generate_fixtures import ONNX_CASES
 from npinfer.errors import UnsupportedOptionError
 from parity import as_list, assert_close
 
-# refused, and why: a Loop over a variable length; Keras 3's Embedding wraps negative ids with a
-# run-time Less / Where, which npinfer does not compute
+# refused, and why: a Loop over a variable length; Keras 3's Embedding wraps negative ids with
+# integer arithmetic (ids + vocabulary size) and a run-time Less / Where, which npinfer does not compute
 REFUSED = {"simplernn_variable_time": "ONNX .* node .*fixed in the file.*load the Keras file",
            "gru_variable_time": "ONNX .* node .*fixed in the file.*load the Keras file",
-           "embedding_gru_classifier": "ONNX Less node .*depends on the data"}
+           "embedding_gru_classifier": "ONNX Add node .*computes on integer values"}
 CONVERTED = [c for c in ONNX_CASES if c not in REFUSED]
 
 
