@@ -19,11 +19,13 @@ from typing import Iterator
 
 import numpy as np
 
-from .parallel import _pool_of, single_threaded_blas, workers
+from . import parallel
+from .parallel import MIN_ROWS_PER_THREAD, MIN_WORK, _pool_of, single_threaded_blas, workers
 
 CHUNK_UNIT = 4096  # the largest tile: large enough that per-call overhead is a small part of it
-SMALLEST_TILE = 256
-TILE_WORK = 5e7  # recurrent multiply-adds per tile above which tiles get smaller
+SMALLEST_TILE = MIN_ROWS_PER_THREAD  # the smallest tile of a recurrent model (threads split from 2 tiles)
+TILE_WORK = MIN_WORK / 2  # recurrent multiply-adds per tile above which tiles get smaller
+TILE_BYTES = 64 << 20  # the largest activation of one tile (bytes) above which tiles get smaller
 
 
 def chunk_size(chunk_rows: int) -> int:
@@ -32,11 +34,19 @@ def chunk_size(chunk_rows: int) -> int:
 
 
 def tile_size(model, arrays: list[np.ndarray]) -> int:
-    """Samples per tile for this model and sample shape: a power of two from 256 to 4096,
-    smaller for heavy recurrent models so that even a small file keeps every core busy."""
+    """Samples per tile for this model and sample shape (never the batch): a power of two up to
+    4096, small enough that a batch large enough for threads (parallel.split_tiles) has two
+    tiles or more: recurrent models down to 128 (a tile's recurrent work at most TILE_WORK,
+    half of MIN_WORK), convolutions down to 1 (a tile's share of a call at most MIN_CALL_WORK),
+    and a tile's largest activation at most TILE_BYTES and the model's Limits."""
     work = model.work_per_row(arrays)  # depends on the sample shape, not the batch
+    call_work = model.call_work_per_row
+    sample_bytes = max(model.sample_activation_bytes, 1)
+    budget = min(TILE_BYTES, model.limits.max_activation_bytes)
     tile = CHUNK_UNIT
     while tile > SMALLEST_TILE and tile * work > TILE_WORK:
+        tile //= 2
+    while tile > 1 and (tile * call_work > parallel.MIN_CALL_WORK or tile * sample_bytes > budget):
         tile //= 2
     return tile
 
