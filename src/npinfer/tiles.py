@@ -10,7 +10,8 @@ single-threaded BLAS and no further splitting. `tile` depends only on the model 
 sample shape, and divides CHUNK_UNIT, so chunks cut on multiples of CHUNK_UNIT start on tile
 boundaries. The same tile gets the same bits in any process, so the predictions for a file
 are identical whatever --chunk-rows, Dask partitioning, worker count or thread count
-computed them. Tiles run in parallel threads (one BLAS thread each).
+computed them. Tiles run in parallel threads (one BLAS thread each). model.predict computes
+the same tiles (Model._run), so it gives these bits too, for any batch_size.
 """
 
 from __future__ import annotations
