@@ -15,7 +15,7 @@ from .layers.recurrent import StateStore
 from .limits import Limits, current
 from .parallel import run_tiles
 from .spec import ModelSpec
-from .tiles import tile_size
+from .tiles import smallest_tile, tile_size
 
 SUPPORTED_DTYPES = ("float32", "float64")
 
@@ -60,6 +60,7 @@ class Model:
         self.path: str | None = None  # the file it was loaded from (npinfer.load sets it), named in errors
         self._largest = _largest_activation(self._shapes)  # (ref, its shape, elements per sample)
         self._tiles: dict[tuple, int] = {}  # rows per tile, by the inputs' sample shapes
+        self._one_tile: float | None = None  # batches up to this many rows are one tile (set on first use)
         self._plain_input = self.inputs[0].shape if len(self.inputs) == 1 and self.inputs[0].dtype == self.dtype.name else None
 
     # -- public API -----------------------------------------------------------------------
@@ -271,7 +272,10 @@ class Model:
         depend only on the tile it is in, never on the batch size or the thread count."""
         rows = arrays[0].shape[0]
         self._check_activations(arrays)
-        if rows > 1 and self._state is None and self.batch_first:
+        one_tile = self._one_tile
+        if one_tile is None:  # (a stateful model's or a time-major batch is one pass)
+            one_tile = self._one_tile = smallest_tile(self) if self._state is None and self.batch_first else float("inf")
+        if rows > one_tile:
             tile = self._tile(arrays)
             if rows > tile:
                 return run_tiles(lambda s: self._graph.run([a[s : s + tile] for a in arrays], wanted, self.dtype),

@@ -34,13 +34,23 @@ def chunk_size(chunk_rows: int) -> int:
     return CHUNK_UNIT * max(1, chunk_rows // CHUNK_UNIT)
 
 
+def smallest_tile(model) -> int:
+    """The smallest tile this model gets for any sample shape (a batch up to it is one tile)."""
+    recurrent = model.work_per_row([]) > 0  # (one step's work: 0 when no layer is recurrent)
+    return _tile(model, float("inf") if recurrent else 0.0)
+
+
 def tile_size(model, arrays: list[np.ndarray]) -> int:
     """Samples per tile for this model and sample shape (never the batch): a power of two up to
-    4096, small enough that a batch large enough for threads (parallel.split_tiles) has two
+    4096, small enough that a batch large enough for threads (parallel.run_tiles) has two
     tiles or more: recurrent models down to 128 (a tile's recurrent work at most TILE_WORK,
     half of MIN_WORK), convolutions down to 1 (a tile's share of a call at most MIN_CALL_WORK),
     and a tile's largest activation at most TILE_BYTES and the model's Limits."""
-    work = model.work_per_row(arrays)  # depends on the sample shape, not the batch
+    return _tile(model, model.work_per_row(arrays))  # work: from the sample shape, not the batch
+
+
+def _tile(model, work: float) -> int:
+    """The tile for `work` recurrent multiply-adds per sample (the rules of tile_size)."""
     call_work = model.call_work_per_row
     sample_bytes = max(model.sample_activation_bytes, 1)
     budget = min(TILE_BYTES, model.limits.max_activation_bytes)
