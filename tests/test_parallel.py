@@ -208,3 +208,18 @@ def test_tiles_fit_the_activation_limit_so_its_batch_size_hint_works():
     fits = int(re.search(r"batch_size=(\d+)", str(refused.value)).group(1))
     got = limited.predict(x, batch_size=fits)
     np.testing.assert_allclose(got, Model(spec).predict(x), rtol=0, atol=1e-5)  # other tiles (4096): float rounding
+
+
+def test_an_output_that_mixes_the_samples_is_computed_in_one_pass():
+    """A traced model may reduce over the batch (x.sum(0)): tiles would give one row per tile,
+    so the batch is then run whole and the sum is over every sample."""
+    rng = np.random.default_rng(11)
+    layers = [LayerSpec("x", "InputLayer", {"shape": [None, 20], "dtype": "float32"}),
+              LayerSpec("d", "Dense", {"units": 4}, {"kernel": rng.normal(size=(20, 4)).astype(np.float32),
+                                                     "bias": np.zeros(4, np.float32)}, [Call([("x", 0, 0)])]),
+              LayerSpec("s", "tensor.Reduce", {"op": "sum", "axes": [0], "keepdims": True}, {}, [Call([("d", 0, 0)])])]
+    model = Model(ModelSpec("m", layers, [("x", 0, 0)], [("s", 0, 0)]))
+    x = rng.normal(size=(5000, 20)).astype(np.float32)  # two tiles of a Dense model (4096 + 904)
+    got = model.predict(x)
+    assert got.shape == (1, 4)
+    np.testing.assert_allclose(got, (x @ model.spec.layers[1].weights["kernel"]).sum(0, keepdims=True), rtol=1e-4)

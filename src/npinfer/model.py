@@ -278,9 +278,19 @@ class Model:
         if rows > one_tile:
             tile = self._tile(arrays)
             if rows > tile:
-                return run_tiles(lambda s: self._graph.run([a[s : s + tile] for a in arrays], wanted, self.dtype),
-                                 range(0, rows, tile), self.work_per_row(arrays), self._graph.call_work_per_row)
+                try:
+                    return run_tiles(lambda s: self._run_tile(arrays, wanted, s, min(tile, rows - s)),
+                                     range(0, rows, tile), self.work_per_row(arrays), self._graph.call_work_per_row)
+                except _NotPerSample:  # an output mixes the samples (a reduction over the batch): one pass
+                    pass
         return self._graph.run(arrays, wanted, self.dtype, self._state)
+
+    def _run_tile(self, arrays: list[np.ndarray], wanted: list, start: int, rows: int) -> list[np.ndarray]:
+        """The outputs for the `rows` samples from `start`, checked to keep one row per sample."""
+        results = self._graph.run([a[start : start + rows] for a in arrays], wanted, self.dtype)
+        if any(r.ndim == 0 or r.shape[0] != rows for r in results):
+            raise _NotPerSample
+        return results
 
     @property
     def sample_activation_bytes(self) -> int:
@@ -353,6 +363,10 @@ class Model:
                         raise InputError(f"input '{info.name}' takes integers ({info.dtype}), got non-integer values")
             return np.ascontiguousarray(array, dtype=np.int64)
         return np.ascontiguousarray(array, dtype=self.dtype)
+
+
+class _NotPerSample(Exception):
+    """A tile's output does not have one row per sample: the batch is then run in one pass."""
 
 
 def _largest_activation(shapes: dict) -> tuple:
