@@ -65,7 +65,7 @@ def test_batch_size_and_threads_give_the_same_bits(kind, rows, monkeypatch):
     shape = model.input_shape[1:]
     x = np.random.default_rng(9).normal(size=(rows,) + shape).astype(np.float32)
     tile = tiles.tile_size(model, [x])
-    assert tile < rows  # several tiles (128 for the recurrent models, 4096 for Dense, 64 for Conv1D)
+    assert tile < rows  # several tiles (256 for the recurrent models, 4096 for Dense, 64 for Conv1D)
     monkeypatch.setattr(parallel, "MIN_WORK", 0)  # threads even for Dense
     pools = []
     pool_of = parallel._pool_of

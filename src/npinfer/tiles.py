@@ -24,7 +24,11 @@ from . import parallel
 from .parallel import MIN_ROWS_PER_THREAD, MIN_WORK, _pool_of, single_threaded_blas, workers
 
 CHUNK_UNIT = 4096  # the largest tile: large enough that per-call overhead is a small part of it
-SMALLEST_TILE = MIN_ROWS_PER_THREAD  # the smallest tile of a recurrent model (threads split from 2 tiles)
+# The smallest tile of a recurrent model. LSTM(64) over 50 steps, measured interleaved in one
+# process (2 cores): batch 1024 in tiles of 512 / 256 / 128: 17.4 / 17.1 / 18.8 ms (more tiles,
+# more per-step calls); but a batch of 256-511 rows is then one or two tiles: batch 256 in one
+# tile of 256 takes 8.2 ms where two threads on tiles of 128 take 4.7 ms.
+SMALLEST_TILE = 2 * MIN_ROWS_PER_THREAD
 TILE_WORK = MIN_WORK / 2  # recurrent multiply-adds per tile above which tiles get smaller
 TILE_BYTES = 64 << 20  # the largest activation of one tile (bytes) above which tiles get smaller
 
@@ -43,7 +47,7 @@ def smallest_tile(model) -> int:
 def tile_size(model, arrays: list[np.ndarray]) -> int:
     """Samples per tile for this model and sample shape (never the batch): a power of two up to
     4096, small enough that a batch large enough for threads (parallel.run_tiles) has two
-    tiles or more: recurrent models down to 128 (a tile's recurrent work at most TILE_WORK,
+    tiles or more: recurrent models down to 256 (a tile's recurrent work at most TILE_WORK,
     half of MIN_WORK), convolutions down to 1 (a tile's share of a call at most MIN_CALL_WORK),
     and a tile's largest activation at most TILE_BYTES and the model's Limits."""
     return _tile(model, model.work_per_row(arrays))  # work: from the sample shape, not the batch
