@@ -65,7 +65,7 @@ def test_batch_size_and_threads_give_the_same_bits(kind, rows, monkeypatch):
     shape = model.input_shape[1:]
     x = np.random.default_rng(9).normal(size=(rows,) + shape).astype(np.float32)
     tile = tiles.tile_size(model, [x])
-    assert tile < rows  # several tiles (256 for the recurrent models, 4096 for Dense, 64 for Conv1D)
+    assert tile < rows  # several tiles (256 for the recurrent models, 4096 for Dense, 128 for Conv1D)
     monkeypatch.setattr(parallel, "MIN_WORK", 0)  # threads even for Dense
     pools = []
     pool_of = parallel._pool_of
@@ -102,7 +102,7 @@ def test_convolutions_split_a_small_batch_and_equal_one_thread(kind, monkeypatch
     model, shape = _window_model(kind)
     x = np.random.default_rng(6).normal(size=(12,) + shape).astype(np.float32)
     assert model.call_work_per_row > 0
-    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)  # 12 rows: tiles of 2, up to 4 parts
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)  # 12 rows: 3 tiles of 4 (each a share of 4 * call_work)
     pools = []
     pool_of = parallel._pool_of
     monkeypatch.setattr(parallel, "_pool_of", lambda count: pools.append(count) or pool_of(count))

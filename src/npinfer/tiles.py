@@ -46,9 +46,10 @@ def smallest_tile(model) -> int:
 
 def tile_size(model, arrays: list[np.ndarray]) -> int:
     """Samples per tile for this model and sample shape (never the batch): a power of two up to
-    4096, small enough that a batch large enough for threads (parallel.run_tiles) has two
-    tiles or more: recurrent models down to 256 (a tile's recurrent work at most TILE_WORK,
-    half of MIN_WORK), convolutions down to 1 (a tile's share of a call at most MIN_CALL_WORK),
+    4096, small enough that most batches large enough for threads (parallel.run_tiles) have
+    two tiles or more, large enough that per-call overhead stays small: recurrent models down to 256 (a tile's recurrent work at most TILE_WORK,
+    half of MIN_WORK), convolutions down to 1 (the smallest tile whose share of a call reaches
+    MIN_CALL_WORK, from which a thread's share measured worth it),
     and a tile's largest activation at most TILE_BYTES and the model's Limits."""
     return _tile(model, model.work_per_row(arrays))  # work: from the sample shape, not the batch
 
@@ -61,7 +62,7 @@ def _tile(model, work: float) -> int:
     tile = CHUNK_UNIT
     while tile > SMALLEST_TILE and tile * work > TILE_WORK:
         tile //= 2
-    while tile > 1 and (tile * call_work > parallel.MIN_CALL_WORK or tile * sample_bytes > budget):
+    while tile > 1 and ((tile // 2) * call_work >= parallel.MIN_CALL_WORK or tile * sample_bytes > budget):
         tile //= 2
     return tile
 
