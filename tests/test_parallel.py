@@ -9,7 +9,6 @@ import pytest
 
 from npinfer import Model, parallel
 from npinfer.spec import Call, LayerSpec, ModelSpec
-from parity import assert_close
 
 
 def _recurrent_model(kind: str, units=32, steps=40, features=8) -> Model:
@@ -33,11 +32,52 @@ def test_split_batch_equals_one_thread(kind, monkeypatch):
     split = model.predict(x)
     monkeypatch.setenv("NPINFER_THREADS", "1")
     whole = model.predict(x)
-    # within float precision, not bit for bit: the kernels keep the batch on the columns of the
-    # recurrent product, and OpenBLAS rounds edge columns (a part's last few) differently by an
-    # ulp; 40 steps of SimpleRNN amplify that to ~2e-6 (files get bit-identical results from tiles.py)
-    assert_close(split, whole, tolerance=1e-5)
+    # bit for bit: threads split on tile boundaries, and each tile is computed alone (OpenBLAS
+    # rounds a part's edge columns its own way, so halves of the batch differed by up to 1.4e-5)
+    assert np.array_equal(split, whole)
     assert split.flags.c_contiguous or split.shape[0] == 600
+
+
+def _feedforward_model(kind: str) -> Model:
+    """Dense(64, relu) -> Dense(3) on 20 features, or Conv1D(32, 5) -> pooling -> Dense(1) on (100, 8)."""
+    rng = np.random.default_rng(8)
+    f32 = lambda *shape: rng.normal(0, 0.3, shape).astype(np.float32)
+    if kind == "Dense":
+        layers = [LayerSpec("x", "InputLayer", {"shape": [None, 20], "dtype": "float32"}),
+                  LayerSpec("d", "Dense", {"units": 64, "activation": "relu"}, {"kernel": f32(20, 64), "bias": f32(64)}, [Call([("x", 0, 0)])])]
+    else:
+        layers = [LayerSpec("x", "InputLayer", {"shape": [None, 100, 8], "dtype": "float32"}),
+                  LayerSpec("c", "Conv1D", {"filters": 32, "kernel_size": 5, "activation": "relu"}, {"kernel": f32(5, 8, 32), "bias": f32(32)},
+                            [Call([("x", 0, 0)])]),
+                  LayerSpec("d", "GlobalAveragePooling1D", {}, {}, [Call([("c", 0, 0)])])]
+    layers.append(LayerSpec("o", "Dense", {"units": 3}, {"kernel": f32(layers[-1].config.get("units", 32), 3), "bias": f32(3)},
+                            [Call([("d", 0, 0)])]))
+    return Model(ModelSpec("m", layers, [("x", 0, 0)], [("o", 0, 0)]))
+
+
+@pytest.mark.parametrize("kind, rows", [("SimpleRNN", 600), ("LSTM", 600), ("GRU", 600), ("Dense", 4500), ("Conv1D", 600)])
+def test_batch_size_and_threads_give_the_same_bits(kind, rows, monkeypatch):
+    """README's promise: predict(x, batch_size=b) is predict(x) bit for bit, for any b and any
+    thread count (the batch is computed in fixed tiles, whatever chunks or threads compute them)."""
+    from npinfer import tiles
+
+    model = _recurrent_model(kind) if kind in ("SimpleRNN", "LSTM", "GRU") else _feedforward_model(kind)
+    shape = model.input_shape[1:]
+    x = np.random.default_rng(9).normal(size=(rows,) + shape).astype(np.float32)
+    tile = tiles.tile_size(model, [x])
+    assert tile < rows  # several tiles (256 for the recurrent models, 4096 for Dense, 128 for Conv1D)
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)  # threads even for Dense
+    pools = []
+    pool_of = parallel._pool_of
+    monkeypatch.setattr(parallel, "_pool_of", lambda count: pools.append(count) or pool_of(count))
+    whole = model.predict(x)
+    for threads in ("2", "1"):
+        monkeypatch.setenv("NPINFER_THREADS", threads)
+        for batch_size in (1, 7, 64, tile + 1, 1000, None):
+            got = model.predict(x, batch_size=batch_size)
+            assert got.dtype == whole.dtype and np.array_equal(got, whole), (threads, batch_size)
+    assert pools and set(pools) == {2}  # threads ran (with NPINFER_THREADS=2 only)
+    assert np.array_equal(model.predict(x[tile : 2 * tile]), whole[tile : 2 * tile])  # a tile's bits are its own
 
 
 def _window_model(kind: str) -> tuple[Model, tuple]:
@@ -59,24 +99,23 @@ def _window_model(kind: str) -> tuple[Model, tuple]:
 def test_convolutions_split_a_small_batch_and_equal_one_thread(kind, monkeypatch):
     """Convolutions split from a few rows (each thread's share of a call >= MIN_CALL_WORK), not
     from 2 * MIN_ROWS_PER_THREAD as the recurrent layers do; the numbers are one thread's."""
-    from npinfer import model as model_module
-
     model, shape = _window_model(kind)
     x = np.random.default_rng(6).normal(size=(12,) + shape).astype(np.float32)
     assert model.call_work_per_row > 0
-    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)  # 12 rows: up to 4 parts
+    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)  # 12 rows: 3 tiles of 4 (each a share of 4 * call_work)
+    pools = []
+    pool_of = parallel._pool_of
+    monkeypatch.setattr(parallel, "_pool_of", lambda count: pools.append(count) or pool_of(count))
     monkeypatch.setattr(parallel, "workers", lambda: 2)
-    splits = []
-    monkeypatch.setattr(model_module, "split_batch", lambda *a: splits.append(parallel.split_batch(*a)) or splits[-1])
     split = model.predict(x)
-    assert splits and splits[0] is not None  # two threads ran
-    monkeypatch.setattr(parallel, "MIN_CALL_WORK", float("inf"))
+    assert pools == [2]  # two threads ran
+    monkeypatch.setattr(parallel, "workers", lambda: 1)
     whole = model.predict(x)
-    assert splits[-1] is None
-    assert_close(split, whole, tolerance=1e-5)
-    monkeypatch.setattr(parallel, "MIN_CALL_WORK", model.call_work_per_row * 3)
+    assert pools == [2]
+    assert np.array_equal(split, whole)
+    monkeypatch.setattr(parallel, "workers", lambda: 2)
     model.predict(x[:2])
-    assert splits[-1] is None  # 2 rows: a share below MIN_CALL_WORK
+    assert pools == [2]  # 2 rows: one tile, a share below MIN_CALL_WORK
 
 
 def test_call_work_counts_each_call_of_a_shared_convolution():
@@ -150,3 +189,37 @@ def test_fused_input_steps_equal_the_hoisted_projection(kind, units, batch, opti
     for a, b in zip(fused if isinstance(fused, list) else [fused], hoisted if isinstance(hoisted, list) else [hoisted]):
         assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)  # float32 rounding in another summation order (the parity bound)
+
+
+def test_tiles_fit_the_activation_limit_so_its_batch_size_hint_works():
+    """A batch over Limits.max_activation_bytes is refused with a batch_size hint; tiles are no
+    larger than the limit allows, so predict with that batch_size runs (chunks of whole tiles)."""
+    import re
+
+    from npinfer import Limits, tiles
+    from npinfer.errors import ResourceLimitError
+
+    spec = _feedforward_model("Dense").spec
+    limited = Model(spec, limits=Limits(max_activation_bytes=64 * 4 * 300))  # 300 samples of Dense(64)
+    x = np.random.default_rng(10).normal(size=(1000, 20)).astype(np.float32)
+    with pytest.raises(ResourceLimitError, match="batch_size=300") as refused:
+        limited.predict(x)
+    assert tiles.tile_size(limited, [x]) == 256
+    fits = int(re.search(r"batch_size=(\d+)", str(refused.value)).group(1))
+    got = limited.predict(x, batch_size=fits)
+    np.testing.assert_allclose(got, Model(spec).predict(x), rtol=0, atol=1e-5)  # other tiles (4096): float rounding
+
+
+def test_an_output_that_mixes_the_samples_is_computed_in_one_pass():
+    """A traced model may reduce over the batch (x.sum(0)): tiles would give one row per tile,
+    so the batch is then run whole and the sum is over every sample."""
+    rng = np.random.default_rng(11)
+    layers = [LayerSpec("x", "InputLayer", {"shape": [None, 20], "dtype": "float32"}),
+              LayerSpec("d", "Dense", {"units": 4}, {"kernel": rng.normal(size=(20, 4)).astype(np.float32),
+                                                     "bias": np.zeros(4, np.float32)}, [Call([("x", 0, 0)])]),
+              LayerSpec("s", "tensor.Reduce", {"op": "sum", "axes": [0], "keepdims": True}, {}, [Call([("d", 0, 0)])])]
+    model = Model(ModelSpec("m", layers, [("x", 0, 0)], [("s", 0, 0)]))
+    x = rng.normal(size=(5000, 20)).astype(np.float32)  # two tiles of a Dense model (4096 + 904)
+    got = model.predict(x)
+    assert got.shape == (1, 4)
+    np.testing.assert_allclose(got, (x @ model.spec.layers[1].weights["kernel"]).sum(0, keepdims=True), rtol=1e-4)

@@ -13,8 +13,9 @@ from .layers import create_layer
 from .layers.base import Layer, format_shape
 from .layers.recurrent import StateStore
 from .limits import Limits, current
-from .parallel import MIN_ROWS_PER_THREAD, split_batch
+from .parallel import run_tiles
 from .spec import ModelSpec
+from .tiles import smallest_tile, tile_size
 
 SUPPORTED_DTYPES = ("float32", "float64")
 
@@ -59,6 +60,8 @@ class Model:
         self.limits = current(limits)
         self.path: str | None = None  # the file it was loaded from (npinfer.load sets it), named in errors
         self._largest = _largest_activation(self._shapes)  # (ref, its shape, elements per sample)
+        self._tiles: dict[tuple, int] = {}  # rows per tile, by the inputs' sample shapes
+        self._one_tile: float | None = None  # batches up to this many rows are one tile (set on first use)
         self._plain_input = self.inputs[0].shape if len(self.inputs) == 1 and self.inputs[0].dtype == self.dtype.name else None
 
     # -- public API -----------------------------------------------------------------------
@@ -250,22 +253,50 @@ class Model:
             raise InputError("batch_size splits axis 0, but this model takes its batch on another axis (time-major input) "
                              "or does not say which; predict without batch_size")
         total = arrays[0].shape[0]
+        if batch_size is not None and self._state is None:  # chunks of whole tiles: the tiles, so the bits, of predict(x)
+            batch_size = max(batch_size - batch_size % self._tile(arrays), self._tile(arrays))
         if batch_size is None or total <= batch_size:
             return self._run(arrays, wanted)
         chunks = [self._run([a[s : s + batch_size] for a in arrays], wanted) for s in range(0, total, batch_size)]
         return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
 
+    def _tile(self, arrays: list[np.ndarray]) -> int:
+        """Rows per tile for inputs of this sample shape (tiles.tile_size), kept per shape."""
+        key = tuple(a.shape[1:] for a in arrays)
+        tile = self._tiles.get(key)
+        if tile is None:
+            tile = self._tiles[key] = tile_size(self, arrays)
+        return tile
+
     def _run(self, arrays: list[np.ndarray], wanted: list) -> list[np.ndarray]:
+        """The batch in fixed tiles of samples (over the cores when large): a sample's numbers
+        depend only on the tile it is in, never on the batch size or the thread count."""
         rows = arrays[0].shape[0]
         self._check_activations(arrays)
-        call_work = self._graph.call_work_per_row  # convolutions split from a few rows, the rest from 2 * MIN_ROWS_PER_THREAD
-        if self._state is None and (rows >= 2 * MIN_ROWS_PER_THREAD or (call_work and rows > 1)) and self.batch_first:
-            split = split_batch(lambda part: self._graph.run([a[part] for a in arrays], wanted, self.dtype),  # over the cores
-                                rows, self.work_per_row(arrays), call_work)
-            if split is not None:
-                return split
+        one_tile = self._one_tile
+        if one_tile is None:  # (a stateful model's or a time-major batch is one pass)
+            one_tile = self._one_tile = smallest_tile(self) if self._state is None and self.batch_first else float("inf")
+        if rows > one_tile:
+            tile = self._tile(arrays)
+            if rows > tile:
+                try:
+                    return run_tiles(lambda s: self._run_tile(arrays, wanted, s, min(tile, rows - s)),
+                                     range(0, rows, tile), self.work_per_row(arrays), self._graph.call_work_per_row)
+                except _NotPerSample:  # an output mixes the samples (a reduction over the batch): one pass
+                    pass
         return self._graph.run(arrays, wanted, self.dtype, self._state)
 
+    def _run_tile(self, arrays: list[np.ndarray], wanted: list, start: int, rows: int) -> list[np.ndarray]:
+        """The outputs for the `rows` samples from `start`, checked to keep one row per sample."""
+        results = self._graph.run([a[start : start + rows] for a in arrays], wanted, self.dtype)
+        if any(r.ndim == 0 or r.shape[0] != rows for r in results):
+            raise _NotPerSample
+        return results
+
+    @property
+    def sample_activation_bytes(self) -> int:
+        """Bytes of the largest activation per sample (free sizes counted as 1): to size tiles."""
+        return self._largest[2] * self.dtype.itemsize
 
     def _check_activations(self, arrays: list[np.ndarray]) -> None:
         """Refuse a call whose largest activation (its shape from the model, free sizes counted as
@@ -333,6 +364,10 @@ class Model:
                         raise InputError(f"input '{info.name}' takes integers ({info.dtype}), got non-integer values")
             return np.ascontiguousarray(array, dtype=np.int64)
         return np.ascontiguousarray(array, dtype=self.dtype)
+
+
+class _NotPerSample(Exception):
+    """A tile's output does not have one row per sample: the batch is then run in one pass."""
 
 
 def _largest_activation(shapes: dict) -> tuple:

@@ -92,32 +92,34 @@ def _pool_of(count: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def split_batch(run: Callable[[slice], list[np.ndarray]], rows: int, work_per_row: float,
-                call_work_per_row: float = 0.0) -> list[np.ndarray] | None:
-    """Run `run(rows_slice)` on parts of the batch in threads and join the results, or
-    return None when the work is too small (or threads cannot help) for the caller to run it whole.
+def run_tiles(run: Callable[[int], list[np.ndarray]], starts: range, work_per_row: float,
+              call_work_per_row: float = 0.0) -> list[np.ndarray]:
+    """`run(start)` for each tile start (tiles.tile_size rows from it), joined in order: in
+    threads when the batch is large enough, else one after the other on the calling thread.
+
+    Each tile is computed alone, whoever computes it: a matrix product can round a row
+    differently for another number of rows, so splitting on tile boundaries is what keeps
+    the numbers the same bit for bit for any thread count (or predict batch_size).
 
     work_per_row: multiply-adds per sample in the recurrent layers, whose steps are many small
     calls (the article's SimpleRNN(3): ~100; LSTM(64) over 50 steps: ~16 million); splitting
     the article model's batch of 1024 measured slower than not. call_work_per_row: multiply-adds
     per sample in each call of the convolutions, whose calls are few and large: split while
     each thread's share of a call is at least MIN_CALL_WORK."""
+    rows = starts.stop
     count = 1
     if rows >= 2 * MIN_ROWS_PER_THREAD and rows * work_per_row >= MIN_WORK:
         count = rows // MIN_ROWS_PER_THREAD
     if call_work_per_row:
         count = max(count, int(rows * call_work_per_row // MIN_CALL_WORK))
-    if count < 2:  # (before workers(), which reads the environment: this runs on every large batch)
-        return None
-    count = min(count, workers(), rows)
+    if count >= 2:  # (before workers(), which reads the environment)
+        count = min(count, workers(), len(starts))
     if count < 2:
-        return None
-    bounds = np.linspace(0, rows, count + 1).astype(int)
-    parts = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        results = [run(start) for start in starts]
+    else:
+        def job(start: int) -> list[np.ndarray]:
+            with single_threaded_blas():
+                return run(start)
 
-    def job(part: slice) -> list[np.ndarray]:
-        with single_threaded_blas():
-            return run(part)
-
-    results = list(_pool_of(count).map(job, parts))
+        results = list(_pool_of(count).map(job, starts))
     return [np.concatenate(pieces, axis=0) for pieces in zip(*results)]

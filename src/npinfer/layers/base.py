@@ -218,7 +218,7 @@ class Layer:
 
     def window_work(self) -> tuple[float, int]:
         """(multiply-adds per sample, the NumPy calls they come in) of a layer whose work is a
-        few large products (a convolution; per time step for ConvLSTM): how parallel.split_batch
+        few large products (a convolution; per time step for ConvLSTM): how parallel.run_tiles (and tiles.tile_size)
         judges threads. (0, 0) for the rest, whose calls are small (recurrent steps count in
         Graph.work_per_row). Read right after build, for that call's shapes."""
         return 0.0, 0
