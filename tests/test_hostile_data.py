@@ -167,3 +167,22 @@ def test_every_load_error_names_the_file(tmp_path, capsys, kind):
     assert str(info.value).startswith(str(path)), info.value
     assert main(["summary", str(path)]) == 1
     assert str(path) in capsys.readouterr().err
+
+
+def test_loading_pauses_the_garbage_collector_only_while_it_runs(tmp_path):
+    """npinfer.load pauses Python's cyclic collector while it builds the graph (graph.gc_paused)
+    and always turns it back on — after a refusal too — but never turns on one the caller had off."""
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(npinfer.NpinferError):
+        npinfer.load(_spec_error(tmp_path, "cycle"))
+    assert gc.isenabled()
+    npinfer.load(ARTICLE).predict(np.ones((2, 4, 3), np.float32))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        npinfer.load(ARTICLE)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

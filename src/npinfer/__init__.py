@@ -56,10 +56,11 @@ def load(path: str | os.PathLike, dtype: str = "float32", limits: Limits | None 
     from .importers import load_spec
 
     from .errors import naming_file
+    from .graph import gc_paused
 
     if not isinstance(path, (str, os.PathLike)):
         raise ModelFormatError(f"npinfer.load takes the path of a model file (str or os.PathLike), not {path!r}"[:200])
-    with naming_file(os.fspath(path)):
+    with naming_file(os.fspath(path)), gc_paused():
         model = Model(load_spec(path, limits), dtype=dtype, limits=limits)
     model.path = os.fspath(path)
     return model
