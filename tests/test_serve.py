@@ -28,9 +28,9 @@ import pytest
 import npinfer
 from npinfer.spec import Call, LayerSpec, ModelSpec
 
-pytest.importorskip("starlette")
-uvicorn = pytest.importorskip("uvicorn")
-triton = pytest.importorskip("tritonclient.http")
+import starlette  # noqa: E402,F401  (the test extra installs the serve stack: a missing one fails, never skips)
+import tritonclient.http as triton  # noqa: E402
+import uvicorn  # noqa: E402
 
 from npinfer.serve import create_app
 
