@@ -191,23 +191,23 @@ def test_fused_input_steps_equal_the_hoisted_projection(kind, units, batch, opti
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)  # float32 rounding in another summation order (the parity bound)
 
 
-def test_tiles_fit_the_activation_limit_so_its_batch_size_hint_works():
-    """A batch over Limits.max_activation_bytes is refused with a batch_size hint; tiles are no
-    larger than the limit allows, so predict with that batch_size runs (chunks of whole tiles)."""
-    import re
-
+def test_tiles_fit_the_activation_limit():
+    """Limits.max_activation_bytes bounds what is computed at once: a batch far over it runs in
+    tiles no larger than the limit allows (the same numbers), and a model of which one sample is
+    over the limit is refused before running, naming the layer."""
     from npinfer import Limits, tiles
     from npinfer.errors import ResourceLimitError
 
     spec = _feedforward_model("Dense").spec
-    limited = Model(spec, limits=Limits(max_activation_bytes=64 * 4 * 300))  # 300 samples of Dense(64)
+    reference = Model(spec)
     x = np.random.default_rng(10).normal(size=(1000, 20)).astype(np.float32)
-    with pytest.raises(ResourceLimitError, match="batch_size=300") as refused:
-        limited.predict(x)
-    assert tiles.tile_size(limited, [x]) == 256
-    fits = int(re.search(r"batch_size=(\d+)", str(refused.value)).group(1))
-    got = limited.predict(x, batch_size=fits)
-    np.testing.assert_allclose(got, Model(spec).predict(x), rtol=0, atol=1e-5)  # other tiles (4096): float rounding
+    for samples in (300, 10):
+        limited = Model(spec, limits=Limits(max_activation_bytes=64 * 4 * samples))  # this many samples of Dense(64)
+        assert tiles.tile_size(limited, [x]) <= samples
+        np.testing.assert_allclose(limited.predict(x), reference.predict(x), rtol=0, atol=1e-5)  # other tiles: rounding
+    tiny = Model(spec, limits=Limits(max_activation_bytes=64 * 4 - 1))  # not one sample
+    with pytest.raises(ResourceLimitError, match="even one sample does not fit"):
+        tiny.predict(x)
 
 
 def test_an_output_that_mixes_the_samples_is_computed_in_one_pass():

@@ -272,12 +272,12 @@ class Model:
         """The batch in fixed tiles of samples (over the cores when large): a sample's numbers
         depend only on the tile it is in, never on the batch size or the thread count."""
         rows = arrays[0].shape[0]
-        self._check_activations(arrays)
         one_tile = self._one_tile
         if one_tile is None:  # (a stateful model's or a time-major batch is one pass)
             one_tile = self._one_tile = smallest_tile(self) if self._state is None and self.batch_first else float("inf")
+        tile = self._tile(arrays) if rows > one_tile else rows
+        self._check_activations(arrays, min(rows, tile))  # the samples computed at once: one tile, or all
         if rows > one_tile:
-            tile = self._tile(arrays)
             if rows > tile:
                 try:
                     return run_tiles(lambda s: self._run_tile(arrays, wanted, s, min(tile, rows - s)),
@@ -298,12 +298,12 @@ class Model:
         """Bytes of the largest activation per sample (free sizes counted as 1): to size tiles."""
         return self._largest[2] * self.dtype.itemsize
 
-    def _check_activations(self, arrays: list[np.ndarray]) -> None:
+    def _check_activations(self, arrays: list[np.ndarray], at_once: int) -> None:
         """Refuse a call whose largest activation (its shape from the model, free sizes counted as
-        1, times the samples of this call) would pass Limits.max_activation_bytes — before running."""
+        1, times the samples computed at once) would pass Limits.max_activation_bytes — before running."""
         ref, shape, per_sample = self._largest
-        rows = max((a.shape[axis] for a, axis in zip(arrays, self.batch_axes) if axis is not None and a.ndim > axis),
-                   default=1)
+        rows = at_once if self.batch_first else max(
+            (a.shape[axis] for a, axis in zip(arrays, self.batch_axes) if axis is not None and a.ndim > axis), default=1)
         need = rows * per_sample * self.dtype.itemsize
         limit = self.limits.max_activation_bytes
         if need <= limit:
@@ -312,7 +312,7 @@ class Model:
         hint = (f"predict with batch_size={fits} or less, or " if fits >= 1 else "even one sample does not fit: ")
         raise ResourceLimitError(
             f"{self.path + ': ' if self.path else ''}layer '{ref[0]}' makes an activation of shape {format_shape((rows,) + tuple(shape[1:]))} "
-            f"({need:,} bytes) for these {rows:,} samples, over Limits.max_activation_bytes ({limit:,}); {hint}"
+            f"({need:,} bytes) for {rows:,} samples computed at once, over Limits.max_activation_bytes ({limit:,}); {hint}"
             "raise the limit: npinfer.load(path, limits=npinfer.Limits(max_activation_bytes=...)) or the "
             "environment variable NPINFER_MAX_ACTIVATION_BYTES")
 
