@@ -335,3 +335,41 @@ def test_damaged_onnx_files_are_model_format_errors(tmp_path, damage):
     (tmp_path / "m.onnx").write_bytes(data)
     with pytest.raises(ModelFormatError, match="m.onnx"):
         npinfer.load(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("op", ["ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSum"])
+@pytest.mark.parametrize("axes, keepdims", [([1], 1), ([-1], 0), ([0, 2], 1), (None, 0)])
+def test_reductions_with_constant_axes_match_onnx_runtime_and_export(tmp_path, op, axes, keepdims):
+    """The ONNX reductions (axes as an attribute, opset 13) on a computed tensor and folded on a
+    constant: ONNX Runtime's numbers, loaded and in the exported script."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from npinfer.export import export_script
+
+    as_input = op == "ReduceSum" and axes is not None  # opset 13's ReduceSum takes its axes as a (constant) input
+    attributes = {"keepdims": keepdims, **({"axes": axes} if axes is not None and not as_input else {})}
+    extra = ["axes"] if as_input else []
+    positive = np.abs(np.random.default_rng(3).normal(size=(2, 3, 4))).astype(np.float32) + 0.1
+    nodes = [helper.make_node("Abs", ["x"], ["a"]), helper.make_node(op, ["a"] + extra, ["y"], **attributes),
+             helper.make_node(op, ["c"] + extra, ["folded"], **attributes), helper.make_node("Add", ["y", "folded"], ["z"])]
+    initializers = [numpy_helper.from_array(positive, "c")]
+    if as_input:
+        initializers.append(numpy_helper.from_array(np.array(axes, np.int64), "axes"))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 4])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], initializer=initializers)
+    path = tmp_path / "reduce.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    x = np.random.default_rng(4).normal(size=(2, 3, 4)).astype(np.float32) * 3
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    model = npinfer.load(path)
+    assert_close(model.predict(x), expected, tolerance=1e-5, what=op)
+    export_script(model, str(tmp_path / "reduce_script.py"))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"reduce_{op}_{keepdims}_{axes}".replace("-", "m").replace(",", "_"),
+                                                  tmp_path / "reduce_script.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert_close(script.predict(x), expected, tolerance=1e-5, what=f"{op} exported")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import create_layer
-from ..layers.tensor_ops import MAX_SIZE
+from ..layers.tensor_ops import _REDUCE, MAX_SIZE
 from ..limits import WeightBudget
 from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
@@ -62,7 +62,7 @@ class Converter:
             n += 1
             name = f"{stem}{'_' + base if base else ''}_{n}"
         self.taken.add(name)
-        weights = {k: np.ascontiguousarray(v, np.float32) for k, v in (weights or {}).items()}
+        weights = {k: np.asarray(v, np.float32, order="C") for k, v in (weights or {}).items()}  # 0-d stays 0-d
         kwargs = kwargs or {}
         spec = LayerSpec(name, class_name, config, weights,
                          [Call([t.ref for t in inputs], {k: [t.ref for t in v] for k, v in kwargs.items()})])
@@ -624,8 +624,7 @@ def _reduce(op):
         if axes is None and attrs.get("noop_with_empty_axes", 0):
             return [x]
         if isinstance(x, np.ndarray):
-            function = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}[op]
-            return [function(x, axis=tuple(axes) if axes is not None else None, keepdims=keepdims)]
+            return [np.asarray(_REDUCE[op](x, axis=tuple(axes) if axes is not None else None, keepdims=keepdims))]
         return [c.one("tensor.Reduce", {"op": op, "axes": axes, "keepdims": keepdims}, [c.tensor(x)])]
     return convert
 
@@ -870,7 +869,8 @@ OPERATORS = {
     "Unsqueeze": op_unsqueeze, "Concat": op_concat, "Gather": op_gather, "Slice": op_slice, "Expand": op_expand,
     "Pad": op_pad,
     "ReduceMean": _reduce("mean"), "ReduceSum": _reduce("sum"), "ReduceMax": _reduce("max"), "ReduceMin": _reduce("min"),
-    "ReduceProd": _reduce("prod"),
+    "ReduceProd": _reduce("prod"), "ReduceSumSquare": _reduce("sum_square"), "ReduceL1": _reduce("l1"),
+    "ReduceL2": _reduce("l2"), "ReduceLogSum": _reduce("log_sum"), "ReduceLogSumExp": _reduce("log_sum_exp"),
     "MatMul": op_matmul, "Gemm": op_gemm, "Conv": op_conv, "ConvTranspose": op_conv_transpose, "Resize": op_resize,
     "GlobalAveragePool": _global_pool("Average"), "GlobalMaxPool": _global_pool("Max"), "BatchNormalization": op_batch_norm,
     "LayerNormalization": op_layer_norm,

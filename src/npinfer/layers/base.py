@@ -251,7 +251,7 @@ def _as_float_array(value, dtype: np.dtype, layer: str, key: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "fiu":
         raise ModelFormatError(f"layer '{layer}': weight '{key}' has dtype {array.dtype}, expected numbers")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return np.asarray(array, dtype=dtype, order="C")  # (np.ascontiguousarray would make a 0-d weight 1-D)
 
 
 def format_shape(shape: Shape) -> str:

@@ -327,12 +327,12 @@ class Index(TensorOp):
 
     def compute(self, inputs):
         try:
-            return [np.ascontiguousarray(inputs[0][self.key])]
+            return [np.asarray(inputs[0][self.key], order="C")]  # contiguous (copied if not); 0-d stays 0-d
         except IndexError as err:
             raise InputShapeError(f"layer '{self.name}': cannot index an input of shape {inputs[0].shape} ({err})") from None
 
     def export(self, e):
-        return [f"np.ascontiguousarray({e.input}[{_index_text(self.key)}])"]
+        return [f"np.asarray({e.input}[{_index_text(self.key)}], order='C')"]
 
 
 def _one_kind(layer, inputs: list) -> list:
@@ -468,11 +468,43 @@ class Unary(TensorOp):
         return shapes[0]
 
 
-_REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}
+def reduce_sum_square(x, axis, keepdims):
+    """Σ x² over `axis` (ONNX ReduceSumSquare)."""
+    return np.sum(np.square(x), axis=axis, keepdims=keepdims)
+
+
+def reduce_l1(x, axis, keepdims):
+    """Σ |x| over `axis` (ONNX ReduceL1)."""
+    return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+
+
+def reduce_l2(x, axis, keepdims):
+    """sqrt(Σ x²) over `axis` (ONNX ReduceL2)."""
+    return np.sqrt(np.sum(np.square(x), axis=axis, keepdims=keepdims))
+
+
+def reduce_log_sum(x, axis, keepdims):
+    """log(Σ x) over `axis` (ONNX ReduceLogSum)."""
+    return np.log(np.sum(x, axis=axis, keepdims=keepdims))
+
+
+def reduce_log_sum_exp(x, axis, keepdims):
+    """log(Σ exp(x)) over `axis`, shifted by the maximum so large values do not overflow
+    (ONNX ReduceLogSumExp); an all -inf slice gives -inf."""
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    total = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return total if keepdims else np.squeeze(total, axis=axis)
+
+
+_REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod,
+           "sum_square": reduce_sum_square, "l1": reduce_l1, "l2": reduce_l2, "log_sum": reduce_log_sum,
+           "log_sum_exp": reduce_log_sum_exp}
 
 
 class Reduce(TensorOp):
-    """mean / sum / max / min / prod over `axes` (None: all), keeping them with keepdims."""
+    """mean / sum / max / min / prod / sum_square / l1 / l2 / log_sum / log_sum_exp over `axes`
+    (None: all), keeping them with keepdims."""
 
     OPTIONS = {"op": REQUIRED, "axes": None, "keepdims": False}
     ACCEPTS_INTEGERS = False
@@ -493,7 +525,10 @@ class Reduce(TensorOp):
         return [np.asarray(self.function(inputs[0], axis=self.axes, keepdims=self.config["keepdims"]))]
 
     def export(self, e):
-        return [f"np.asarray(np.{self.config['op']}({e.input}, axis={self.axes!r}, keepdims={bool(self.config['keepdims'])!r}))"]
+        keepdims = bool(self.config["keepdims"])
+        if isinstance(self.function, np.ufunc) or self.function in (np.mean, np.sum, np.max, np.min, np.prod):
+            return [f"np.asarray(np.{self.config['op']}({e.input}, axis={self.axes!r}, keepdims={keepdims!r}))"]
+        return [f"np.asarray({e.call(self.function, e.input, axis=self.axes, keepdims=keepdims)})"]
 
 
 def matmul(a, b):
@@ -688,7 +723,7 @@ def expand(x, sizes):
     """x broadcast to `sizes` and copied (torch's x.expand: -1 keeps x's axis; new axes go first)."""
     extra = len(sizes) - x.ndim
     shape = [x.shape[i - extra] if size == -1 else size for i, size in enumerate(sizes)]
-    return np.ascontiguousarray(np.broadcast_to(x, shape))
+    return np.asarray(np.broadcast_to(x, shape), order="C")
 
 
 class Expand(TensorOp):
