@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import create_layer
-from ..layers.tensor_ops import _REDUCE, MAX_SIZE
+from ..layers.tensor_ops import _REDUCE, MAX_SIZE, arg_reduce
 from ..limits import WeightBudget
 from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
@@ -629,6 +629,17 @@ def _reduce(op):
     return convert
 
 
+def _arg_reduce(op):
+    def convert(c, args, attrs):
+        x = args[0]
+        config = {"op": op, "axis": int(attrs.get("axis", 0)), "keepdims": bool(attrs.get("keepdims", 1)),
+                  "last": bool(attrs.get("select_last_index", 0))}
+        if isinstance(x, np.ndarray):
+            return [arg_reduce(x, config["op"], config["axis"], config["keepdims"], config["last"])]
+        return [c.one("tensor.ArgReduce", config, [c.tensor(x)])]
+    return convert
+
+
 # -- layers ---------------------------------------------------------------------------------------
 
 def op_matmul(c, args, attrs):
@@ -870,7 +881,7 @@ OPERATORS = {
     "Pad": op_pad,
     "ReduceMean": _reduce("mean"), "ReduceSum": _reduce("sum"), "ReduceMax": _reduce("max"), "ReduceMin": _reduce("min"),
     "ReduceProd": _reduce("prod"), "ReduceSumSquare": _reduce("sum_square"), "ReduceL1": _reduce("l1"),
-    "ReduceL2": _reduce("l2"), "ReduceLogSum": _reduce("log_sum"), "ReduceLogSumExp": _reduce("log_sum_exp"),
+    "ArgMax": _arg_reduce("max"), "ArgMin": _arg_reduce("min"), "ReduceL2": _reduce("l2"), "ReduceLogSum": _reduce("log_sum"), "ReduceLogSumExp": _reduce("log_sum_exp"),
     "MatMul": op_matmul, "Gemm": op_gemm, "Conv": op_conv, "ConvTranspose": op_conv_transpose, "Resize": op_resize,
     "GlobalAveragePool": _global_pool("Average"), "GlobalMaxPool": _global_pool("Max"), "BatchNormalization": op_batch_norm,
     "LayerNormalization": op_layer_norm,

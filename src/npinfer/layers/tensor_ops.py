@@ -757,29 +757,40 @@ class Expand(TensorOp):
         return [e.call(expand, e.input, e.code(_shape_text(self.config["sizes"], e.inputs)))]
 
 
-class ArgReduce(TensorOp):
-    """The index (int64) of the max or min along `axis`, the first on ties (torch.argmax, the
-    indices of torch.max(x, dim))."""
+def arg_reduce(x, op, axis, keepdims, last):
+    """The int64 index of the max (op "max") or min along `axis`: the first on ties, or the last
+    with `last` (ONNX select_last_index)."""
+    function = np.argmax if op == "max" else np.argmin
+    if last:
+        found = x.shape[axis] - 1 - function(np.flip(x, axis=axis), axis=axis, keepdims=keepdims)
+    else:
+        found = function(x, axis=axis, keepdims=keepdims)
+    return np.asarray(found, dtype=np.int64)
 
-    OPTIONS = {"op": REQUIRED, "axis": REQUIRED, "keepdims": False}
+
+class ArgReduce(TensorOp):
+    """The index (int64) of the max or min along `axis`, the first on ties unless `last` (torch.argmax,
+    the indices of torch.max(x, dim), ONNX ArgMax / ArgMin)."""
+
+    OPTIONS = {"op": REQUIRED, "axis": REQUIRED, "keepdims": False, "last": False}
 
     def shape(self, shapes):
-        self.function = {"max": "argmax", "min": "argmin"}[_choice(self, "op", ("max", "min"))]
+        _choice(self, "op", ("max", "min"))
         rank = len(shapes[0])
         self.axis = _axis(self, "axis", self.config["axis"], rank)
-        if not isinstance(self.config["keepdims"], bool):
-            raise self.refuse("keepdims", self.config["keepdims"], "true or false")
+        for key in ("keepdims", "last"):
+            if not isinstance(self.config[key], bool):
+                raise self.refuse(key, self.config[key], "true or false")
         if self.config["keepdims"]:
             return tuple(1 if i == self.axis else d for i, d in enumerate(shapes[0]))
         return tuple(d for i, d in enumerate(shapes[0]) if i != self.axis)
 
     def compute(self, inputs):
-        found = getattr(np, self.function)(inputs[0], axis=self.axis, keepdims=self.config["keepdims"])
-        return [np.asarray(found, dtype=np.int64)]
+        return [arg_reduce(inputs[0], self.config["op"], self.axis, self.config["keepdims"], self.config["last"])]
 
     def export(self, e):
-        found = f"np.{self.function}({e.input}, axis={self.axis!r}, keepdims={self.config['keepdims']!r})"
-        return [f"np.asarray({found}, dtype=np.int64)"]
+        return [e.call(arg_reduce, e.input, self.config["op"], self.axis, bool(self.config["keepdims"]),
+                       bool(self.config["last"]))]
 
     def integer_outputs(self, integer_inputs):
         return [True]
