@@ -23,7 +23,6 @@ import json
 import random
 import resource
 import signal
-import struct
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+import hostile  # the bomb makers, shared with tests/test_hostile_files.py
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOURCES = [
@@ -220,19 +221,9 @@ def flip_varint_bytes(data: bytes, rng: random.Random) -> bytes:
 def lying_sizes(data: bytes, rng: random.Random) -> bytes:
     """Rewrite the uncompressed size one member's headers declare (local and central) to a random
     smaller or larger value: the data then expands past, or stops short of, what is declared."""
-    out = bytearray(rezip(data, rng, lambda m, r: m))
-    wanted = None
-    for signature, size_at, length_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
-        start = 0
-        while (start := out.find(signature, start)) >= 0:
-            length = struct.unpack_from("<H", out, start + length_at)[0]
-            name = bytes(out[start + name_at:start + name_at + length])
-            wanted = wanted or name
-            if name == wanted:
-                size = struct.unpack_from("<I", out, start + size_at)[0]
-                struct.pack_into("<I", out, start + size_at, rng.choice([0, 1, size // 7, size * 3 + 1, 2**32 - 1]))
-            start += 4
-    return bytes(out)
+    lie = rng.choice([lambda size: 0, lambda size: 1, lambda size: size // 7, lambda size: size * 3 + 1,
+                      lambda size: 2**32 - 1])
+    return hostile.redeclare_size(rezip(data, rng, lambda m, r: m), lie)
 
 
 def json_bomb(rng: random.Random) -> bytes:
@@ -284,50 +275,18 @@ def declared_sizes(members, rng):
 def long_chain(rng: random.Random) -> bytes:
     """An npinfer .npz whose graph is a chain of 1,000 to 20,000 layers (maybe with a cycle)."""
     from npinfer.format import spec_bytes
-    from npinfer.spec import Call, LayerSpec, ModelSpec
 
-    n = rng.choice([1000, 5000, 20000])
-    layers, previous = [LayerSpec("x", "InputLayer", {"shape": [None, 3]})], "x"
-    for i in range(n):
-        layers.append(LayerSpec(f"a{i}", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])]))
-        previous = f"a{i}"
-    if rng.random() < 0.3:  # the first layer reads the last: a cycle
-        layers[1] = LayerSpec("a0", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])])
-    return spec_bytes(ModelSpec("chain", layers, [("x", 0, 0)], [(previous, 0, 0)]))
+    return spec_bytes(hostile.chain_spec(rng.choice([1000, 5000, 20000]), cycle=rng.random() < 0.3))
 
 
 def onnx_bomb(rng: random.Random) -> bytes:
     """A small ONNX file that folds a huge constant (ConstantOfShape, Expand, a broadcasting Add)
     or unrolls a Loop with a huge trip count or a constant-true condition."""
-    from onnx import TensorProto, helper, numpy_helper
-
+    kind = rng.choice(["constant_of_shape", "expand", "add", "loop"])
+    if kind == "loop":
+        return hostile.loop_bomb(rng.choice([10**6, 2**62, None]))
     side = rng.choice([1 << 10, 1 << 14, 1 << 15, 1 << 20])
-    inits, nodes = [numpy_helper.from_array(np.array([side, side], np.int64), "shape")], []
-    kind = rng.randrange(4)
-    if kind == 0:
-        nodes.append(helper.make_node("ConstantOfShape", ["shape"], ["big"]))
-    elif kind == 1:
-        inits.append(numpy_helper.from_array(np.ones(1, np.float32), "one"))
-        nodes.append(helper.make_node("Expand", ["one", "shape"], ["big"]))
-    elif kind == 2:
-        inits += [numpy_helper.from_array(np.ones((min(side, 1 << 15), 1), np.float32), "column"),
-                  numpy_helper.from_array(np.ones((1, min(side, 1 << 15)), np.float32), "row")]
-        nodes.append(helper.make_node("Add", ["column", "row"], ["big"]))
-    else:
-        body = helper.make_graph(
-            [helper.make_node("Constant", [], ["c_out"], value=numpy_helper.from_array(np.array(True))),
-             helper.make_node("Identity", ["v_in"], ["v_out"])], "body",
-            [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
-             helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
-            [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
-             helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])])
-        inits += [numpy_helper.from_array(np.array(rng.choice([10**6, 2**62]), np.int64), "M"),
-                  numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.ones(1, np.float32), "v0")]
-        nodes.append(helper.make_node("Loop", [rng.choice(["M", ""]), "cond", "v0"], ["big"], body=body))
-    nodes.append(helper.make_node("Add", ["x", "big"], ["y"]))
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    return hostile.folding_bomb(kind, min(side, 1 << 15) if kind == "add" else side)
 
 
 def h5_bomb(path: Path, rng: random.Random) -> None:

@@ -89,7 +89,20 @@ def _h5_with_weight(path: Path, **dataset) -> None:
 # -- time bombs ---------------------------------------------------------------------------------
 
 
-def _loop_model(path: Path, with_trip_count: bool) -> None:
+def onnx_bytes(nodes, initializers, output_shape=(1,)) -> bytes:
+    """A small ONNX model: y = x + (what `nodes` make into "big"), x of shape (1,)."""
+    from onnx import TensorProto, helper
+
+    nodes = list(nodes) + [helper.make_node("Add", ["x", "big"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, output_shape)],
+                              initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def loop_bomb(trip_count: int | None) -> bytes:
+    """An ONNX Loop whose body is constants only and whose condition stays true: with a huge trip
+    count, or (None) with none at all."""
     from onnx import TensorProto, helper, numpy_helper
 
     body = helper.make_graph(
@@ -98,33 +111,75 @@ def _loop_model(path: Path, with_trip_count: bool) -> None:
         [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
          helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])])
-    inits = [numpy_helper.from_array(np.array(2**62, np.int64), "M"), numpy_helper.from_array(np.array(True), "cond"),
-             numpy_helper.from_array(np.ones(1, np.float32), "v0")]
-    nodes = [helper.make_node("Loop", ["M" if with_trip_count else "", "cond", "v0"], ["v_final"], body=body),
-             helper.make_node("Add", ["x", "v_final"], ["y"])]
-    _onnx(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], inits)
+    inits = [numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.ones(1, np.float32), "v0")]
+    if trip_count is not None:
+        inits.append(numpy_helper.from_array(np.array(trip_count, np.int64), "M"))
+    loop = helper.make_node("Loop", ["M" if trip_count is not None else "", "cond", "v0"], ["big"], body=body)
+    return onnx_bytes([loop], inits)
+
+
+def folding_bomb(kind: str, side: int) -> bytes:
+    """An ONNX graph folding a (side, side) constant while loading: "constant_of_shape", "expand"
+    or "add" (a (side, 1) column plus a (1, side) row)."""
+    from onnx import helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([side, side], np.int64), "shape")
+    if kind == "constant_of_shape":
+        return onnx_bytes([helper.make_node("ConstantOfShape", ["shape"], ["big"])], [shape], None)
+    if kind == "expand":
+        return onnx_bytes([helper.make_node("Expand", ["one", "shape"], ["big"])],
+                          [numpy_helper.from_array(np.ones(1, np.float32), "one"), shape], None)
+    return onnx_bytes([helper.make_node("Add", ["column", "row"], ["big"])],
+                      [numpy_helper.from_array(np.ones((side, 1), np.float32), "column"),
+                       numpy_helper.from_array(np.ones((1, side), np.float32), "row")], None)
+
+
+def chain_spec(layers: int, cycle: bool = False):
+    """A ModelSpec: an input, then `layers` ReLU Activations each reading the one before (with
+    `cycle`, the first reads the last)."""
+    from npinfer.spec import Call, LayerSpec, ModelSpec
+
+    specs, previous = [LayerSpec("x", "InputLayer", {"shape": [None, 3]})], "x"
+    for i in range(layers):
+        specs.append(LayerSpec(f"a{i}", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])]))
+        previous = f"a{i}"
+    if cycle:
+        specs[1] = LayerSpec("a0", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])])
+    return ModelSpec("chain", specs, [("x", 0, 0)], [(previous, 0, 0)])
+
+
+def redeclare_size(data: bytes, resize, member: bytes | None = None) -> bytes:
+    """A zip archive with the uncompressed size that `member`'s local and central headers declare
+    (the first member's when None) replaced by resize(declared size)."""
+    out = bytearray(data)
+    # (signature, offset of the uncompressed size, of the name's length, of the name): local header, central directory
+    for signature, size_at, length_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        start = 0
+        while (start := out.find(signature, start)) >= 0:
+            length = struct.unpack_from("<H", out, start + length_at)[0]
+            name = bytes(out[start + name_at:start + name_at + length])
+            member = member or name
+            if name == member:
+                struct.pack_into("<I", out, start + size_at, resize(struct.unpack_from("<I", out, start + size_at)[0]))
+            start += 4
+    return bytes(out)
 
 
 @case("refused")
 def loop_constant_body_huge_trip_count(path):
-    _loop_model(path.with_suffix(".onnx"), with_trip_count=True)
+    path.with_suffix(".onnx").write_bytes(loop_bomb(2**62))
 
 
 @case("refused")
 def loop_constant_true_condition(path):
-    _loop_model(path.with_suffix(".onnx"), with_trip_count=False)
+    path.with_suffix(".onnx").write_bytes(loop_bomb(None))
 
 
 @case("ok", predict=(2, 3))
 def chain_of_100000_npz_layers(path):
-    from npinfer.spec import Call, LayerSpec
+    from npinfer.format import save_spec
 
-    layers, previous = [LayerSpec("x", "InputLayer", {"shape": [None, 3]})], "x"
-    for i in range(99_999):
-        layers.append(LayerSpec(f"a{i}", "Activation", {"activation": "relu"}, {}, [Call([(previous, 0, 0)])]))
-        previous = f"a{i}"
-    _npz(path.with_suffix(".npz"), layers, [("x", 0, 0)], [(previous, 0, 0)])
+    save_spec(chain_spec(99_999), path.with_suffix(".npz"))
 
 
 @case("ok", predict=(1, 3))
@@ -172,18 +227,7 @@ def zip_member_expanding_past_its_header(path):
             block = b" " * (1 << 24)
             for _ in range(64):
                 member.write(block)
-    data = bytearray(target.read_bytes())
-    true_size = struct.pack("<I", 1 << 30)
-    # (signature, offset of the uncompressed size, of the name's length, of the name): local header, central directory
-    for signature, size_at, length_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
-        start = 0
-        while (start := data.find(signature, start)) >= 0:
-            length = struct.unpack_from("<H", data, start + length_at)[0]
-            if data[start + name_at:start + name_at + length] == b"config.json" and \
-                    data[start + size_at:start + size_at + 4] == true_size:
-                struct.pack_into("<I", data, start + size_at, 1000)
-            start += 4
-    target.write_bytes(bytes(data))
+    target.write_bytes(redeclare_size(target.read_bytes(), lambda size: 1000, b"config.json"))
 
 
 @case("refused")
@@ -206,39 +250,19 @@ def hdf5_weight_compressed_with_lzf(path):
                     compression="lzf", chunks=(3, 1))
 
 
-def _onnx_constant_bomb(path: Path, node_maker) -> None:
-    from onnx import TensorProto, helper
-
-    nodes, inits = node_maker()
-    nodes.append(helper.make_node("Add", ["x", "big"], ["y"]))
-    _onnx(path.with_suffix(".onnx"), nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-
-
 @case("refused")
 def onnx_constant_of_shape_32768_squared(path):
-    from onnx import helper, numpy_helper
-
-    _onnx_constant_bomb(path, lambda: ([helper.make_node("ConstantOfShape", ["shape"], ["big"])],
-                                       [numpy_helper.from_array(np.array([32768, 32768], np.int64), "shape")]))
+    path.with_suffix(".onnx").write_bytes(folding_bomb("constant_of_shape", 32768))
 
 
 @case("refused")
 def onnx_expand_to_32768_squared(path):
-    from onnx import helper, numpy_helper
-
-    _onnx_constant_bomb(path, lambda: ([helper.make_node("Expand", ["one", "shape"], ["big"])],
-                                       [numpy_helper.from_array(np.ones(1, np.float32), "one"),
-                                        numpy_helper.from_array(np.array([32768, 32768], np.int64), "shape")]))
+    path.with_suffix(".onnx").write_bytes(folding_bomb("expand", 32768))
 
 
 @case("refused")
 def onnx_broadcasting_add_to_32768_squared(path):
-    from onnx import helper, numpy_helper
-
-    _onnx_constant_bomb(path, lambda: ([helper.make_node("Add", ["column", "row"], ["big"])],
-                                       [numpy_helper.from_array(np.ones((32768, 1), np.float32), "column"),
-                                        numpy_helper.from_array(np.ones((1, 32768), np.float32), "row")]))
+    path.with_suffix(".onnx").write_bytes(folding_bomb("add", 32768))
 
 
 def _declared_size_model(path: Path, class_name: str, config: dict, input_shape: list) -> None:
@@ -322,8 +346,21 @@ def run_one(name: str, directory: Path) -> dict:
     except BaseException as err:  # a finding: anything but an NpinferError
         outcome.update(outcome="crashed", error=type(err).__name__, message=str(err)[:2000])
     outcome["seconds"] = round(time.perf_counter() - start, 2)
-    outcome["peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    outcome["peak_bytes"] = peak_bytes()
     return outcome
+
+
+def peak_bytes() -> int:
+    """This process's peak resident memory: VmHWM, which exec resets (ru_maxrss keeps the peak of
+    the process that forked it, so a large parent would be counted), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run_limited(name: str, directory: Path, timeout: float = 120) -> dict:

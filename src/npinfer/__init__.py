@@ -58,9 +58,7 @@ def load(path: str | os.PathLike, dtype: str = "float32", limits: Limits | None 
     from .errors import naming_file
     from .graph import gc_paused
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise ModelFormatError(f"npinfer.load takes the path of a model file (str or os.PathLike), not {path!r}"[:200])
-    with naming_file(os.fspath(path)), gc_paused():
+    with naming_file(path), gc_paused():  # load_spec refuses what is not a path
         model = Model(load_spec(path, limits), dtype=dtype, limits=limits)
     model.path = os.fspath(path)
     return model

@@ -35,7 +35,7 @@ def file_kind(path: str | os.PathLike) -> str:
 def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpec:
     """Read a `.keras`, Keras `.h5`, ONNX `.onnx` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`)."""
     if not isinstance(path, (str, os.PathLike)):
-        raise ModelFormatError(f"npinfer.load takes the path of a model file (str or os.PathLike), not {path!r}")
+        raise ModelFormatError(f"npinfer.load takes the path of a model file (str or os.PathLike), not {path!r}"[:200])
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ModelFormatError(

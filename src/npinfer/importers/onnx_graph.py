@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..layers import create_layer
 from ..layers.tensor_ops import _REDUCE, MAX_SIZE, arg_reduce
-from ..limits import WeightBudget
+from ..limits import WeightBudget, current
 from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
 from .onnx_proto import Graph, ModelProto, Node
@@ -35,8 +35,6 @@ class Converter:
     """Walks the graph in order, keeping the value of every ONNX name."""
 
     def __init__(self, model: ModelProto, path: str, limits=None):
-        from ..limits import current
-
         self.model = model
         self.path = path
         self.limits = current(limits)
@@ -881,7 +879,8 @@ OPERATORS = {
     "Pad": op_pad,
     "ReduceMean": _reduce("mean"), "ReduceSum": _reduce("sum"), "ReduceMax": _reduce("max"), "ReduceMin": _reduce("min"),
     "ReduceProd": _reduce("prod"), "ReduceSumSquare": _reduce("sum_square"), "ReduceL1": _reduce("l1"),
-    "ArgMax": _arg_reduce("max"), "ArgMin": _arg_reduce("min"), "ReduceL2": _reduce("l2"), "ReduceLogSum": _reduce("log_sum"), "ReduceLogSumExp": _reduce("log_sum_exp"),
+    "ReduceL2": _reduce("l2"), "ReduceLogSum": _reduce("log_sum"), "ReduceLogSumExp": _reduce("log_sum_exp"),
+    "ArgMax": _arg_reduce("max"), "ArgMin": _arg_reduce("min"),
     "MatMul": op_matmul, "Gemm": op_gemm, "Conv": op_conv, "ConvTranspose": op_conv_transpose, "Resize": op_resize,
     "GlobalAveragePool": _global_pool("Average"), "GlobalMaxPool": _global_pool("Max"), "BatchNormalization": op_batch_norm,
     "LayerNormalization": op_layer_norm,
