@@ -8,6 +8,7 @@ WRONG (a different dtype, shape or value, or any other exception) — a wrong an
 a refusal, so the target is WRONG = 0.
 
     python tests/onnx_backend.py              # counts, refusal reasons, and every WRONG case
+    python tests/onnx_backend.py cast div     # only the cases whose names hold one of these words, each listed
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ def compare(got, expected) -> str | None:
     """Why `got` is not `expected` under the strict comparison, or None."""
     if isinstance(expected, np.generic):  # a few cases store a 0-d result as a NumPy scalar
         expected = np.asarray(expected)
+    if expected is None:  # an empty optional
+        return None if got is None else f"gave a {type(got).__name__}, expected no value (an empty optional)"
+    if isinstance(expected, list):  # a sequence: a list of arrays, compared one by one
+        if not isinstance(got, list) or len(got) != len(expected):
+            return f"gave {type(got).__name__} of {len(got) if isinstance(got, list) else '-'}, expected a list of {len(expected)}"
+        for i, (a, b) in enumerate(zip(got, expected)):
+            why = compare(a, b)
+            if why:
+                return f"item {i}: {why}"
+        return None
     if not isinstance(got, np.ndarray):
         return f"gave a {type(got).__name__}, not an array"
     if not isinstance(expected, np.ndarray):
@@ -62,7 +73,7 @@ def run_case(case, directory: Path) -> tuple[str, str]:
         model = npinfer.load(path)
         for inputs, expected in case.data_sets:
             got = model.predict(list(inputs) if len(inputs) != 1 else inputs[0])
-            got = got if isinstance(got, list) else [got]
+            got = [got] if len(model.output_names) == 1 else got  # one output may itself be a list (a sequence)
             if len(got) != len(expected):
                 return "WRONG", f"{len(got)} outputs, expected {len(expected)}"
             for i, (a, b) in enumerate(zip(got, expected)):
@@ -85,17 +96,18 @@ def reason(detail: str) -> str:
     return text[:90]
 
 
-def run_all() -> dict:
+def run_all(words: list[str] | None = None) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for case in cases():
-            results[case.name] = run_case(case, Path(tmp))
+            if not words or any(word in case.name for word in words):
+                results[case.name] = run_case(case, Path(tmp))
     return results
 
 
-def main() -> int:
-    results = run_all()
+def main(words: list[str]) -> int:
+    results = run_all(words)
     counts = collections.Counter(outcome for outcome, _ in results.values())
     print(f"{len(results)} cases: PASS {counts['PASS']}, REFUSED {counts['REFUSED']}, WRONG {counts['WRONG']}")
     reasons = collections.Counter(reason(d) for o, d in results.values() if o == "REFUSED")
@@ -106,8 +118,12 @@ def main() -> int:
     for name, (outcome, detail) in sorted(results.items()):
         if outcome == "WRONG":
             print(f"  {name}: {detail}")
+    if words:
+        print("\nevery case:")
+        for name, (outcome, detail) in sorted(results.items()):
+            print(f"  {outcome:7s} {name}: {detail[:200]}")
     return 1 if counts["WRONG"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

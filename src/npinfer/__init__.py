@@ -24,6 +24,7 @@ from .layers import register_layer, supported_layers, unregister_layer
 from .layers.base import CallContext, Layer
 from .layers.activations import supported_activations
 from .model import Model
+from .spec import ModelSpec
 from .version import __version__
 
 
@@ -59,7 +60,15 @@ def load(path: str | os.PathLike, dtype: str = "float32", limits: Limits | None 
     from .graph import gc_paused
 
     with naming_file(path), gc_paused():  # load_spec refuses what is not a path
-        model = Model(load_spec(path, limits), dtype=dtype, limits=limits)
+        spec = load_spec(path, limits, tensor_tier=True)
+        if not isinstance(spec, ModelSpec):  # an ONNX graph on the tensor tier: each value in its own type
+            if str(dtype) != "float32":
+                raise UnsupportedOptionError(
+                    f"dtype={dtype!r}: this ONNX graph runs on npinfer's tensor tier, which computes every value in the "
+                    "type the file gives it (dtype applies to models that map onto layers)")
+            spec.path = os.fspath(path)
+            return spec
+        model = Model(spec, dtype=dtype, limits=limits)
     model.path = os.fspath(path)
     return model
 

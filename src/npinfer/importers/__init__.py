@@ -32,8 +32,11 @@ def file_kind(path: str | os.PathLike) -> str:
     return "unknown"
 
 
-def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpec:
-    """Read a `.keras`, Keras `.h5`, ONNX `.onnx` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`)."""
+def load_spec(path: str | os.PathLike, limits: Limits | None = None, tensor_tier: bool = False):
+    """Read a `.keras`, Keras `.h5`, ONNX `.onnx` or npinfer `.npz` file into a ModelSpec (sizes checked against `limits`).
+
+    With `tensor_tier`, an ONNX graph the layer tier refuses comes back as a ready
+    ops.model.TypedModel instead (npinfer.load asks for that; `npinfer convert` does not)."""
     if not isinstance(path, (str, os.PathLike)):
         raise ModelFormatError(f"npinfer.load takes the path of a model file (str or os.PathLike), not {path!r}"[:200])
     path = os.fspath(path)
@@ -77,7 +80,7 @@ def load_spec(path: str | os.PathLike, limits: Limits | None = None) -> ModelSpe
         from .onnx_graph import load_onnx
 
         try:
-            return load_onnx(path, limits)
+            return load_onnx(path, limits, tensor_tier)
         except ModelFormatError as err:
             if err.path is None:
                 raise ModelFormatError(str(err), path) from None

@@ -297,11 +297,9 @@ _BINARY_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "p
 
 
 def _divide(a, b):
-    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
-        if np.any(b == 0):
-            raise ValueError("integer division by zero")
-        return np.trunc(a / b).astype(a.dtype)  # ONNX integer Div truncates
-    return np.divide(a, b)
+    from ..ops.elementwise import divide
+
+    return divide(a, b)  # integers truncate toward zero (ONNX Div)
 
 
 def _binary(op_type):
@@ -892,8 +890,11 @@ OPERATORS = {
 OPERATORS.update(LOOP_OPERATORS)
 
 
-def load_onnx(path: str, limits) -> ModelSpec:
-    """Read an `.onnx` file into a ModelSpec (NumPy-only protobuf reader; sizes checked first)."""
+def load_onnx(path: str, limits, tensor_tier: bool = False):
+    """Read an `.onnx` file into a ModelSpec (NumPy-only protobuf reader; sizes checked first).
+
+    With `tensor_tier`, a graph that maps onto no layers (an operator, a type or a run-time
+    value the layer tier refuses) is returned as a TypedModel of the tensor tier instead."""
     import os
 
     from ..errors import reading
@@ -908,7 +909,18 @@ def load_onnx(path: str, limits) -> ModelSpec:
         data = handle.read()
     with reading(path, "the ONNX file"):
         model = read_model(data, limits, path)
-    return spec_from_onnx(model, path, limits)
+    if not tensor_tier:
+        return spec_from_onnx(model, path, limits)
+    try:
+        return spec_from_onnx(model, path, limits)
+    except (UnsupportedLayerError, UnsupportedOptionError) as layer_refusal:
+        from ..ops.model import TypedModel
+
+        try:
+            return TypedModel(model, path, limits)
+        except (UnsupportedLayerError, UnsupportedOptionError) as refusal:
+            refusal.args = (f"{refusal} (the layer tier: {layer_refusal})",)
+            raise
 
 
 def spec_from_onnx(model: ModelProto, path: str, limits=None) -> ModelSpec:

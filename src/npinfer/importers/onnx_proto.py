@@ -138,6 +138,7 @@ class ValueInfo:
     name: str
     elem_type: int | None
     shape: list | None  # ints and strings (dim_param), None for unknown dims; None if no shape
+    kind: str = "tensor"  # or "sequence", "optional", "map", "sparse" (their element types are not read)
 
 
 @dataclass
@@ -284,19 +285,21 @@ class Reader:
         return Attribute(name, value)
 
     def value_info(self, data) -> ValueInfo:
-        name, elem, shape = "", None, None
+        name, elem, shape, kind = "", None, None, "tensor"
         for number, wire, value in _fields(data):
             if number == 1:
                 name = _text(value)
             elif number == 2:
                 for n, w, v in _fields(_message(wire, value)):
+                    if n in (4, 5, 8, 9):
+                        kind = {4: "sequence", 5: "map", 8: "sparse", 9: "optional"}[n]
                     if n == 1:  # tensor_type
                         for n2, w2, v2 in _fields(_message(w, v)):
                             if n2 == 1 and w2 == 0:
                                 elem = v2
                             elif n2 == 2:
                                 shape = [self.dim(_message(w3, v3)) for n3, w3, v3 in _fields(_message(w2, v2)) if n3 == 1]
-        return ValueInfo(name, elem, shape)
+        return ValueInfo(name, elem, shape, kind)
 
     @staticmethod
     def dim(data):
