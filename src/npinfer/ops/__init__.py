@@ -15,7 +15,7 @@ operator with no Keras-style layer).
 
 from __future__ import annotations
 
-FAMILIES = ("elementwise", "shape", "reduce", "nn", "control", "quant", "ml")
+FAMILIES = ("elementwise", "math", "shape", "reduce", "nn", "recurrent", "attention", "control", "quant", "ml")
 
 
 def load_families() -> None:
