@@ -74,3 +74,27 @@ def test_loading_a_small_model_skips_file_prediction_and_thread_machinery(tmp_pa
     lines = done.stdout.strip().splitlines()
     assert json.loads(lines[-2]) == []
     assert json.loads(lines[-1]) is True  # and the lazy attribute still works
+
+
+def test_the_tensor_tier_imports_only_numpy(tmp_path):
+    """An ONNX graph on the tensor tier (integer arithmetic) loads and
+    predicts without onnx, onnxruntime or any framework."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "x"], ["sq"]), helper.make_node("Add", ["sq", "x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["n"])])
+    path = tmp_path / "typed.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString())
+    script = (
+        "import sys, json, numpy as np, npinfer\n"
+        f"model = npinfer.load({str(path)!r})\n"
+        "y = model.predict(np.arange(4, dtype=np.int64))\n"
+        "forbidden = [m for m in ('tensorflow', 'keras', 'torch', 'h5py', 'onnx', 'onnxruntime') if m in sys.modules]\n"
+        "print(json.dumps({'tier': type(model).__name__, 'y': y.tolist(), 'forbidden': forbidden}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"tier": "TypedModel", "y": (np.arange(4) ** 2 + np.arange(4)).tolist(), "forbidden": []}

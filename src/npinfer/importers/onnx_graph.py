@@ -123,6 +123,11 @@ class Converter:
             value = self.values[info.name]
             if not isinstance(value, Tensor):
                 raise UnsupportedOptionError(f"ONNX output '{info.name}' is a constant; npinfer models compute their outputs")
+            computed = 7 if value.ref in self.integers else 1  # layers give float32, or int64 for indices
+            if info.elem_type is not None and info.elem_type != computed:
+                raise UnsupportedOptionError(
+                    f"ONNX output '{info.name}' is declared element type {info.elem_type}; the layer tier would give "
+                    f"{'int64' if computed == 7 else 'float'} (it computes in float32 with int64 indices)")
             outputs.append(value.ref)
         return inputs, outputs
 
@@ -145,6 +150,9 @@ class Converter:
                     self.path)
             missing = [i for i in node.inputs if i and i not in self.values]
             if missing:
+                if any(missing[0] in later.outputs for later in nodes):  # valid, but not in the order ONNX asks for
+                    raise UnsupportedOptionError(f"ONNX node '{_label(node)}' reads '{missing[0]}' before the node that "
+                                                 "makes it: the layer tier reads nodes in file order")
                 raise ModelFormatError(f"ONNX node '{_label(node)}' reads '{missing[0]}', which no node makes", self.path)
             args = [self.values[i] if i else None for i in node.inputs]
             try:

@@ -121,6 +121,18 @@ class TypedModel:
         lines.extend(f"    {op} x{count}" for op, count in counts.most_common())
         return "\n".join(lines)
 
+    def stream(self, carry: dict | None = None, initial: dict | None = None, constants: dict | None = None):
+        """A stream that feeds the graph chunk by chunk: `carry` maps each state input to the
+        output that updates it ({"state": "stateN"}), `initial` gives the states' first values,
+        `constants` inputs fed unchanged ({"sr": 16000}). See ops/stream.py."""
+        from .stream import TypedStream
+
+        if not carry:
+            raise UnsupportedOptionError("an ONNX graph on the tensor tier streams through its own state inputs and "
+                                         "outputs: name them, e.g. model.stream(carry={'state': 'stateN'}, "
+                                         "initial={'state': zeros})")
+        return TypedStream(self, carry, initial or {}, constants)
+
     def save(self, path) -> None:
         raise UnsupportedOptionError("this ONNX graph runs on npinfer's tensor tier, which the .npz format does not hold "
                                      "yet: keep the .onnx file (npinfer.load reads it as it is)")
