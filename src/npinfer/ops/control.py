@@ -186,8 +186,8 @@ def loop(call: Call, trip_count, cond, *initial):
         for stack, value in zip(stacks, outputs[1 + len(carried):]):
             stack.add(value)
         index += 1
-    # zero passes: ONNX Runtime gives shape (0,) where the body declares no shape
-    return tuple(carried) + tuple(stack.stacked(undeclared_shape=(0,)) for stack in stacks)
+    # zero passes where the body declares no shape: refused (ONNX Runtime takes its inferred shape, or (0,))
+    return tuple(carried) + tuple(stack.stacked(undeclared_shape=None) for stack in stacks)
 
 
 # -- Scan ----------------------------------------------------------------------------------
