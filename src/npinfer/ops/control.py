@@ -26,6 +26,7 @@ ITEM_OVERHEAD = 128  # bytes a sequence item costs beyond its data (the array ob
 
 def flag(call: Call, value, what: str) -> bool:
     """A condition: a bool tensor of one element."""
+    value = np.asarray(value) if isinstance(value, np.generic) else value  # a 0-d result some NumPy calls give
     if not isinstance(value, np.ndarray) or value.dtype != np.bool_ or value.size != 1:
         raise call.malformed(f"needs {what} as a bool tensor of one element, got {describe(value)}")
     return bool(value.reshape(-1)[0])
@@ -33,6 +34,7 @@ def flag(call: Call, value, what: str) -> bool:
 
 def whole(call: Call, value, what: str) -> int:
     """An integer tensor of one element (a trip count, a position, a split size)."""
+    value = np.asarray(value) if isinstance(value, np.generic) else value
     if not isinstance(value, np.ndarray) or value.dtype not in INTEGERS or value.size != 1:
         raise call.malformed(f"needs {what} as an integer tensor of one element, got {describe(value)}")
     return int(value.reshape(-1)[0])
@@ -464,25 +466,24 @@ def optional(call: Call, value=None):
 
 @operator("OptionalHasElement")
 def optional_has_element(call: Call, value=None):
-    """Whether an optional holds a value; from opset 18 a tensor or sequence counts as one and
-    an omitted input as none."""
+    """Whether an optional holds a value; a tensor or sequence counts as one (ONNX says so from
+    opset 18; its backend suite feeds a Loop's optional state a sequence at opset 16 too), an
+    omitted input (opset 18 on) as none."""
     if isinstance(value, OptionalValue):
         return np.array(value.value is not None)
-    if call.opset < 18:
-        raise call.malformed(f"needs an optional input before opset 18, got {describe(value) if value is not None else 'none'}")
+    if value is None and call.opset < 18:
+        raise call.malformed("has no input (allowed from opset 18)")
     return np.array(value is not None)
 
 
 @operator("OptionalGetElement")
 def optional_get_element(call: Call, value):
-    """The value an optional holds (an empty one is an error); from opset 18 a tensor or
-    sequence passes through."""
+    """The value an optional holds (an empty one is an error); a tensor or sequence passes
+    through (as for OptionalHasElement)."""
     if value is None:
         raise call.malformed("has no input")
     if isinstance(value, OptionalValue):
         if value.value is None:
             raise InputError(f"{call.label}: the optional is empty")
         return value.value
-    if call.opset < 18:
-        raise call.malformed(f"needs an optional input before opset 18, got {describe(value)}")
     return value
