@@ -3,7 +3,7 @@ sequences of arrays, and optionals. ONNX element type codes map to NumPy dtypes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,6 +46,8 @@ class SequenceValue:
 
     items: list
     dtype: np.dtype | None = None  # the element type, known even when the sequence is empty
+    # the items' bytes together, where an operator has counted them (items never change after)
+    nbytes: int | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.items)
