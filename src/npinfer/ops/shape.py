@@ -15,11 +15,22 @@ import math
 
 import numpy as np
 
+from ..errors import InputError, NpinferError
 from .elementwise import same_type
 from .registry import Call, operator
-from .values import FLOATS, type_name
+from .values import numpy_dtype, type_name
 
 INDEX_TYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def invalid(call: Call, what: str) -> NpinferError:
+    """A value or size the node cannot take (raise it): while constants are folded at load the
+    file is malformed (ModelFormatError); in predict it is the data given (InputError)."""
+    from .graph import FoldBudget
+
+    if isinstance(call.budget, FoldBudget):
+        return call.malformed(what)
+    return InputError(f"{call.label} {what}")
 
 
 # -- helpers: axes, integer lists, indices ---------------------------------------------------
@@ -68,7 +79,7 @@ def checked_indices(call: Call, indices: np.ndarray, size, what: str = "indices"
     if np.any(bad):
         position = tuple(int(i) for i in np.argwhere(bad)[0])
         limit = int(np.broadcast_to(size, indices.shape)[position])
-        raise call.malformed(f"has {what} {int(indices[position])} at {list(position)}, out of range for size {limit}")
+        raise invalid(call, f"has {what} {int(indices[position])} at {list(position)}, out of range for size {limit}")
     return np.where(indices < 0, indices + size, indices)
 
 
@@ -110,23 +121,23 @@ def reshape_target(call: Call, dims: tuple, shape: list[int], allowzero: bool) -
     """ONNX Reshape's target for input `dims`: 0 copies the input's size on that axis (unless
     `allowzero`: then it is 0), one -1 takes what is left."""
     if allowzero and 0 in shape and -1 in shape:
-        raise call.malformed(f"has shape {shape} with both 0 and -1 and allowzero=1")
+        raise invalid(call, f"has shape {shape} with both 0 and -1 and allowzero=1")
     if shape.count(-1) > 1 or any(d < -1 for d in shape):
-        raise call.malformed(f"has shape {shape}: at most one -1 and no other negative size")
+        raise invalid(call, f"has shape {shape}: at most one -1 and no other negative size")
     target = []
     for i, d in enumerate(shape):
         if d == 0 and not allowzero:
             if i >= len(dims):
-                raise call.malformed(f"has shape {shape} whose 0 at position {i} copies no axis of {list(dims)}")
+                raise invalid(call, f"has shape {shape} whose 0 at position {i} copies no axis of {list(dims)}")
             d = dims[i]
         target.append(d)
     total, known = _size(dims), _size(d for d in target if d != -1)
     if -1 in target:
         if known == 0 or total % known:
-            raise call.malformed(f"cannot reshape {list(dims)} to {shape}")
+            raise invalid(call, f"cannot reshape {list(dims)} to {shape}")
         target[target.index(-1)] = total // known
     if _size(target) != total:
-        raise call.malformed(f"cannot reshape {list(dims)} ({total} elements) to {shape}")
+        raise invalid(call, f"cannot reshape {list(dims)} ({total} elements) to {shape}")
     return tuple(target)
 
 
@@ -152,7 +163,7 @@ def squeeze(call: Call, x, axes=None):
         picked = [i for i, d in enumerate(x.shape) if d == 1]
     wrong = [a for a in picked if x.shape[a] != 1]
     if wrong:
-        raise call.malformed(f"squeezes axis {wrong[0]} of {list(x.shape)}, whose size is not 1")
+        raise invalid(call, f"squeezes axis {wrong[0]} of {list(x.shape)}, whose size is not 1")
     return x.reshape(tuple(d for i, d in enumerate(x.shape) if i not in picked))
 
 
@@ -195,7 +206,7 @@ def concat(call: Call, *xs):
     axis = axis_of(call, call.attr("axis"), rank)
     for x in xs:
         if x.shape[:axis] + x.shape[axis + 1:] != xs[0].shape[:axis] + xs[0].shape[axis + 1:]:
-            raise call.malformed(f"joins shapes {[list(x.shape) for x in xs]}, which differ off axis {axis}")
+            raise invalid(call, f"joins shapes {[list(x.shape) for x in xs]}, which differ off axis {axis}")
     out = list(xs[0].shape)
     out[axis] = sum(x.shape[axis] for x in xs)
     call.admit(out, xs[0].dtype)
@@ -207,7 +218,7 @@ def split_sizes(call: Call, size: int, split, outputs: int) -> list[int]:
     num_outputs attribute (opset 18: the last piece smaller), or `outputs` equal pieces."""
     if split is not None:
         if len(split) != outputs or any(s < 0 for s in split) or sum(split) != size:
-            raise call.malformed(f"splits an axis of {size} into {split} for {outputs} outputs")
+            raise invalid(call, f"splits an axis of {size} into {split} for {outputs} outputs")
         return list(split)
     if call.has("num_outputs"):
         count = int(call.attr("num_outputs"))
@@ -216,10 +227,10 @@ def split_sizes(call: Call, size: int, split, outputs: int) -> list[int]:
         chunk = -(-size // count)
         sizes = [chunk] * (count - 1) + [size - chunk * (count - 1)]
         if sizes[-1] < 0:
-            raise call.malformed(f"cannot split an axis of {size} into {count} pieces of {chunk}")
+            raise invalid(call, f"cannot split an axis of {size} into {count} pieces of {chunk}")
         return sizes
     if size % outputs:
-        raise call.malformed(f"cannot split an axis of {size} into {outputs} equal pieces")
+        raise invalid(call, f"cannot split an axis of {size} into {outputs} equal pieces")
     return [size // outputs] * outputs
 
 
@@ -275,7 +286,7 @@ def slice_(call: Call, x, starts=None, ends=None, axes=None, steps=None):
     if not len(begin) == len(stop) == len(picked) == len(strides):
         raise call.malformed(f"has starts, ends, axes, steps of lengths {len(begin)}, {len(stop)}, {len(picked)}, {len(strides)}")
     if 0 in strides:
-        raise call.malformed("has a step of 0")
+        raise invalid(call, "has a step of 0")
     key = [slice(None)] * x.ndim
     for axis, start, end, step in zip(axes_of(call, picked, x.ndim), begin, stop, strides):
         key[axis] = slice_bounds(x.shape[axis], start, end, step)
@@ -299,7 +310,7 @@ def element_index(call: Call, data: np.ndarray, indices: np.ndarray, axis: int) 
     index along `axis` is that value (GatherElements / ScatterElements): indices has data's rank
     and no larger size on the other axes."""
     if indices.ndim != data.ndim or any(i > d for k, (i, d) in enumerate(zip(indices.shape, data.shape)) if k != axis):
-        raise call.malformed(f"has indices of shape {list(indices.shape)} for data of shape {list(data.shape)}")
+        raise invalid(call, f"has indices of shape {list(indices.shape)} for data of shape {list(data.shape)}")
     key = list(np.indices(indices.shape, sparse=True))
     key[axis] = checked_indices(call, indices, data.shape[axis])
     return tuple(key)
@@ -320,7 +331,7 @@ def gather_nd(call: Call, data, indices):
         raise call.malformed(f"has batch_dims={b} for data of rank {data.ndim} and indices of rank {indices.ndim}")
     k = indices.shape[-1]
     if data.shape[:b] != indices.shape[:b] or b + k > data.ndim:
-        raise call.malformed(f"has indices of shape {list(indices.shape)} for data of shape {list(data.shape)} (batch_dims={b})")
+        raise invalid(call, f"has indices of shape {list(indices.shape)} for data of shape {list(data.shape)} (batch_dims={b})")
     out_shape = indices.shape[:-1] + data.shape[b + k:]
     call.admit(out_shape, data.dtype)
     batch = _size(data.shape[:b])
@@ -361,7 +372,7 @@ def scatter_into(data: np.ndarray, key: tuple, updates: np.ndarray, reduction) -
 def scatter_elements_of(call: Call, data, indices, updates, reduction) -> np.ndarray:
     same_type(call, (data, updates))
     if updates.shape != indices.shape:
-        raise call.malformed(f"has updates of shape {list(updates.shape)} for indices of shape {list(indices.shape)}")
+        raise invalid(call, f"has updates of shape {list(updates.shape)} for indices of shape {list(indices.shape)}")
     axis = axis_of(call, call.attr("axis", 0), data.ndim)
     return scatter_into(data, element_index(call, data, indices, axis), updates, reduction)
 
@@ -383,7 +394,7 @@ def scatter_nd(call: Call, data, indices, updates):
         raise call.malformed(f"takes int64 indices of rank >= 1, not {type_name(indices.dtype)}{list(indices.shape)}")
     k = indices.shape[-1]
     if k > data.ndim or updates.shape != indices.shape[:-1] + data.shape[k:]:
-        raise call.malformed(f"has indices {list(indices.shape)} and updates {list(updates.shape)} for data {list(data.shape)}")
+        raise invalid(call, f"has indices {list(indices.shape)} and updates {list(updates.shape)} for data {list(data.shape)}")
     points = checked_indices(call, indices.reshape(-1, k), data.shape[:k])  # (n, k)
     rows = updates.reshape((points.shape[0],) + data.shape[k:])  # (n, *rest)
     return scatter_into(data, tuple(points.T), rows, reduction_of(call, data.dtype))
@@ -405,16 +416,16 @@ def tensor_scatter(call: Call, cache, update, write_indices=None):
     length, steps = cache.shape[axis], update.shape[axis]
     if update.ndim != cache.ndim or steps > length or any(
             u != c for i, (u, c) in enumerate(zip(update.shape, cache.shape)) if i != axis):
-        raise call.malformed(f"writes an update of shape {list(update.shape)} into a cache of shape {list(cache.shape)}")
+        raise invalid(call, f"writes an update of shape {list(update.shape)} into a cache of shape {list(cache.shape)}")
     batch = cache.shape[0]
     starts = np.zeros(batch, np.int64) if write_indices is None else write_indices
     if starts.dtype != np.int64 or starts.shape != (batch,) or np.any(starts < 0):
-        raise call.malformed(f"takes write_indices of int64[{batch}], non-negative; got {type_name(starts.dtype)}{list(starts.shape)}")
+        raise invalid(call, f"takes write_indices of int64[{batch}], non-negative; got {type_name(starts.dtype)}{list(starts.shape)}")
     positions = starts[:, None] + np.arange(steps)  # (batch, steps)
     if mode == "circular":
         positions %= length
     elif np.any(positions >= length):
-        raise call.malformed(f"writes past the cache's {length} positions in mode 'linear'")
+        raise invalid(call, f"writes past the cache's {length} positions in mode 'linear'")
     shape = (batch,) + (1,) * (axis - 1) + (steps,) + (1,) * (cache.ndim - axis - 1)
     out = cache.copy()
     np.put_along_axis(out, np.broadcast_to(positions.reshape(shape), update.shape), update, axis=axis)
@@ -427,11 +438,11 @@ def tensor_scatter(call: Call, cache, update, write_indices=None):
 def expand(call: Call, x, shape):
     dims = int_list(call, shape, "a shape", (np.dtype(np.int64),))
     if any(d < 0 for d in dims):
-        raise call.malformed(f"expands to the negative shape {dims}")
+        raise invalid(call, f"expands to the negative shape {dims}")
     try:
         out = np.broadcast_shapes(x.shape, tuple(dims))  # ONNX's bidirectional broadcast
     except ValueError:
-        raise call.malformed(f"cannot expand {list(x.shape)} to {dims}") from None
+        raise invalid(call, f"cannot expand {list(x.shape)} to {dims}") from None
     return np.array(np.broadcast_to(x, call.admit(out, x.dtype)))
 
 
@@ -439,7 +450,7 @@ def expand(call: Call, x, shape):
 def tile(call: Call, x, repeats):
     counts = int_list(call, repeats, "repeats", (np.dtype(np.int64),))
     if len(counts) != x.ndim or any(c < 0 for c in counts):
-        raise call.malformed(f"has repeats {counts} for rank {x.ndim}; one non-negative count per axis")
+        raise invalid(call, f"has repeats {counts} for rank {x.ndim}; one non-negative count per axis")
     call.admit([d * c for d, c in zip(x.shape, counts)], x.dtype)
     return np.tile(x, counts)
 
@@ -451,7 +462,7 @@ def pad_widths(call: Call, rank: int, pads: list[int], axes: list[int] | None) -
     """Pad's flat [begin..., end...] list (for `axes`, or every axis) as (begin, end) per axis."""
     axes = list(range(rank)) if axes is None else axes_of(call, axes, rank)
     if len(pads) != 2 * len(axes):
-        raise call.malformed(f"has {len(pads)} pads for {len(axes)} axes; two per axis")
+        raise invalid(call, f"has {len(pads)} pads for {len(axes)} axes; two per axis")
     widths = [(0, 0)] * rank
     for i, axis in enumerate(axes):
         widths[axis] = (pads[i], pads[i + len(axes)])
@@ -468,7 +479,7 @@ def padded(call: Call, x: np.ndarray, widths: list[tuple], mode: str, value=0) -
     grow = [(max(b, 0), max(e, 0)) for b, e in widths]
     for dim, (b, e) in zip(x.shape, grow):
         if mode != "constant" and (b or e) and dim == 0:
-            raise call.malformed(f"pads an empty axis in mode '{mode}'")
+            raise invalid(call, f"pads an empty axis in mode '{mode}'")
         if mode == "reflect" and max(b, e) >= dim and (b or e):
             raise call.refuse(f"reflect pads of {max(b, e)} on an axis of {dim} (they must be smaller than the axis)")
         if mode == "wrap" and max(b, e) > dim:
@@ -509,7 +520,7 @@ def center_crop_pad(call: Call, x, shape):
     axes = list(range(x.ndim)) if axes is None else axes_of(call, axes, x.ndim)
     sizes = int_list(call, shape, "a shape")
     if len(sizes) != len(axes) or any(s < 0 for s in sizes):
-        raise call.malformed(f"has shape {sizes} for axes {axes}")
+        raise invalid(call, f"has shape {sizes} for axes {axes}")
     widths = [(0, 0)] * x.ndim
     for axis, size in zip(axes, sizes):
         change = size - x.shape[axis]  # > 0: pad (the odd one after), < 0: crop (the odd one after)
@@ -533,7 +544,7 @@ def range_(call: Call, start, limit, delta):
         raise call.refuse("stash_type other than 1 (float) for float16")
     first, last, step = (scalar_of(call, v, name) for v, name in ((start, "start"), (limit, "limit"), (delta, "delta")))
     if step == 0:
-        raise call.malformed("has delta 0")
+        raise invalid(call, "has delta 0")
     if dtype.kind == "i":
         first, last, step = int(first), int(last), int(step)
         count = max(-((first - last) // step), 0)  # ceil((last - first) / step), exactly
@@ -543,7 +554,7 @@ def range_(call: Call, start, limit, delta):
     first, last, step = (np.asarray(v).astype(work) for v in (first, last, step))
     count = max(math.ceil(float(last - first) / float(step)), 0) if np.isfinite(float(last - first) / float(step)) else -1
     if count < 0:
-        raise call.malformed(f"makes a range from {first} to {last} by {step}, which has no finite length")
+        raise invalid(call, f"makes a range from {first} to {last} by {step}, which has no finite length")
     call.admit([count], dtype)
     return (np.float64(first) + np.arange(count, dtype=np.float64) * np.float64(step)).astype(work).astype(dtype)
 
@@ -561,7 +572,7 @@ def one_hot(call: Call, indices, depth, values):
         raise call.malformed(f"takes numeric indices and depth, not {type_name(indices.dtype)} and {type_name(depth.dtype)}")
     size = int(scalar_of(call, depth, "depth"))
     if size < 1:
-        raise call.malformed(f"has depth {size}; it must be at least 1")
+        raise invalid(call, f"has depth {size}; it must be at least 1")
     if values.shape != (2,):
         raise call.malformed(f"takes values [off, on] of shape [2], not {list(values.shape)}")
     rank = indices.ndim + 1
@@ -580,8 +591,6 @@ def one_hot(call: Call, indices, depth, values):
 
 @operator("EyeLike", attributes=("dtype", "k"))
 def eye_like(call: Call, x):
-    from .values import numpy_dtype
-
     if x.ndim != 2:
         raise call.malformed(f"takes a 2-D input, not {list(x.shape)}")
     dtype = numpy_dtype(int(call.attr("dtype")), f"{call.label}: its dtype") if call.has("dtype") else x.dtype
@@ -623,7 +632,7 @@ def depth_to_space(call: Call, x):
     mode, s = block_mode(call, 11), block_size(call, x)
     n, c, h, w = x.shape
     if c % (s * s):
-        raise call.malformed(f"moves {c} channels into blocks of {s}x{s}")
+        raise invalid(call, f"moves {c} channels into blocks of {s}x{s}")
     if mode == "DCR":
         y = x.reshape(n, s, s, c // (s * s), h, w).transpose(0, 3, 4, 1, 5, 2)
     else:
@@ -636,7 +645,7 @@ def space_to_depth(call: Call, x):
     mode, s = block_mode(call, 28), block_size(call, x)
     n, c, h, w = x.shape
     if h % s or w % s:
-        raise call.malformed(f"splits {h}x{w} into blocks of {s}x{s}")
+        raise invalid(call, f"splits {h}x{w} into blocks of {s}x{s}")
     y = x.reshape(n, c, h // s, s, w // s, s)  # (n, c, h/s, s, w/s, s)
     y = y.transpose(0, 3, 5, 1, 2, 4) if mode == "DCR" else y.transpose(0, 1, 3, 5, 2, 4)
     return y.reshape(n, c * s * s, h // s, w // s)
@@ -651,7 +660,7 @@ def compress(call: Call, x, condition):
     axis = axis_of(call, call.attr("axis"), x.ndim) if call.has("axis") else None
     size = x.size if axis is None else x.shape[axis]
     if condition.size > size:
-        raise call.malformed(f"has a condition of {condition.size} for {size} slices")
+        raise invalid(call, f"has a condition of {condition.size} for {size} slices")
     return np.compress(condition, x, axis=axis)
 
 
@@ -664,7 +673,7 @@ def reverse_sequence(call: Call, x, lengths):
     if lengths.dtype != np.int64 or lengths.shape != (batch,):
         raise call.malformed(f"takes sequence_lens of int64[{batch}], not {type_name(lengths.dtype)}{list(lengths.shape)}")
     if np.any((lengths < 0) | (lengths > steps)):
-        raise call.malformed(f"has sequence_lens {lengths.tolist()} outside [0, {steps}]")
+        raise invalid(call, f"has sequence_lens {lengths.tolist()} outside [0, {steps}]")
     t = np.arange(steps)
     source = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (batch, steps)
     if time_axis == 0:
