@@ -91,7 +91,7 @@ def reduce(x: np.ndarray, op: str, axes: tuple, keepdims: bool) -> np.ndarray:
     if op == "mean" and x.dtype.kind in "iu":
         count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
         total = np.asarray(np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype))
-        return integer_divide(total, np.asarray(count, x.dtype)) if count else total
+        return np.asarray(integer_divide(total, np.asarray(count, x.dtype))) if count else total
     return np.asarray(_REDUCE[op](x, axis=axes, keepdims=keepdims)).astype(x.dtype, copy=False)
 
 
@@ -343,15 +343,16 @@ def det(call: Call, x):
 
 # -- normalizations --------------------------------------------------------------------------
 
-def stash_dtype(call: Call, x: np.ndarray) -> np.dtype:
-    """The type the statistics are computed in: ONNX's stash_type (default 1, float), never
-    narrower than x (a float64 input computes in float64)."""
+def stash_dtype(call: Call, x: np.ndarray, widen: bool = False) -> np.dtype:
+    """The type the statistics are computed in: ONNX's stash_type (default 1, float); with
+    `widen` never narrower than x (ONNX Runtime's LayerNormalization and RMSNormalization compute
+    float64 in float64; its GroupNormalization follows stash_type)."""
     from .values import numpy_dtype
 
     stash = numpy_dtype(int(call.attr("stash_type", 1)), f"{call.label}: its stash_type")
     if stash not in FLOATS:
         raise call.refuse(f"stash_type {type_name(stash)} (npinfer computes float16, float or double)")
-    return np.promote_types(stash, x.dtype)
+    return np.promote_types(stash, x.dtype) if widen else stash
 
 
 def _optional(*arrays) -> tuple:
@@ -364,10 +365,11 @@ def layer_norm(call: Call, x, scale, bias=None):
     stash_type, Y in x's type; outputs Y, Mean, InvStdDev (the statistics keep size-1 axes)."""
     same_type(call, _optional(x, scale, bias), FLOATS)
     axis = axis_of(call, call.attr("axis", -1), x.ndim)
-    work = x.astype(stash_dtype(call, x), copy=False)
+    stash = stash_dtype(call, x)
+    work = x.astype(np.promote_types(stash, x.dtype), copy=False)
     mean, inverse = moments(work, tuple(range(axis, x.ndim)), call.attr("epsilon", 1e-5))
     y = ((work - mean) * inverse).astype(x.dtype) * scale  # (..., normalized axes)
-    return (y if bias is None else y + bias), mean, inverse
+    return (y if bias is None else y + bias), mean.astype(stash), inverse.astype(stash)
 
 
 def rms_normalization(x: np.ndarray, axes: tuple, epsilon: float) -> np.ndarray:
@@ -380,7 +382,7 @@ def rms_norm(call: Call, x, scale):
     checked(call, x, FLOATS)
     checked(call, scale, FLOATS)
     axis = axis_of(call, call.attr("axis", -1), x.ndim)
-    work = x.astype(stash_dtype(call, x), copy=False)
+    work = x.astype(stash_dtype(call, x, widen=True), copy=False)
     normalized = rms_normalization(work, tuple(range(axis, x.ndim)), call.attr("epsilon", 1e-5))
     return np.asarray(normalized.astype(x.dtype) * scale)
 
