@@ -30,7 +30,9 @@ def run_tensor_tier(model, feeds: dict) -> list:
 
 def expected_outputs(model, feeds: dict) -> list:
     """ONNX Runtime's outputs; the reference evaluator's where ORT has no kernel for the case."""
-    from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
+    from onnxruntime.capi.onnxruntime_pybind11_state import (
+        NotImplemented as OrtNotImplemented,
+    )
 
     try:
         return run_onnxruntime(model, feeds)
@@ -41,8 +43,8 @@ def expected_outputs(model, feeds: dict) -> list:
 
 
 def tolerance(dtype) -> dict:
-    return {np.dtype(F16): dict(rtol=2e-3, atol=2e-3), np.dtype(F64): dict(rtol=1e-10, atol=1e-12)}.get(
-        np.dtype(dtype), dict(rtol=1e-5, atol=1e-6))
+    return {np.dtype(F16): {"rtol": 2e-3, "atol": 2e-3}, np.dtype(F64): {"rtol": 1e-10, "atol": 1e-12}}.get(
+        np.dtype(dtype), {"rtol": 1e-5, "atol": 1e-6})
 
 
 def check(op: str, inputs: dict, outputs: dict, opset: int = 21, initializers: dict | None = None, **attributes):
@@ -298,7 +300,7 @@ def test_det(dtype, shape):
 def test_layer_normalization(dtype, axis, bias):
     """Y, Mean and InvStdDev; float16 computes its statistics in float32 (stash_type 1)."""
     x = random((2, 3, 4), dtype, 18)
-    normalized = x.shape[axis:] if axis >= 0 else x.shape[axis:]
+    normalized = x.shape[axis:]
     scale, b = random(normalized, dtype, 19), random(normalized, dtype, 20)
     if not bias:  # ONNX Runtime 1.32 crashes (segfault) on a LayerNormalization without B: the reference evaluator
         from onnx.reference import ReferenceEvaluator

@@ -13,7 +13,7 @@ from ..layers.normalization import group_normalization, moments
 from ..layers.tensor_ops import _REDUCE, arg_reduce, matmul, softmax_over
 from .elementwise import integer_divide, same_type
 from .registry import Call, operator
-from .values import FLOATS, INTEGERS, NUMBERS, type_name
+from .values import FLOATS, INTEGERS, type_name
 
 SUMMABLE = FLOATS + tuple(np.dtype(t) for t in (np.int32, np.int64, np.uint32, np.uint64))  # ReduceSum, MatMul, ...
 ORDERED = SUMMABLE + tuple(np.dtype(t) for t in (np.int8, np.uint8, np.bool_))  # ReduceMax / ReduceMin
