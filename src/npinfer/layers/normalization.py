@@ -29,15 +29,23 @@ def layer_normalization(x, gamma, beta, epsilon, axes, rms_scaling=False):
     shape = [1] * x.ndim
     for a in axes:
         shape[a] = x.shape[a]
-    axes = tuple(axes)
-    inverse = 1.0 / np.sqrt(np.var(x, axis=axes, keepdims=True) + np.asarray(epsilon, x.dtype))
+    mean, inverse = moments(x, tuple(axes), epsilon)
     if rms_scaling:
         y = x * inverse
         return y * gamma.reshape(shape) if gamma is not None else y
     if gamma is not None:
         inverse = inverse * gamma.reshape(shape)
-    y = (x - np.mean(x, axis=axes, keepdims=True)) * inverse
+    y = (x - mean) * inverse
     return y + beta.reshape(shape) if beta is not None else y
+
+
+def moments(x, axes: tuple, epsilon):
+    """The mean of x over `axes` and 1 / sqrt(variance + epsilon), both kept as axes of size 1,
+    in x's type (the statistics of layer normalization; ONNX LayerNormalization's Mean and
+    InvStdDev outputs)."""
+    mean = np.mean(x, axis=axes, keepdims=True)
+    inverse = 1.0 / np.sqrt(np.var(x, axis=axes, keepdims=True) + np.asarray(epsilon, x.dtype))
+    return mean, inverse
 
 
 def group_normalization(x, gamma, beta, groups, axis, epsilon):
@@ -49,12 +57,12 @@ def group_normalization(x, gamma, beta, groups, axis, epsilon):
     grouped = shape[:axis] + [groups, shape[axis] // groups] + shape[axis + 1:]  # (batch, ..., groups, channels/groups, ...)
     xg = x.reshape(grouped)
     over = tuple(a for a in range(1, len(grouped)) if a != axis)
-    inverse = 1.0 / np.sqrt(np.var(xg, axis=over, keepdims=True) + np.asarray(epsilon, x.dtype))
+    mean, inverse = moments(xg, over, epsilon)
     per_channel = [1] * len(grouped)  # gamma, beta: (channels,) -> (groups, channels/groups) on their axes
     per_channel[axis:axis + 2] = [groups, shape[axis] // groups]
     if gamma is not None:
         inverse = inverse * gamma.reshape(per_channel)
-    y = (xg - np.mean(xg, axis=over, keepdims=True)) * inverse
+    y = (xg - mean) * inverse
     if beta is not None:
         y = y + beta.reshape(per_channel)
     return y.reshape(shape)
