@@ -35,6 +35,10 @@ def compare(got, expected) -> str | None:
     """Why `got` is not `expected` under the strict comparison, or None."""
     if isinstance(expected, np.generic):  # a few cases store a 0-d result as a NumPy scalar
         expected = np.asarray(expected)
+    if type(expected).__name__ == "TensorProto":  # a few store a TensorProto (types NumPy lacks, or not)
+        from onnx import numpy_helper
+
+        expected = numpy_helper.to_array(expected)
     if expected is None:  # an empty optional
         return None if got is None else f"gave a {type(got).__name__}, expected no value (an empty optional)"
     if isinstance(expected, list):  # a sequence: a list of arrays, compared one by one
