@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..importers.onnx_recurrent import FUNCTIONS_PER_DIRECTION, _direction_weights, _layer_config, node_options
+from ..importers.onnx_recurrent import (
+    FUNCTIONS_PER_DIRECTION,
+    _direction_weights,
+    _layer_config,
+    node_options,
+)
 from ..layers.recurrent import GRU, LSTM, SimpleRNN, run_over_time
 from .elementwise import same_type
 from .registry import Call, operator
