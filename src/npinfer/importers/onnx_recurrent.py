@@ -130,7 +130,7 @@ class _Layout:
         return self.c.one("tensor.Stack", {"axis": 0}, [self.c.tensor(p, base) for p in parts], base=base)
 
 
-def _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
+def direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
     """Direction d's weights in the canonical layout: {name: constant or fed tensor}."""
     layout = _Layout(c)
     blocks = GATES[kind]
@@ -150,7 +150,7 @@ def _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
     return weights
 
 
-def _layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return_sequences, return_state):
+def layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return_sequences, return_state):
     config = {"units": hidden, "use_bias": "bias" in weights, "clip": clip, "return_sequences": return_sequences,
               "return_state": return_state, "go_backwards": reverse, "zero_output_for_mask": True,
               "fed": sorted(k for k, v in weights.items() if not isinstance(v, np.ndarray))}
@@ -209,9 +209,9 @@ def convert_recurrent(c, args, attrs):
     return_state = directions == 2 or returns_sequence or lengths is not None or wants_c
     parts, kwargs = [], {}
     for d in range(directions):
-        weights = _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, bool(attrs.get("linear_before_reset", 0)))
+        weights = direction_weights(c, kind, d, hidden, w, r, bias, peepholes, bool(attrs.get("linear_before_reset", 0)))
         reverse = direction == "reverse" or d == 1
-        parts.append((_layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse,
+        parts.append((layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse,
                                     returns_sequence, return_state), weights))
     states = _initial_states(c, kind, initial, directions, layout, hidden, sequence)
     if states:

@@ -2,7 +2,7 @@
 
 Nothing here computes a gate: the node's attributes are read by importers/onnx_recurrent.py
 (node_options: direction, layout, clip, activations) and its weights put in the canonical
-layout by the same code (_direction_weights: gates reordered, W / R transposed, Wb + Rb, GRU's
+layout by the same code (direction_weights: gates reordered, W / R transposed, Wb + Rb, GRU's
 linear_before_reset as reset_after, peepholes), then each direction is one cell of
 layers/cells.py run by the one time loop (layers/recurrent.run_over_time: the readable
 `rnn`, or the fast kernels where they compute the same). The arrays keep the node's type
@@ -17,8 +17,8 @@ import numpy as np
 
 from ..importers.onnx_recurrent import (
     FUNCTIONS_PER_DIRECTION,
-    _direction_weights,
-    _layer_config,
+    direction_weights,
+    layer_config,
     node_options,
 )
 from ..layers.recurrent import GRU, LSTM, SimpleRNN, run_over_time
@@ -97,9 +97,9 @@ def recurrent(call: Call, x, w, r, b=None, lengths=None, initial_h=None, initial
     cell_class = CELLS[kind]
     ys, finals = [], []
     for d in range(directions):
-        weights = _direction_weights(call, kind, d, hidden, w, r, b, p, bool(attrs.get("linear_before_reset", 0)))
+        weights = direction_weights(call, kind, d, hidden, w, r, b, p, bool(attrs.get("linear_before_reset", 0)))
         reverse = direction == "reverse" or d == 1
-        config = _layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse, wants_y, True)
+        config = layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse, wants_y, True)
         cell = cell_class(call.label, {k: config[k] for k in cell_class.OPTIONS if k in config},
                           {k: np.ascontiguousarray(v) for k, v in weights.items()}, dtype)
         cell.check(x.shape[2])
