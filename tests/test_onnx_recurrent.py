@@ -186,16 +186,29 @@ def test_onnx_recurrent_nodes_run_on_the_fast_kernels(kind, tmp_path, monkeypatc
     assert len(runs) == 3
 
 
-def test_constant_initial_states_that_fix_the_batch_are_refused_by_name(tmp_path):
-    data, _ = _model("GRU", {}, {})
+def test_constant_initial_states_that_fix_the_batch_run_on_the_tensor_tier(tmp_path):
+    """The layer tier refuses a constant initial_h (it fixes the batch size); the tensor tier
+    runs the node as it is, with ONNX Runtime's numbers."""
+    data, feeds = _model("GRU", {}, {})
     from onnx import load_from_string
 
     model = load_from_string(data)
-    model.graph.initializer.append(numpy_helper.from_array(np.ones((1, 2, HIDDEN), np.float32), "h0"))
+    model.graph.initializer.append(numpy_helper.from_array(np.ones((1, BATCH, HIDDEN), np.float32), "h0"))
     model.graph.node[0].input.extend(["", "h0"])
     (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    from npinfer.importers.onnx_graph import spec_from_onnx
+    from npinfer.importers.onnx_proto import read_model
+    from npinfer.limits import current
+
     with pytest.raises(npinfer.UnsupportedOptionError, match="a constant initial_h is not supported"):
-        npinfer.load(tmp_path / "m.onnx")
+        spec_from_onnx(read_model(model.SerializeToString(), current(None), "m.onnx"), "m.onnx")
+    loaded = npinfer.load(tmp_path / "m.onnx")
+    assert loaded.tier == "tensor"
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    named = dict(zip([i.name for i in session.get_inputs()], feeds))
+    expected = session.run(None, named)
+    for got, want in zip(as_list(loaded.predict(named)), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 # -- ONNX's clip: bounds every gate's pre-activation, never the cell state (issue 19) --------------

@@ -130,7 +130,7 @@ class _Layout:
         return self.c.one("tensor.Stack", {"axis": 0}, [self.c.tensor(p, base) for p in parts], base=base)
 
 
-def _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
+def direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
     """Direction d's weights in the canonical layout: {name: constant or fed tensor}."""
     layout = _Layout(c)
     blocks = GATES[kind]
@@ -150,7 +150,7 @@ def _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, reset_after):
     return weights
 
 
-def _layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return_sequences, return_state):
+def layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return_sequences, return_state):
     config = {"units": hidden, "use_bias": "bias" in weights, "clip": clip, "return_sequences": return_sequences,
               "return_state": return_state, "go_backwards": reverse, "zero_output_for_mask": True,
               "fed": sorted(k for k, v in weights.items() if not isinstance(v, np.ndarray))}
@@ -163,13 +163,10 @@ def _layer_config(kind, hidden, functions, clip, attrs, weights, reverse, return
             "peepholes": "peepholes" in weights, "input_forget": bool(attrs.get("input_forget", 0))}
 
 
-def convert_recurrent(c, args, attrs):
-    kind = c.node.op_type
-    x = c.tensor(args[0], "X")
-    w, r = args[1], args[2]
-    optional = (args + [None] * 8)[3:8]
-    bias, lengths, initial_h = optional[:3]
-    initial_c, peepholes = (optional[3], optional[4]) if kind == "LSTM" else (None, None)
+def node_options(c, kind: str, attrs: dict) -> tuple:
+    """An ONNX LSTM / GRU / RNN node's attributes, checked, as both tiers read them:
+    (direction, number of directions, layout, clip or None, canonical activations forward
+    direction first). `c` refuses by name (the importer's converter or the tensor tier's Call)."""
     direction = text(attrs.get("direction", b"forward"))
     if direction not in ("forward", "reverse", "bidirectional"):
         raise c.refuse(f"direction={direction!r} is not supported; supported: forward, reverse, bidirectional")
@@ -177,10 +174,6 @@ def convert_recurrent(c, args, attrs):
     layout = int(attrs.get("layout", 0))
     if layout not in (0, 1):
         raise c.refuse(f"layout={layout} is not supported; supported: 0, 1")
-    if len(x.shape) != 3:
-        raise ValueError(f"X has shape {x.shape}, expected rank 3")
-    hidden = attrs.get("hidden_size")
-    hidden = int(hidden if hidden is not None else (r.shape[-1] if isinstance(r, np.ndarray) else c.tensor(r, "R").shape[-1]))
     clip = attrs.get("clip")
     if clip is not None:
         if kind != "RNN" and clip <= 0:
@@ -188,7 +181,23 @@ def convert_recurrent(c, args, attrs):
         clip = None if clip < 0 else float(clip)  # ONNX Runtime: an RNN's negative clip is no clip
     if kind == "GRU" and attrs.get("linear_before_reset", 0) not in (0, 1):
         raise c.refuse("linear_before_reset must be 0 or 1")
-    functions = resolve_activations(c, kind, directions, attrs)
+    if kind == "LSTM" and attrs.get("input_forget", 0) not in (0, 1):
+        raise c.refuse("input_forget must be 0 or 1")
+    return direction, directions, layout, clip, resolve_activations(c, kind, directions, attrs)
+
+
+def convert_recurrent(c, args, attrs):
+    kind = c.node.op_type
+    x = c.tensor(args[0], "X")
+    w, r = args[1], args[2]
+    optional = (args + [None] * 8)[3:8]
+    bias, lengths, initial_h = optional[:3]
+    initial_c, peepholes = (optional[3], optional[4]) if kind == "LSTM" else (None, None)
+    direction, directions, layout, clip, functions = node_options(c, kind, attrs)
+    if len(x.shape) != 3:
+        raise ValueError(f"X has shape {x.shape}, expected rank 3")
+    hidden = attrs.get("hidden_size")
+    hidden = int(hidden if hidden is not None else (r.shape[-1] if isinstance(r, np.ndarray) else c.tensor(r, "R").shape[-1]))
     per = FUNCTIONS_PER_DIRECTION[kind]
     sequence = x if layout == 1 else c.one("tensor.Transpose", {"perm": [1, 0, 2]}, [x], base="batch_first")  # (batch, time, input)
     time_size = x.shape[1 if layout == 1 else 0]
@@ -200,9 +209,9 @@ def convert_recurrent(c, args, attrs):
     return_state = directions == 2 or returns_sequence or lengths is not None or wants_c
     parts, kwargs = [], {}
     for d in range(directions):
-        weights = _direction_weights(c, kind, d, hidden, w, r, bias, peepholes, bool(attrs.get("linear_before_reset", 0)))
+        weights = direction_weights(c, kind, d, hidden, w, r, bias, peepholes, bool(attrs.get("linear_before_reset", 0)))
         reverse = direction == "reverse" or d == 1
-        parts.append((_layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse,
+        parts.append((layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse,
                                     returns_sequence, return_state), weights))
     states = _initial_states(c, kind, initial, directions, layout, hidden, sequence)
     if states:
