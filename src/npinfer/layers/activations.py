@@ -50,7 +50,8 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def leaky_relu(x, negative_slope=0.2):
-    return np.maximum(x, negative_slope * x)
+    # x where x >= 0, else slope * x (a maximum would be wrong for a slope above 1)
+    return np.where(x >= 0, x, negative_slope * x)
 
 
 def elu(x, alpha=1.0):
@@ -61,8 +62,8 @@ def celu(x, alpha=1.0):
     return np.maximum(x, 0) + alpha * np.expm1(np.minimum(x, 0) / alpha)
 
 
-def selu(x):
-    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+def selu(x, alpha=_SELU_ALPHA, scale=_SELU_SCALE):
+    return scale * elu(x, alpha)
 
 
 def gelu(x, approximate=False):
@@ -149,8 +150,9 @@ def softsign(x):
     return x / (1 + np.abs(x))
 
 
-def silu(x):
-    return x * sigmoid(x)
+def silu(x, alpha=1.0):
+    # ONNX's Swish has a gate scale alpha: x * sigmoid(alpha * x)
+    return x * sigmoid(x if alpha == 1.0 else alpha * x)
 
 
 def hard_tanh(x):
@@ -165,12 +167,17 @@ def log_sigmoid(x):
     return -softplus(-x)
 
 
+def shrink(x, threshold=0.5, bias=0.0):
+    # ONNX's Shrink: x - bias above threshold, x + bias below -threshold, 0 between
+    return np.where(x > threshold, x - bias, np.where(x < -threshold, x + bias, 0))
+
+
 def soft_shrink(x, threshold=0.5):
-    return np.where(x > threshold, x - threshold, np.where(x < -threshold, x + threshold, 0))
+    return shrink(x, threshold, threshold)
 
 
 def hard_shrink(x, threshold=0.5):
-    return np.where(np.abs(x) > threshold, x, 0)
+    return shrink(x, threshold, 0.0)
 
 
 def sparse_plus(x):
