@@ -3,7 +3,7 @@
 Reads the parts of onnx.proto npinfer uses: ModelProto (ir_version, opset_import, producer,
 graph), GraphProto (node, initializer, input, output), NodeProto, AttributeProto (float,
 int, bytes, tensor, graph and their lists), TensorProto (dims, data_type, raw_data and the
-typed data fields) and ValueInfoProto (element type and shape). Everything else is skipped by
+typed data fields, string_data as UTF-8) and ValueInfoProto (element type and shape). Everything else is skipped by
 wire type, as protobuf readers do. The bytes are untrusted: every length is checked against
 what is left, varints are at most 10 bytes, nesting is bounded, and a tensor's declared size is
 checked against the Limits before its array is made.
@@ -21,10 +21,11 @@ from ..limits import Limits
 
 MAX_DEPTH = 32  # graphs inside attributes inside graphs (Loop / If bodies)
 
-# TensorProto.DataType -> NumPy dtype (what npinfer reads; strings, bfloat16, float8 are refused)
+# TensorProto.DataType -> NumPy dtype (numbers and bools; strings are read apart, bfloat16 and float8 refused)
 DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
           10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64}
 DTYPE_NAMES = {0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16"}
+STRING = 8  # string tensors are read as NumPy object arrays of str (the tensor tier's string type)
 
 
 class ProtoError(ValueError):
@@ -312,7 +313,7 @@ class Reader:
 
     def tensor(self, data) -> Tensor:
         name, dims, data_type = "", [], 0
-        raw, typed = None, {}
+        raw, typed, strings = None, {}, []
         for number, wire, value in _fields(data):
             if number == 1:
                 dims.extend(_ints(wire, value))
@@ -325,9 +326,11 @@ class Reader:
             elif number in (4, 5, 7, 10, 11):
                 typed.setdefault(number, []).append((wire, value))
             elif number == 6:
-                raise ModelFormatError(f"tensor '{name}' holds strings, which npinfer does not read", self.path)
+                strings.append(_message(wire, value))
             elif number == 13 or (number == 14 and wire == 0 and value == 1):
                 raise ModelFormatError(f"tensor '{name}' keeps its data in an external file, which npinfer does not read", self.path)
+        if data_type == STRING:
+            return Tensor(name, dims, data_type, self._strings(name, dims, strings))
         dtype = DTYPES.get(data_type)
         if dtype is None:
             raise ModelFormatError(f"tensor '{name}' has data type {DTYPE_NAMES.get(data_type, data_type)}, which npinfer does not read", self.path)
@@ -347,6 +350,24 @@ class Reader:
         else:
             array = self._typed(name, data_type, dtype, typed, count)
         return Tensor(name, dims, data_type, array.reshape(dims))
+
+    def _strings(self, name: str, dims: list, strings: list) -> np.ndarray:
+        """A string tensor (string_data, UTF-8) as a NumPy object array of str, as ONNX Runtime
+        returns strings; its count and bytes are checked against the Limits like any tensor's."""
+        if any(d < 0 for d in dims):
+            raise ModelFormatError(f"tensor '{name}' has negative dimensions {dims}", self.path)
+        count = int(np.prod(dims, dtype=object)) if dims else 1
+        if count != len(strings):
+            self._wrong(name, count, len(strings))
+        size = count * np.dtype(object).itemsize + sum(len(v) for v in strings)
+        if size > self.limits.max_weight_bytes:
+            raise ModelFormatError(f"tensor '{name}' declares {size:,} bytes, over the limit of {self.limits.max_weight_bytes:,}", self.path)
+        self.total += size
+        if self.total > self.limits.max_total_weight_bytes:
+            raise ModelFormatError(f"the tensors need more than {self.limits.max_total_weight_bytes:,} bytes together", self.path)
+        array = np.empty(count, dtype=object)
+        array[:] = [bytes(v).decode("utf-8", errors="replace") for v in strings]
+        return array.reshape(dims)
 
     def _typed(self, name, data_type, dtype, typed, count) -> np.ndarray:
         if data_type == 1:

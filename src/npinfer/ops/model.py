@@ -177,7 +177,7 @@ class TypedModel:
         if isinstance(value, np.ndarray) and info.dtype not in ("sequence", "optional", "map") and value.dtype.name != info.dtype:
             raise UnsupportedOptionError(f"output '{info.name}' came out {type_name(value.dtype)}; the file declares "
                                          f"{type_name(info.dtype)} (npinfer never converts it silently)")
-        if isinstance(value, SequenceValue):
+        if isinstance(value, SequenceValue):  # a sequence of tensors, or of maps (ZipMap): dicts, as ONNX Runtime gives
             return list(value.items)
         if isinstance(value, OptionalValue):
             return value.value.items if isinstance(value.value, SequenceValue) else value.value
@@ -193,6 +193,10 @@ def _as_type(array: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     if want == "f" and kind in "fiub":
         converted = array.astype(dtype)
         if kind == "f" or np.array_equal(converted.astype(array.dtype), array):
+            return converted
+    elif want == "O" and kind in "UO":  # strings: str items only (bytes or numbers are not converted)
+        converted = array.astype(object)
+        if all(isinstance(v, str) for v in converted.flat):
             return converted
     elif want in "iu" and kind in "iu":
         info = np.iinfo(dtype)

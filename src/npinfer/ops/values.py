@@ -14,7 +14,8 @@ ONNX_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "in
               10: "float16", 11: "double", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128", 16: "bfloat16",
               17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4",
               23: "float4e2m1", 24: "float8e8m0"}
-CODES = {np.dtype(dtype): code for code, dtype in DTYPES.items()}
+STRING = np.dtype(object)  # ONNX string tensors: object arrays of str, as ONNX Runtime returns them
+CODES = {np.dtype(dtype): code for code, dtype in DTYPES.items()} | {STRING: 8}
 FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 SIGNED = tuple(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
 UNSIGNED = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
@@ -26,11 +27,13 @@ def numpy_dtype(code: int, what: str) -> np.dtype:
     """The NumPy dtype of ONNX element type `code`, or a refusal naming `what` and the type."""
     from ..errors import UnsupportedOptionError
 
+    if code == 8:
+        return STRING
     dtype = DTYPES.get(code)
     if dtype is None:
         name = ONNX_NAMES.get(code, DTYPE_NAMES.get(code, f"element type {code}"))
         raise UnsupportedOptionError(
-            f"{what} is {name}; npinfer computes bool, int8/16/32/64, uint8/16/32/64, float16, float and double")
+            f"{what} is {name}; npinfer computes bool, int8/16/32/64, uint8/16/32/64, float16, float, double and string")
     return np.dtype(dtype)
 
 
