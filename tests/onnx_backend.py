@@ -31,7 +31,14 @@ def cases():
         return [case for case in collect_testcases(None) if case.model is not None]
 
 
-def compare(got, expected) -> str | None:
+# Cases whose stored expected values are literals printed to 4 decimals (each within 5e-5 of
+# round(x, 4)): they are compared within that rounding, atol 1e-4 (npinfer agrees with ONNX Runtime
+# to 1e-6 on the first two; ONNX Runtime 1.32 has no RoiAlign-22 to compare the others with).
+ROUNDED_EXPECTED = {"test_averagepool_2d_ceil_last_window_starts_on_pad", "test_gridsample_bicubic",
+                    "test_roialign_aligned_false", "test_roialign_aligned_true"}
+
+
+def compare(got, expected, atol: float = 1e-5) -> str | None:
     """Why `got` is not `expected` under the strict comparison, or None."""
     if isinstance(expected, np.generic):  # a few cases store a 0-d result as a NumPy scalar
         expected = np.asarray(expected)
@@ -45,7 +52,7 @@ def compare(got, expected) -> str | None:
         if not isinstance(got, list) or len(got) != len(expected):
             return f"gave {type(got).__name__} of {len(got) if isinstance(got, list) else '-'}, expected a list of {len(expected)}"
         for i, (a, b) in enumerate(zip(got, expected)):
-            why = compare(a, b)
+            why = compare(a, b, atol)
             if why:
                 return f"item {i}: {why}"
         return None
@@ -58,7 +65,7 @@ def compare(got, expected) -> str | None:
     if got.shape != expected.shape:
         return f"shape {got.shape}, expected {expected.shape}"
     if expected.dtype.kind in "fc":
-        if not np.allclose(got, expected, rtol=1e-4, atol=1e-5, equal_nan=True):
+        if not np.allclose(got, expected, rtol=1e-4, atol=atol, equal_nan=True):
             with np.errstate(all="ignore"):
                 return f"values differ by up to {np.nanmax(np.abs(got.astype(np.float64) - expected)):.3g}"
         return None
@@ -81,7 +88,7 @@ def run_case(case, directory: Path) -> tuple[str, str]:
             if len(got) != len(expected):
                 return "WRONG", f"{len(got)} outputs, expected {len(expected)}"
             for i, (a, b) in enumerate(zip(got, expected)):
-                why = compare(a, b)
+                why = compare(a, b, 1e-4 if case.name in ROUNDED_EXPECTED else 1e-5)
                 if why:
                     return "WRONG", f"output {i}: {why}"
         return "PASS", ""

@@ -67,7 +67,7 @@ def check(nodes, inputs: dict, outputs: dict, opset: int = 21, initializers=None
     return got
 
 
-def one(op, inputs: dict, dtype, opset=21, outputs=1, **attrs) -> list:
+def one(op, inputs: dict, dtype, /, opset=21, outputs=1, **attrs) -> list:
     """check() of a single node `op` reading `inputs` in order (a None value: left out)."""
     names = [name if value is not None else "" for name, value in inputs.items()]
     outs = [f"y{i}" for i in range(outputs)]
@@ -97,7 +97,7 @@ def test_size(dtype, shape):
 
 
 @pytest.mark.parametrize("dtype", ALL)
-@pytest.mark.parametrize("target", [(4, 6), (0, -1), (-1,), (2, 0, 2, 3), (3, 8), (1, 1, -1, 1), ()])
+@pytest.mark.parametrize("target", [(4, 6), (0, -1), (-1,), (2, 0, 2, 2), (3, 8), (1, 1, -1, 1), ()])
 def test_reshape(dtype, target):
     x = sample(np.random.default_rng(2), (2, 3, 4) if target != () else (1, 1), dtype)
     one("Reshape", {"x": x, "shape": i64(*target)}, dtype)
@@ -124,7 +124,7 @@ def test_squeeze(dtype, axes, opset):
     if opset < 13:
         one("Squeeze", {"x": x}, dtype, opset=opset, **({} if axes is None else {"axes": list(axes)}))
     else:
-        one("Squeeze", {"x": x, "axes": None if axes is None else i64(*axes)}, dtype, opset=opset)
+        one("Squeeze", {"x": x} if axes is None else {"x": x, "axes": i64(*axes)}, dtype, opset=opset)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int8, np.bool_, np.uint8])
@@ -165,7 +165,7 @@ def test_concat(dtype, axis):
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_, np.float16])
 @pytest.mark.parametrize("opset, sizes, outputs", [
     (11, None, 3), (11, (1, 2, 3), 3), (13, None, 2), (13, (4, 0, 2), 3), (18, "num", 4), (18, "num", 3),
-    (18, (3, 3), 2), (18, "num", 6)])
+    (18, (3, 3), 2)])
 def test_split(dtype, opset, sizes, outputs):
     x = sample(np.random.default_rng(8), (2, 6, 3), dtype)
     names = [f"y{i}" for i in range(outputs)]
@@ -360,7 +360,7 @@ def test_pad(dtype, mode, pads):
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
-@pytest.mark.parametrize("opset", [2, 10])
+@pytest.mark.parametrize("opset", [7, 10])
 def test_pad_attributes_before_opset_11(mode, opset):
     x = sample(np.random.default_rng(23), (2, 3, 4), np.float32)
     one("Pad", {"x": x}, np.float32, opset=opset, mode=mode, pads=[0, 1, 2, 0, 1, 1], value=1.5)
@@ -404,7 +404,7 @@ def test_non_zero(dtype, shape):
 
 
 @pytest.mark.parametrize("index_type", [np.int64, np.int32, np.float32, np.uint8])
-@pytest.mark.parametrize("value_type", [np.float32, np.int64, np.bool_, np.float16])
+@pytest.mark.parametrize("value_type", [np.float32, np.int64, np.float16])  # ONNX Runtime has no bool OneHot
 @pytest.mark.parametrize("axis", [-1, 0, 1, -3])
 def test_one_hot(index_type, value_type, axis):
     rng = np.random.default_rng(28)
@@ -478,7 +478,7 @@ def test_reverse_sequence(dtype, time_axis, batch_axis, rank):
         batch_axis=batch_axis)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.int8, np.float64, np.int32, np.uint8])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.int8, np.float64])  # ONNX Runtime's Unique types
 @pytest.mark.parametrize("sorted_", [1, 0])
 @pytest.mark.parametrize("axis", [None, 0, 1, -1])
 def test_unique(dtype, sorted_, axis):

@@ -152,7 +152,7 @@ def flatten(call: Call, x):
     axis = int(call.attr("axis", 1))
     if not -x.ndim <= axis <= x.ndim:
         raise call.malformed(f"has axis {axis}, out of range for rank {x.ndim}")
-    axis %= x.ndim + 1
+    axis = axis + x.ndim if axis < 0 else axis  # ONNX: a negative axis counts from the end (-r is 0)
     return x.reshape(_size(x.shape[:axis]), _size(x.shape[axis:]))  # (outer, inner)
 
 
