@@ -10,14 +10,23 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from .activations import softmax
-from .base import REQUIRED, Layer, Values, format_shape, require_bool, require_positive_int
+from .base import (
+    REQUIRED,
+    Layer,
+    Values,
+    format_shape,
+    require_bool,
+    require_positive_int,
+)
 
 BIG = 1.0e9  # what Keras subtracts from masked scores
 
 
-def causal_mask(queries, keys):
-    """(queries, keys) booleans: True where key index <= query index (what each query may see)."""
-    return np.arange(queries)[:, None] >= np.arange(keys)[None, :]
+def causal_mask(queries, keys, offset=0):
+    """(queries, keys) booleans: True where key index <= query index + offset (what each query
+    may see). offset: the keys before the first query (ONNX's bottom-right alignment over a
+    cache); an array (..., 1, 1) gives one per batch, and the result its leading axes."""
+    return np.arange(queries)[:, None] + offset >= np.arange(keys)[None, :]
 
 
 def attend(scores, value, causal=False, query_mask=None, value_mask=None):

@@ -1,3 +1,214 @@
-"""ONNX operators: attention family (tensor tier). See ops/registry.py for the operator contract."""
+"""ONNX operators: attention family (tensor tier) — Attention (opsets 23, 24, 25) and
+RotaryEmbedding (opset 23), in the type of their inputs.
+
+Attention follows the operator's function body step by step (so float16 rounds as the
+reference does): Q and K each scaled by sqrt(scale), Q K^T, the softcap, the additive bias
+(a float mask added, a bool mask as 0 / -inf, the causal and window frontiers bottom-right
+aligned after the cache, the padding of nonpad_kv_seqlen), the softmax (optionally in
+softmax_precision), a fully masked row made zeros, then the product with V. Grouped-query
+attention repeats each K / V head for its group of query heads. The causal frontier is the
+layer tier's causal_mask (layers/attention.py) and the softmax tensor_ops.softmax_over.
+"""
 
 from __future__ import annotations
+
+import numpy as np
+
+from ..layers.attention import causal_mask
+from ..layers.tensor_ops import softmax_over
+from .elementwise import same_type
+from .registry import Call, operator
+from .values import FLOATS, numpy_dtype, type_name
+
+MODES = (0, 1, 2, 3)  # qk_matmul_output: Q K^T, after the softcap, with the bias, after the softmax
+
+
+def split_heads(x: np.ndarray, heads: int) -> np.ndarray:
+    """(batch, time, heads * size) -> (batch, heads, time, size)."""
+    batch, time, hidden = x.shape
+    return x.reshape(batch, time, heads, hidden // heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(y: np.ndarray) -> np.ndarray:
+    """(batch, heads, time, size) -> (batch, time, heads * size)."""
+    batch, heads, time, size = y.shape
+    return y.transpose(0, 2, 1, 3).reshape(batch, time, heads * size)
+
+
+def _heads(call: Call, q, k, v):
+    """Q, K, V as (batch, heads, time, size), and whether they came in 3-D."""
+    if not q.ndim == k.ndim == v.ndim or q.ndim not in (3, 4):
+        raise call.malformed(f"takes Q, K, V all of rank 3 or all of rank 4, got {q.ndim}, {k.ndim}, {v.ndim}")
+    if q.ndim == 4:
+        for name in ("q_num_heads", "kv_num_heads"):
+            given = call.attr(name, None)
+            actual = q.shape[1] if name == "q_num_heads" else k.shape[1]
+            if given is not None and int(given) != actual:
+                raise call.malformed(f"has {name}={given} for 4-D inputs with {actual} heads")
+        return q, k, v, False
+    q_heads, kv_heads = call.attr("q_num_heads", None), call.attr("kv_num_heads", None)
+    if q_heads is None or kv_heads is None:
+        raise call.malformed("takes 3-D Q, K, V only with q_num_heads and kv_num_heads")
+    q_heads, kv_heads = int(q_heads), int(kv_heads)
+    if q_heads < 1 or kv_heads < 1 or q.shape[2] % q_heads or k.shape[2] % kv_heads or v.shape[2] % kv_heads:
+        raise call.malformed(f"cannot split hidden sizes {q.shape[2]}, {k.shape[2]}, {v.shape[2]} into "
+                             f"{q_heads} / {kv_heads} heads")
+    return split_heads(q, q_heads), split_heads(k, kv_heads), split_heads(v, kv_heads), True
+
+
+def _mask_bias(call: Call, mask, kv: int, dtype) -> np.ndarray:
+    """attn_mask as an additive bias (..., q, kv): bool True -> 0, False -> -inf; a float mask
+    as it is; a mask shorter than the keys padded with -inf (keys it does not cover are masked)."""
+    if mask.dtype != np.bool_ and mask.dtype != dtype:
+        raise call.refuse(f"an attn_mask of type {type_name(mask.dtype)} (npinfer takes bool or the query's {type_name(dtype)})")
+    if mask.ndim == 0 or mask.shape[-1] > kv:
+        raise call.malformed(f"has an attn_mask of shape {list(mask.shape)} for {kv} keys")
+    if mask.dtype == np.bool_:
+        mask = np.where(mask, np.zeros((), dtype), np.asarray(-np.inf, dtype))
+    if mask.shape[-1] < kv:
+        mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, kv - mask.shape[-1])], constant_values=-np.inf)
+    return mask
+
+
+def attention_bias(call: Call, mask, queries: int, keys: int, offset, batch: int, nonpad, dtype) -> np.ndarray:
+    """The additive bias (..., queries, keys) of 0 and -inf (plus a float mask's values).
+    offset: the keys before the first query (a number, or (batch, 1, 1, 1) per batch)."""
+    zero, minus = np.zeros((), dtype), np.asarray(-np.inf, dtype)
+    bias = np.zeros((queries, keys), dtype)
+    if mask is not None:
+        bias = bias + _mask_bias(call, mask, keys, dtype)
+    allowed = causal_mask(queries, keys, offset) if call.attr("is_causal", 0) else None
+    left, right = int(call.attr("left_window_size", -1)), int(call.attr("right_window_size", -1))
+    if left < -1 or right < -1:
+        raise call.malformed(f"has left_window_size={left}, right_window_size={right} (each -1 or at least 0)")
+    if left >= 0 or right >= 0:  # query at position p = offset + i sees p - left <= j <= p + right
+        distance = np.arange(queries)[:, None] + offset - np.arange(keys)[None, :]  # p - j
+        window = np.ones_like(distance, bool)
+        if left >= 0:
+            window &= distance <= left
+        if right >= 0:
+            window &= -distance <= right
+        allowed = window if allowed is None else allowed & window
+    if allowed is not None:
+        bias = bias + np.where(allowed, zero, minus)
+    if nonpad is not None:  # keys past each row's count are padding
+        padding = np.arange(keys)[None, :] < nonpad[:, None]  # (batch, keys)
+        bias = bias + np.where(padding, zero, minus).reshape(batch, 1, 1, keys)
+    return bias
+
+
+def _softcapped(scores: np.ndarray, softcap: float) -> np.ndarray:
+    return np.tanh(scores / softcap) * softcap if softcap > 0 else scores
+
+
+@operator("Attention", attributes=("is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode", "scale", "softcap",
+                                   "softmax_precision", "left_window_size", "right_window_size"))
+def attention(call: Call, q, k, v, mask=None, past_key=None, past_value=None, nonpad=None):
+    """Y (batch, q_heads, q, v_size) [3-D: (batch, q, q_heads * v_size)], present_key,
+    present_value (batch, kv_heads, past + kv, size), qk_matmul_output (batch, q_heads, q, keys)."""
+    if call.opset < 25 and (call.has("left_window_size") or call.has("right_window_size")):
+        raise call.malformed("has window sizes, which Attention takes from opset 25")
+    if call.opset < 24 and nonpad is not None:
+        raise call.malformed("has nonpad_kv_seqlen, which Attention takes from opset 24")
+    dtype = same_type(call, [a for a in (q, k, v, past_key, past_value) if a is not None], FLOATS)
+    mode = int(call.attr("qk_matmul_output_mode", 0))
+    if mode not in MODES:
+        raise call.malformed(f"has qk_matmul_output_mode={mode} (0 to 3)")
+    softcap = float(call.attr("softcap", 0.0))
+    if mode == 0 and softcap > 0 and len(call.node.outputs) > 3 and call.node.outputs[3]:
+        raise call.refuse("qk_matmul_output_mode 0 with a softcap (the spec gives Q K^T, the reference evaluator "
+                          "the softcapped scores: npinfer does not guess)")
+    q, k, v, three_d = _heads(call, q, k, v)
+    batch, q_heads, queries, size = q.shape
+    if (past_key is None) != (past_value is None):
+        raise call.malformed("takes past_key and past_value together")
+    past = 0
+    if past_key is not None:
+        if nonpad is not None:
+            raise call.malformed("takes nonpad_kv_seqlen only without past_key / past_value")
+        if past_key.ndim != 4 or past_value.ndim != 4:
+            raise call.malformed("takes 4-D past_key and past_value")
+        past = past_key.shape[2]
+        call.admit((batch, k.shape[1], past + k.shape[2], size), dtype, "present_key")
+        k, v = np.concatenate([past_key, k], axis=2), np.concatenate([past_value, v], axis=2)  # (batch, kv_heads, past + kv, size)
+    present_key, present_value = k, v
+    kv_heads, keys = k.shape[1], k.shape[2]
+    if k.shape[3] != size or v.shape[1] != kv_heads or k.shape[0] != batch or v.shape[:3] != k.shape[:3]:
+        raise call.malformed(f"has Q, K, V of shapes {list(q.shape)}, {list(k.shape)}, {list(v.shape)} (as heads)")
+    if q_heads % kv_heads:
+        raise call.malformed(f"has {q_heads} query heads, not a multiple of {kv_heads} key / value heads")
+    call.admit((batch, q_heads, queries, keys), dtype, "the attention scores")
+    offset = past
+    if nonpad is not None:
+        if nonpad.dtype != np.int64 or nonpad.shape != (batch,):
+            raise call.malformed(f"takes nonpad_kv_seqlen int64 of shape [{batch}], got {type_name(nonpad.dtype)}{list(nonpad.shape)}")
+        if np.any(nonpad < 0) or np.any(nonpad > keys):
+            raise call.malformed(f"has nonpad_kv_seqlen {nonpad.tolist()} outside 0..{keys}")
+        offset = (nonpad - queries).reshape(batch, 1, 1, 1)  # each row's keys before its queries
+    bias = attention_bias(call, mask, queries, keys, offset, batch, nonpad, dtype)
+    if q_heads != kv_heads:  # grouped-query attention: each K / V head serves q_heads / kv_heads query heads
+        k, v = np.repeat(k, q_heads // kv_heads, axis=1), np.repeat(v, q_heads // kv_heads, axis=1)
+    scale = call.attr("scale", None)
+    root = np.asarray(np.sqrt(1 / np.sqrt(size) if scale is None else float(scale)), dtype)  # on Q and on K
+    scores = np.matmul(q * root, k.transpose(0, 1, 3, 2) * root)  # (batch, q_heads, queries, keys)
+    capped = _softcapped(scores, softcap)
+    biased = capped + bias
+    precision = call.attr("softmax_precision", None)
+    work = biased if precision is None else biased.astype(_precision(call, precision))
+    weights = softmax_over(work, -1)
+    masked_rows = np.isneginf(np.max(bias, axis=-1, keepdims=True))  # (..., queries, 1): no key to attend
+    weights = np.where(masked_rows, np.zeros((), weights.dtype), weights).astype(dtype)
+    y = np.matmul(weights, v)  # (batch, q_heads, queries, v_size)
+    qk = (scores, capped, biased, weights)[mode].astype(dtype)
+    return (merge_heads(y) if three_d else y), present_key, present_value, np.ascontiguousarray(qk)
+
+
+def _precision(call: Call, code) -> np.dtype:
+    dtype = numpy_dtype(int(code), f"{call.label}: softmax_precision")
+    if dtype not in FLOATS:
+        raise call.malformed(f"has softmax_precision {type_name(dtype)}, not a float type")
+    return dtype
+
+
+# -- RotaryEmbedding -----------------------------------------------------------------------
+
+def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, interleaved: bool) -> np.ndarray:
+    """Rotary embedding of x (batch, time, heads, rotary) by cos / sin (batch, time, 1, rotary / 2):
+    the halves (or, interleaved, the even and odd features) as the real and imaginary parts."""
+    x1, x2 = (x[..., 0::2], x[..., 1::2]) if interleaved else np.split(x, 2, axis=-1)
+    real = cos * x1 - sin * x2
+    imaginary = sin * x1 + cos * x2
+    if interleaved:
+        return np.stack([real, imaginary], axis=-1).reshape(x.shape)
+    return np.concatenate([real, imaginary], axis=-1)
+
+
+@operator("RotaryEmbedding", attributes=("interleaved", "num_heads", "rotary_embedding_dim"))
+def rotary_embedding(call: Call, x, cos, sin, position_ids=None):
+    """x (batch, heads, time, size) or (batch, time, heads * size) with num_heads; cos / sin
+    (positions, rotary / 2) read at position_ids (batch, time), or (batch, time, rotary / 2)."""
+    dtype = same_type(call, (x, cos, sin), FLOATS)
+    if x.ndim == 4:
+        rows = x.transpose(0, 2, 1, 3)  # (batch, time, heads, size)
+    elif x.ndim == 3:
+        heads = int(call.attr("num_heads", 0))
+        if heads < 1 or x.shape[2] % heads:
+            raise call.malformed(f"takes a 3-D input of hidden size {x.shape[2]} only with num_heads dividing it")
+        rows = x.reshape(x.shape[0], x.shape[1], heads, x.shape[2] // heads)
+    else:
+        raise call.malformed(f"takes an input of rank 3 or 4, got shape {list(x.shape)}")
+    batch, time, _, size = rows.shape
+    rotary = int(call.attr("rotary_embedding_dim", 0)) or size
+    if rotary % 2 or rotary > size:
+        raise call.malformed(f"has rotary_embedding_dim={rotary} for heads of size {size} (even, at most the size)")
+    if position_ids is not None:
+        if position_ids.dtype != np.int64 or position_ids.shape != (batch, time):
+            raise call.malformed(f"takes int64 position_ids of shape [{batch}, {time}]")
+        if cos.ndim != 2 or sin.shape != cos.shape or np.any(position_ids < 0) or np.any(position_ids >= cos.shape[0]):
+            raise call.malformed(f"reads positions {position_ids.min()}..{position_ids.max()} of caches {list(cos.shape)}")
+        cos, sin = cos[position_ids], sin[position_ids]  # (batch, time, rotary / 2)
+    if cos.shape != (batch, time, rotary // 2) or sin.shape != cos.shape:
+        raise call.malformed(f"has cos / sin caches of shape {list(cos.shape)}, expected [{batch}, {time}, {rotary // 2}]")
+    rotated = rotate(rows[..., :rotary], cos[:, :, None], sin[:, :, None], bool(call.attr("interleaved", 0)))
+    out = np.concatenate([rotated, rows[..., rotary:]], axis=-1).astype(dtype, copy=False)  # (batch, time, heads, size)
+    return np.ascontiguousarray(out.transpose(0, 2, 1, 3) if x.ndim == 4 else out.reshape(x.shape))
