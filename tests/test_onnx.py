@@ -14,6 +14,7 @@ from torch import nn
 import npinfer
 from npinfer.errors import ModelFormatError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from npinfer.importers.onnx_graph import OPERATORS
+from onnx_backend import ROUNDED_EXPECTED
 from parity import assert_close
 
 torch.set_num_threads(1)
@@ -41,7 +42,8 @@ def _run_case(case, tmp_path):
         assert len(got) == len(expected)
         for i, (a, b) in enumerate(zip(got, expected)):
             assert a.shape == b.shape, f"{case.name} output {i}: {a.shape} vs {b.shape}"
-            assert_close(a, b if b.dtype.kind in "iub" else b.astype(np.float32), tolerance=1e-5, what=f"{case.name} output {i}")
+            tolerance = 1e-4 if case.name in ROUNDED_EXPECTED else 1e-5  # expected values printed to 4 decimals
+            assert_close(a, b if b.dtype.kind in "iub" else b.astype(np.float32), tolerance=tolerance, what=f"{case.name} output {i}")
 
 
 def test_every_recurrent_backend_case_is_here():
@@ -312,8 +314,8 @@ def test_unsupported_operators_and_attributes_are_refused_by_name(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     cases = [
-        (helper.make_node("CumSum", ["x", "x"], ["y"]), UnsupportedLayerError, "CumSum"),
-        (helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect"), NpinferError, "reflect"),
+        (helper.make_node("Bernoulli", ["x"], ["y"]), UnsupportedLayerError, "Bernoulli"),  # random: neither tier runs it
+        (helper.make_node("Pad", ["x", "p"], ["y"], mode="bogus"), NpinferError, "bogus"),
     ]
     for node, error, word in cases:
         pads = helper.make_tensor("p", TensorProto.INT64, [6], [0, 0, 0, 0, 1, 1])

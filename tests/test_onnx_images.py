@@ -91,8 +91,11 @@ def test_onnx_window_models_match_onnx_runtime(name, tmp_path):
         assert_close(a, e, tolerance=1e-5, what=f"{name} exported output {j}")
 
 
-def test_resize_modes_npinfer_cannot_match_are_refused_by_name(tmp_path):
+def test_resize_modes_the_layers_lack_run_on_the_tensor_tier(tmp_path):
+    """align_corners has no Keras-style layer; the tensor tier's Resize matches torch."""
     module = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
-    (tmp_path / "m.onnx").write_bytes(_export(module, torch.randn(2, 2, 4, 5)))
-    with pytest.raises(npinfer.UnsupportedOptionError, match="coordinate_transformation_mode=align_corners"):
-        npinfer.load(tmp_path / "m.onnx")
+    x = torch.randn(2, 2, 4, 5)
+    (tmp_path / "m.onnx").write_bytes(_export(module, x))
+    model = npinfer.load(tmp_path / "m.onnx")
+    assert type(model).__name__ == "TypedModel"
+    np.testing.assert_allclose(model.predict(x.numpy()), module(x).numpy(), rtol=1e-5, atol=1e-5)

@@ -48,10 +48,25 @@ def test_tf2onnx_models_match_keras(keras_fixtures, case, batch):
         assert_close(a, e, what=f"output {j}")
 
 
+@pytest.mark.parametrize("batch", zoo.BATCH_SIZES)
 @pytest.mark.parametrize("case", sorted(REFUSED))
-def test_tf2onnx_graphs_npinfer_cannot_compute_are_refused_by_name(keras_fixtures, case):
+def test_tf2onnx_graphs_the_layer_tier_refuses_run_on_the_tensor_tier(keras_fixtures, case, batch):
+    """Integer ids added to a vocabulary size, Loops whose length is the input's: the layer tier
+    refuses them (REFUSED says why); the tensor tier runs them and matches Keras."""
+    from npinfer.importers.onnx_graph import load_onnx
+
+    path = _onnx_path(keras_fixtures["keras3"], case)
     with pytest.raises(UnsupportedOptionError, match=REFUSED[case]):
-        npinfer.load(_onnx_path(keras_fixtures["keras3"], case))
+        load_onnx(path, None)
+    fx = keras_fixtures["keras3"]
+    model = _loaded(path)
+    assert type(model).__name__ == "TypedModel"
+    inputs = fx.inputs(case, batch)
+    got = as_list(model.predict(inputs if len(inputs) > 1 else inputs[0]))
+    expected = fx.outputs(case, batch)
+    assert len(got) == len(expected)
+    for j, (a, e) in enumerate(zip(got, expected)):
+        assert_close(a, e, what=f"output {j}")
 
 
 LOOP_CASES = ("article_simple_rnn", "gru_default", "lstm_hard_sigmoid")

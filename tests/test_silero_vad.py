@@ -59,7 +59,7 @@ def test_silero_vad_streams_a_clip_as_onnx_runtime_does(name, sr):
         got = stream.predict(x)
         assert got.dtype == expected.dtype and got.shape == expected.shape
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
-        np.testing.assert_allclose(stream.state["state"], state, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(stream.state["state"], state, rtol=1e-5, atol=1e-5)  # LSTM cell states reach ~10
         probabilities.append(float(expected.reshape(-1)[0]))
     assert min(probabilities) < 0.2 and max(probabilities) > 0.5  # the clip exercises both ends
 
