@@ -35,17 +35,22 @@ def _onnx_path(fx, case):
     return str(fx.root / case / "model.onnx")
 
 
-@pytest.mark.parametrize("batch", zoo.BATCH_SIZES)
-@pytest.mark.parametrize("case", CONVERTED)
-def test_tf2onnx_models_match_keras(keras_fixtures, case, batch):
-    fx = keras_fixtures["keras3"]
-    model = _loaded(_onnx_path(fx, case))
+def _assert_matches_keras(model, fx, case, batch) -> None:
+    """`model` (loaded from tf2onnx's file of `case`) gives Keras's outputs at `batch`."""
     inputs = fx.inputs(case, batch)
     got = as_list(model.predict(inputs if len(inputs) > 1 else inputs[0]))
     expected = fx.outputs(case, batch)
     assert len(got) == len(expected)
     for j, (a, e) in enumerate(zip(got, expected)):
         assert_close(a, e, what=f"output {j}")
+
+
+@pytest.mark.parametrize("batch", zoo.BATCH_SIZES)
+@pytest.mark.parametrize("case", CONVERTED)
+def test_tf2onnx_models_match_keras(keras_fixtures, case, batch):
+    fx = keras_fixtures["keras3"]
+    model = _loaded(_onnx_path(fx, case))
+    _assert_matches_keras(model, fx, case, batch)
 
 
 @pytest.mark.parametrize("batch", zoo.BATCH_SIZES)
@@ -61,12 +66,7 @@ def test_tf2onnx_graphs_the_layer_tier_refuses_run_on_the_tensor_tier(keras_fixt
     fx = keras_fixtures["keras3"]
     model = _loaded(path)
     assert type(model).__name__ == "TypedModel"
-    inputs = fx.inputs(case, batch)
-    got = as_list(model.predict(inputs if len(inputs) > 1 else inputs[0]))
-    expected = fx.outputs(case, batch)
-    assert len(got) == len(expected)
-    for j, (a, e) in enumerate(zip(got, expected)):
-        assert_close(a, e, what=f"output {j}")
+    _assert_matches_keras(model, fx, case, batch)
 
 
 LOOP_CASES = ("article_simple_rnn", "gru_default", "lstm_hard_sigmoid")

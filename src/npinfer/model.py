@@ -29,7 +29,34 @@ class TensorInfo:
     dtype: str
 
 
-class Model:
+class InputsOutputs:
+    """Names and shapes read from `inputs` / `outputs` (lists of TensorInfo), for every model kind."""
+
+    inputs: list
+    outputs: list
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    @property
+    def input_shape(self):
+        """Input shape (batch first, None where free); a list of shapes for several inputs."""
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        """Output shape; a list of shapes for several outputs."""
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+
+class Model(InputsOutputs):
     """A model ready to predict with NumPy. Build it with `npinfer.load` or `npinfer.from_keras`."""
 
     def __init__(self, spec: ModelSpec, dtype: str = "float32", limits: Limits | None = None):
@@ -70,26 +97,6 @@ class Model:
     def layers(self) -> list[Layer]:
         """The layers, in the order of the model file."""
         return list(self._layers.values())
-
-    @property
-    def input_names(self) -> list[str]:
-        return [t.name for t in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [t.name for t in self.outputs]
-
-    @property
-    def input_shape(self):
-        """Input shape (batch first, None where free); a list of shapes for several inputs."""
-        shapes = [t.shape for t in self.inputs]
-        return shapes[0] if len(shapes) == 1 else shapes
-
-    @property
-    def output_shape(self):
-        """Output shape; a list of shapes for several outputs."""
-        shapes = [t.shape for t in self.outputs]
-        return shapes[0] if len(shapes) == 1 else shapes
 
     def get_layer(self, name: str) -> Layer:
         """The layer called `name`."""

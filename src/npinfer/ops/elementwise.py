@@ -64,20 +64,22 @@ def power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _ARITHMETIC = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": divide}
 
 
-def _binary(name: str):
-    function = _ARITHMETIC[name]
+def register_binary(table: dict, allowed=None, check=same_type) -> None:
+    """Register each `name: numpy_function` of `table` as a broadcasting binary operator whose
+    two operands share one type, checked by `check(call, arrays, allowed)`."""
+    for name, function in table.items():
+        _register_binary(name, function, allowed, check)
 
+
+def _register_binary(name: str, function, allowed, check) -> None:
     @operator(name)
-    def arithmetic(call: Call, a, b):
-        same_type(call, (a, b), FLOATS + INTEGERS)
+    def binary(call: Call, a, b):
+        check(call, (a, b), allowed)
         broadcast(call, a, b)
         return np.asarray(function(a, b))
 
-    return arithmetic
 
-
-for _name in _ARITHMETIC:
-    _binary(_name)
+register_binary(_ARITHMETIC, FLOATS + INTEGERS)
 
 
 @operator("Pow")
@@ -92,38 +94,12 @@ _COMPARISONS = {"Equal": np.equal, "Less": np.less, "Greater": np.greater, "Less
                 "GreaterOrEqual": np.greater_equal}
 
 
-def _comparison(name: str):
-    function = _COMPARISONS[name]
-
-    @operator(name)
-    def compare(call: Call, a, b):
-        same_type(call, (a, b))
-        broadcast(call, a, b)
-        return np.asarray(function(a, b))
-
-    return compare
-
-
-for _name in _COMPARISONS:
-    _comparison(_name)
+register_binary(_COMPARISONS)
 
 _LOGICAL = {"And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}
 
 
-def _logical(name: str):
-    function = _LOGICAL[name]
-
-    @operator(name)
-    def logic(call: Call, a, b):
-        same_type(call, (a, b), (np.dtype(bool),))
-        broadcast(call, a, b)
-        return np.asarray(function(a, b))
-
-    return logic
-
-
-for _name in _LOGICAL:
-    _logical(_name)
+register_binary(_LOGICAL, (np.dtype(bool),))
 
 
 @operator("Not")

@@ -17,7 +17,7 @@ import numpy as np
 from ..layers import activations as act
 from ..layers.activation_layers import prelu
 from ..layers.special import erf
-from .elementwise import broadcast, same_type
+from .elementwise import broadcast, register_binary, same_type
 from .registry import Call, operator
 from .values import FLOATS, INTEGERS, NUMBERS, SIGNED, UNSIGNED, numpy_dtype, type_name
 
@@ -286,20 +286,7 @@ def bit_shift(call: Call, x, shift):
 _BITWISE = {"BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or, "BitwiseXor": np.bitwise_xor}
 
 
-def _bitwise(name: str):
-    function = _BITWISE[name]
-
-    @operator(name)
-    def bitwise(call: Call, a, b):
-        check_type(call, (a, b), INTEGERS)
-        broadcast(call, a, b)
-        return np.asarray(function(a, b))
-
-    return bitwise
-
-
-for _name in _BITWISE:
-    _bitwise(_name)
+register_binary(_BITWISE, INTEGERS, check_type)
 
 
 @operator("BitwiseNot")

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError, InputShapeError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..importers.onnx_proto import ModelProto, ValueInfo
 from ..limits import Limits, current
-from ..model import TensorInfo
+from ..model import InputsOutputs, TensorInfo
 from . import load_families
 from .graph import FoldBudget, RunBudget, TypedGraph, check_opsets, unsupported
 from .registry import OPERATORS, ONNX
@@ -28,7 +28,7 @@ def _info(value: ValueInfo, what: str) -> TensorInfo:
     return TensorInfo(value.name, shape, dtype.name)
 
 
-class TypedModel:
+class TypedModel(InputsOutputs):
     """An ONNX graph on npinfer's tensor tier: every value in its own type, shapes at run time,
     control flow. Build it with `npinfer.load("model.onnx")`."""
 
@@ -56,24 +56,6 @@ class TypedModel:
         self.outputs = [_info(info, "output") for info in graph.outputs]
         self.source = {"framework": "onnx", "format": ".onnx", "producer": model.producer,
                        "version": f"opset {self.opset}"}
-
-    @property
-    def input_names(self) -> list[str]:
-        return [t.name for t in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [t.name for t in self.outputs]
-
-    @property
-    def input_shape(self):
-        shapes = [t.shape for t in self.inputs]
-        return shapes[0] if len(shapes) == 1 else shapes
-
-    @property
-    def output_shape(self):
-        shapes = [t.shape for t in self.outputs]
-        return shapes[0] if len(shapes) == 1 else shapes
 
     def predict(self, x: Any, batch_size: int | None = None, outputs: Sequence[str] | None = None):
         """Run the graph on `x`: an array (or scalar, or nested list) for a one-input model; a list
