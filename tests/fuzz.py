@@ -429,11 +429,21 @@ def loop_source() -> tuple[str, str, bytes]:
     return "onnx/loop11.onnx", "onnx", model.SerializeToString()
 
 
-def example_inputs(model) -> list[np.ndarray]:
+def example_inputs(model) -> list:
+    """One input per model input. Tensor-tier inputs may be rank 0, undeclared in shape (None),
+    of any ONNX type, or sequences and optionals."""
     arrays = []
     for info in model.inputs:
-        shape = [2] + [3 if d is None else min(d, 64) for d in info.shape[1:]]
-        arrays.append(np.ones(shape, np.int64) if "int" in info.dtype else np.random.default_rng(0).normal(size=shape))
+        if info.dtype in ("sequence", "optional", "map"):
+            arrays.append([np.ones(2, np.float32)] if info.dtype == "sequence" else None)
+            continue
+        dims = [None] if info.shape is None else list(info.shape)
+        shape = ([2] + [3 if d is None else min(d, 64) for d in dims[1:]]) if dims else []
+        try:
+            dtype = np.dtype(info.dtype)
+        except TypeError:  # a mutated Keras config may name no dtype: float data, and let predict judge
+            dtype = np.dtype(np.float64)
+        arrays.append(np.ones(shape, dtype) if dtype.kind in "iub" else np.random.default_rng(0).normal(size=shape).astype(dtype))
     return arrays
 
 
@@ -453,7 +463,7 @@ def run_case(seed: int, index: int, seeds, workdir: Path) -> dict | None:
     try:
         model = npinfer.load(path)
         inputs = example_inputs(model)
-        model.predict(inputs if len(inputs) > 1 else inputs[0])
+        model.predict(inputs if len(inputs) != 1 else inputs[0])
         return None
     except npinfer.NpinferError:
         return None
