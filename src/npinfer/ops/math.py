@@ -40,7 +40,10 @@ def check_type(call: Call, arrays, allowed) -> np.dtype:
 
 
 def _param(call: Call, name: str, default: float) -> float:
-    value = call.attr(name, default)
+    """A float attribute; an absent one is its ONNX default as the float32 an attribute holds."""
+    value = call.attr(name, None)
+    if value is None:
+        return float(np.float32(default))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise call.malformed(f"has attribute {name}={value!r}, which must be a number")
     return float(value)
@@ -49,8 +52,9 @@ def _param(call: Call, name: str, default: float) -> float:
 # -- unary functions without attributes ---------------------------------------------------
 
 def _float16_once(function):
-    """`function` of a float16 tensor computed in float32 and rounded once (as ONNX Runtime's
-    float16 kernels do); other types in their own type."""
+    """`function` of a float16 tensor computed in float32 and rounded once to float16, as ONNX
+    Runtime's float16 kernels do (rounding each step in float16 instead, and a float attribute
+    to float16 first, was up to 8 ulps off ONNX Runtime); other types in their own type."""
     def run(x):
         if x.dtype == np.float16:
             return function(x.astype(np.float32)).astype(np.float16)
@@ -67,10 +71,10 @@ _UNARY = {  # name -> (function, types)
     "Sin": (np.sin, FLOATS), "Cos": (np.cos, FLOATS), "Tan": (np.tan, FLOATS), "Asin": (np.arcsin, FLOATS),
     "Acos": (np.arccos, FLOATS), "Atan": (np.arctan, FLOATS), "Sinh": (np.sinh, FLOATS), "Cosh": (np.cosh, FLOATS),
     "Asinh": (np.arcsinh, FLOATS), "Acosh": (np.arccosh, FLOATS), "Atanh": (np.arctanh, FLOATS),
-    "Relu": (act.relu, FLOATS + SIGNED), "Sigmoid": (_float16_once(act.sigmoid), FLOATS), "Tanh": (np.tanh, FLOATS),
-    "Softplus": (_float16_once(act.softplus), FLOATS), "Softsign": (_float16_once(act.softsign), FLOATS),
-    "Mish": (_float16_once(act.mish), FLOATS),
-    "HardSwish": (_float16_once(functools.partial(act.hard_silu, slope=1.0 / 6.0)), FLOATS),
+    "Relu": (act.relu, FLOATS + SIGNED), "Sigmoid": (act.sigmoid, FLOATS), "Tanh": (np.tanh, FLOATS),
+    "Softplus": (act.softplus, FLOATS), "Softsign": (act.softsign, FLOATS),
+    "Mish": (act.mish, FLOATS),
+    "HardSwish": (functools.partial(act.hard_silu, slope=1.0 / 6.0), FLOATS),
 }
 
 
@@ -82,11 +86,12 @@ def _allowed(call: Call, types) -> tuple:
 
 def _unary(name: str):
     function, types = _UNARY[name]
+    once = _float16_once(function)
 
     @operator(name)
     def unary(call: Call, x):
         check_type(call, (x,), _allowed(call, types))
-        return np.asarray(function(x)).astype(x.dtype, copy=False)
+        return np.asarray(once(x)).astype(x.dtype, copy=False)
 
     return unary
 
@@ -102,27 +107,27 @@ def _activation(name: str, attributes: tuple, make):
     @operator(name, attributes=attributes)
     def activation(call: Call, x):
         check_type(call, (x,), FLOATS if name != "Celu" or call.opset >= 28 else (np.dtype(np.float32),))
-        return np.asarray(make(call)(x)).astype(x.dtype, copy=False)
+        return np.asarray(_float16_once(make(call))(x)).astype(x.dtype, copy=False)
 
     return activation
 
 
 _activation("LeakyRelu", ("alpha",), lambda c: functools.partial(act.leaky_relu, negative_slope=_param(c, "alpha", 0.01)))
 _activation("Elu", ("alpha",), lambda c: functools.partial(act.elu, alpha=_param(c, "alpha", 1.0)))
-_activation("Celu", ("alpha",), lambda c: _float16_once(functools.partial(act.celu, alpha=_param(c, "alpha", 1.0))))
-_activation("Selu", ("alpha", "gamma"), lambda c: _float16_once(functools.partial(
-    act.selu, alpha=_param(c, "alpha", 1.67326319217681884765625), scale=_param(c, "gamma", 1.05070102214813232421875))))
-_activation("HardSigmoid", ("alpha", "beta"), lambda c: _float16_once(functools.partial(
-    act.hard_sigmoid, slope=_param(c, "alpha", 0.2), offset=_param(c, "beta", 0.5))))
+_activation("Celu", ("alpha",), lambda c: functools.partial(act.celu, alpha=_param(c, "alpha", 1.0)))
+_activation("Selu", ("alpha", "gamma"), lambda c: functools.partial(
+    act.selu, alpha=_param(c, "alpha", 1.67326319217681884765625), scale=_param(c, "gamma", 1.05070102214813232421875)))
+_activation("HardSigmoid", ("alpha", "beta"), lambda c: functools.partial(
+    act.hard_sigmoid, slope=_param(c, "alpha", 0.2), offset=_param(c, "beta", 0.5)))
 _activation("ThresholdedRelu", ("alpha",), lambda c: functools.partial(act.relu, threshold=_param(c, "alpha", 1.0)))
-_activation("Swish", ("alpha",), lambda c: _float16_once(functools.partial(act.silu, alpha=_param(c, "alpha", 1.0))))
+_activation("Swish", ("alpha",), lambda c: functools.partial(act.silu, alpha=_param(c, "alpha", 1.0)))
 
 
 def _gelu(call: Call):
     approximate = call.string("approximate", "none")
     if approximate not in ("none", "tanh"):
         raise call.malformed(f"has approximate='{approximate}'; ONNX defines 'none' and 'tanh'")
-    return _float16_once(functools.partial(act.gelu, approximate=approximate == "tanh"))
+    return functools.partial(act.gelu, approximate=approximate == "tanh")
 
 
 _activation("Gelu", ("approximate",), _gelu)
@@ -133,7 +138,7 @@ def shrink(call: Call, x):
     check_type(call, (x,), NUMBERS)
     lambd, bias = _param(call, "lambd", 0.5), _param(call, "bias", 0.0)
     if x.dtype.kind == "f":
-        return np.asarray(act.shrink(x, lambd, bias)).astype(x.dtype, copy=False)
+        return np.asarray(_float16_once(functools.partial(act.shrink, threshold=lambd, bias=bias))(x)).astype(x.dtype, copy=False)
     # integers: compared and shifted in float64, the result truncated back to T (as ONNX Runtime)
     return np.asarray(act.shrink(x.astype(np.float64), lambd, bias)).astype(x.dtype)
 
@@ -335,8 +340,10 @@ def _window(name: str):
         span = length if periodic else length - 1  # N: the period of the cosines
         n = np.arange(length, dtype=np.float64)  # (length,)
         w = np.zeros(length, np.float64)
-        for k, a in enumerate(coefficients):
-            w += (-1) ** k * a * np.cos(2.0 * math.pi * k * n / span) if span else (-1) ** k * a
+        for k, a in enumerate(coefficients):  # a symmetric window of one sample is 0/0: NaN, as ONNX Runtime
+            w += (-1) ** k * a * np.cos(2.0 * math.pi * k * n / span)
+        if dtype.kind in "iu":  # truncated from float32, as ONNX Runtime: float64's 0.99999999999999989 for
+            w = w.astype(np.float32)  # Blackman's exact 1 in the middle would truncate to 0
         return w.astype(dtype)
 
     return window
