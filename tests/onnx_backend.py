@@ -74,6 +74,15 @@ def compare(got, expected, atol: float = 1e-5) -> str | None:
     return None
 
 
+def as_input(value):
+    """A case's input as NumPy data: a few cases store a TensorProto (ONNX's own serialized tensor)."""
+    if type(value).__name__ == "TensorProto":
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(value)
+    return value
+
+
 def run_case(case, directory: Path) -> tuple[str, str]:
     """("PASS" | "REFUSED" | "WRONG", detail) for one backend case."""
     import npinfer
@@ -83,6 +92,7 @@ def run_case(case, directory: Path) -> tuple[str, str]:
     try:
         model = npinfer.load(path)
         for inputs, expected in case.data_sets:
+            inputs = [as_input(value) for value in inputs]
             got = model.predict(list(inputs) if len(inputs) != 1 else inputs[0])
             got = [got] if len(model.output_names) == 1 else got  # one output may itself be a list (a sequence)
             if len(got) != len(expected):

@@ -216,7 +216,8 @@ def _variadic(name: str):
         y = functools.reduce(function, arrays)  # left to right, as ONNX Runtime
         if name == "Mean":
             y = y / np.asarray(len(arrays), y.dtype)
-        return np.array(y, copy=len(arrays) == 1)
+        # a rank-0 reduction gives a NumPy scalar; one input is copied so the output never aliases it
+        return np.array(y) if len(arrays) == 1 else np.asarray(y)
 
     return variadic
 
