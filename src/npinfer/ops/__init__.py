@@ -10,12 +10,14 @@ operator with no Keras-style layer).
     values.py       ONNX element types <-> NumPy, sequences and optionals, value descriptions
     graph.py        TypedGraph: order, constant folding, running (subgraphs read outer values)
     model.py        TypedModel: predict, inputs / outputs with their declared types
-    <family>.py     the operators, one family per file (elementwise, shape, reduce, nn, control, quant, ml)
+    <family>.py     the operators, one family per file (elementwise, math, shape, reduce, nn,
+                    recurrent, attention, control, quant, ml, ml_trees, ml_svm, signal, text)
 """
 
 from __future__ import annotations
 
-FAMILIES = ("elementwise", "math", "shape", "reduce", "nn", "recurrent", "attention", "control", "quant", "ml")
+FAMILIES = ("elementwise", "math", "shape", "reduce", "nn", "recurrent", "attention", "control", "quant", "ml",
+            "ml_trees", "ml_svm", "signal", "text")
 
 
 def load_families() -> None:
