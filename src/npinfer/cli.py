@@ -306,7 +306,9 @@ def run_predict(args) -> int:
         shape = model.inputs[0].shape
         hint = f" (this model reads {shape[1]} steps: --look-back {shape[1]})" if shape[1] else ""
         raise UsageError(f"the model reads sequences (batch, time, features): give --look-back N for table input{hint}")
-    streamable = len(model.inputs) == 1 and extension != ".npz" and not (args.output or "").lower().endswith(".npz")
+    # a tensor-tier graph is not known to treat rows independently: it predicts the whole input at once
+    streamable = (len(model.inputs) == 1 and getattr(model, "tier", "layer") != "tensor" and extension != ".npz"
+                  and not (args.output or "").lower().endswith(".npz"))
     if (streamable or args.dask) and args.batch_size is not None:
         raise UsageError("--batch-size applies to .npz input; streamed files are computed in fixed tiles "
                          "and read --chunk-rows rows at a time")
@@ -323,7 +325,7 @@ def run_predict(args) -> int:
         result = model.predict(data, batch_size=args.batch_size)
         outputs = result if isinstance(result, list) else [result]
         write_output(args.output, outputs, model.output_names)
-        written = len(outputs[0])
+        written = len(outputs[0]) if np.ndim(outputs[0]) else 1
     if args.output:
         print(f"wrote {args.output}: {written:,} predictions", file=sys.stderr)
     return 0

@@ -524,6 +524,8 @@ def files_written(path: str, weights: str = "embedded") -> list[str]:
 
 def export_script(model, path: str, weights: str = "embedded", source_name: str = "model") -> list[str]:
     """Write the standalone script (and its sidecar weights with weights='sidecar'); return the files written."""
+    if getattr(model, "tier", "layer") == "tensor":
+        raise model.export_refusal()
     files = files_written(path, weights)
     if len(files) == 2 and os.path.abspath(files[0]) == os.path.abspath(files[1]):
         raise ValueError(f"the script {path!r} would be its own sidecar weights file; name it .py")

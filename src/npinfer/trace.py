@@ -141,6 +141,8 @@ _NOT_VALUES = ("time", "masked")
 
 def text_lines(record: dict, width: int = 6) -> list[str]:
     """A readable listing: each layer's output, and each recurrent step's values."""
+    if record.get("tier") == "tensor":
+        return _graph_lines(record, width)
     lines = [f"trace of sample {record['sample']} through model '{record['model']}'"]
     with np.printoptions(precision=4, suppress=True, linewidth=140, threshold=width * 4, edgeitems=width):
         for entry in record["layers"]:
@@ -155,6 +157,19 @@ def text_lines(record: dict, width: int = 6) -> list[str]:
                     parts = [f"{k}={np.asarray(v)}" for k, v in step.items() if k not in _NOT_VALUES]
                     marker = "  [masked: states carried over]" if step.get("masked") else ""
                     lines.append(f"    t={step['time']:>3}  " + "  ".join(parts) + marker)
+    return lines
+
+
+def _graph_lines(record: dict, width: int) -> list[str]:
+    """The listing of a tensor-tier graph's trace: each node's outputs, whole."""
+    from .ops.trace import value_text
+
+    lines = [f"trace of model '{record['model']}' on the whole input (tensor tier: every node's outputs)"]
+    with np.printoptions(precision=4, suppress=True, linewidth=140, threshold=width * 4, edgeitems=width):
+        for entry in record["layers"]:
+            mark = "  [folded at load]" if entry["folded"] else ""
+            lines.append(f"\n{entry['name']} ({entry['class_name']}){mark}")
+            lines.extend(f"  {name} = {value_text(value)}" for name, value in entry["outputs"].items())
     return lines
 
 

@@ -200,8 +200,10 @@ class TypedGraph:
     def _fold(self, steps: list[Step], budget: FoldBudget) -> list[Step]:
         """Evaluate, once, every step that reads constants only; the rest run per call."""
         remaining = []
+        self.folded: list[Step] = []  # the steps evaluated at load, in order (trace lists them)
         for step in steps:
             if step.op.fold and all(name in self.constants for name in step.reads) and not step.subgraphs:
+                self.folded.append(step)
                 budget.count(step.node.op_type)
                 values = self._evaluate(step, self.constants, budget, folding=True)
                 for name, value in zip(step.node.outputs, values):

@@ -66,7 +66,7 @@ class TypedModel(InputsOutputs):
         if batch_size is not None:
             raise UnsupportedOptionError("batch_size is not supported for ONNX graphs run on the tensor tier: "
                                          "npinfer cannot know that their rows are independent; split the batch yourself")
-        feeds = [self._as_input(value, info) for value, info in zip(self._by_input(x), self.inputs)]
+        feeds = self.prepare_inputs(x)
         wanted = None
         if outputs is not None:
             wanted = {outputs} if isinstance(outputs, str) else set(outputs)
@@ -81,6 +81,10 @@ class TypedModel(InputsOutputs):
             return named
         return results[0] if len(results) == 1 else results
 
+    def prepare_inputs(self, x: Any, free_time: bool = False) -> list:
+        """The inputs of `x` in input order, each converted to its declared type as predict does."""
+        return [self._as_input(value, info) for value, info in zip(self._by_input(x), self.inputs)]
+
     def __call__(self, x: Any):
         return self.predict(x)
 
@@ -90,8 +94,8 @@ class TypedModel(InputsOutputs):
             names.update(n for n in step.node.outputs if n)
         return names
 
-    def summary(self) -> str:
-        """The graph's inputs, outputs and operators (counts), as text."""
+    def summary(self, print_fn=print) -> None:
+        """Print the graph's inputs, outputs and operators (counts), line by line (as Model.summary)."""
         from collections import Counter
 
         lines = [f"ONNX model '{self.name}' (opset {self.opset}), run on npinfer's tensor tier"]
@@ -101,7 +105,15 @@ class TypedModel(InputsOutputs):
         counts = Counter(step.node.op_type for step in self.graph.steps)
         lines.append(f"  {len(self.graph.steps)} nodes run per call ({len(self.graph.constants)} constants folded at load):")
         lines.extend(f"    {op} x{count}" for op, count in counts.most_common())
-        return "\n".join(lines)
+        for line in lines:
+            print_fn(line)
+
+    def trace(self, x: Any, sample: int = 0) -> dict:
+        """Every node's outputs for one call on the whole input `x`, in the order the nodes ran
+        (those folded at load first, marked); see ops/trace.py."""
+        from .trace import trace_graph
+
+        return trace_graph(self, x, sample)
 
     def stream(self, carry: dict | None = None, initial: dict | None = None, constants: dict | None = None):
         """A stream that feeds the graph chunk by chunk: `carry` maps each state input to the
@@ -115,14 +127,24 @@ class TypedModel(InputsOutputs):
                                          "initial={'state': zeros})")
         return TypedStream(self, carry, initial or {}, constants)
 
+    def export_refusal(self) -> UnsupportedOptionError:
+        """Why `npinfer export` does not write this graph: the operators it would need."""
+        ops = sorted({step.node.op_type for step in self.graph.steps})
+        return UnsupportedOptionError(
+            f"export writes models that map onto layers; this ONNX graph runs on npinfer's tensor tier (operators: "
+            f"{', '.join(ops) or 'none'}), which export does not write: ship the .onnx file with npinfer instead")
+
     def save(self, path) -> None:
         raise UnsupportedOptionError("this ONNX graph runs on npinfer's tensor tier, which the .npz format does not hold "
                                      "yet: keep the .onnx file (npinfer.load reads it as it is)")
 
     def __getattr__(self, name: str):
-        if name in ("trace", "export", "layers", "get_layer", "reset_states"):
-            raise UnsupportedOptionError(f"{name} is not supported for ONNX graphs run on npinfer's tensor tier (only "
-                                         "predict and summary); it works on models that map onto layers")
+        if name == "spec":
+            raise UnsupportedOptionError("this ONNX graph runs on npinfer's tensor tier, which keeps no layer spec "
+                                         "(convert, verify and export need one); predict, summary and trace work")
+        if name in ("export", "layers", "get_layer", "reset_states"):
+            raise UnsupportedOptionError(f"{name} is not supported for ONNX graphs run on npinfer's tensor tier (predict, "
+                                         "summary, trace and stream); it works on models that map onto layers")
         raise AttributeError(name)
 
     # -- inputs and outputs ----------------------------------------------------------------
