@@ -3,7 +3,7 @@ CNN, a 2-layer GRU (one- and bidirectional) and a small nn.TransformerEncoder (w
 src_key_padding_mask), briefly trained, exported with dynamic batch (and time) axes, loaded with
 npinfer.load (the layer tier takes the CNN and the GRU, the tensor tier the Transformer) and
 compared with PyTorch's own output at batch 1, 3, 8 and time lengths 1, 5, 17: within 1e-5
-(relative where |value| > 1). ONNX Runtime runs each file too, as a check of the export itself.
+(relative where |value| > 1). Files the layer tier takes run on the tensor tier as well. ONNX Runtime runs each file too, as a check of the export itself.
 
 Which exporters run here:
 - TorchScript exporter (`torch.onnx.export(..., dynamo=False)`): every model below.
@@ -28,13 +28,17 @@ import importlib.util
 import warnings
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
+from parity import as_list, assert_close
 from torch import nn
 
 import npinfer
-from parity import as_list, assert_close
+from npinfer.importers.onnx_proto import read_model
+from npinfer.limits import current
+from npinfer.ops.model import TypedModel
 
 torch.set_num_threads(1)
 
@@ -155,16 +159,17 @@ def encoder(tmp_path_factory):
     for masked in (False, True):
         names = ["x", "padding"] if masked else ["x"]
         for time in LENGTHS:
-            example = (torch.randn(2, time, 16),) + ((torch.from_numpy(_padding(rng, 2, time)),) if masked else ())
-            files[masked, time] = _export(folder / f"enc{masked}{time}.onnx", module, example, names, ["y"],
-                                          {name: {0: "batch"} for name in names + ["y"]}, opset_version=17)
-        files[masked, "time"] = _export(folder / f"enc{masked}time.onnx", module, example_at_5(rng, masked), names, ["y"],
-                                        {name: {0: "batch", 1: "time"} for name in names + ["y"]}, opset_version=17)
+            files[masked, time] = _export(folder / f"enc{masked}{time}.onnx", module, _example(rng, 2, time, masked), names,
+                                          ["y"], {name: {0: "batch"} for name in names + ["y"]}, opset_version=17)
+        files[masked, "time"] = _export(folder / f"enc{masked}time.onnx", module, _example(rng, 2, 5, masked), names,
+                                        ["y"], {name: {0: "batch", 1: "time"} for name in names + ["y"]}, opset_version=17)
     return module, files
 
 
-def example_at_5(rng, masked: bool) -> tuple:
-    return (torch.randn(2, 5, 16),) + ((torch.from_numpy(_padding(rng, 2, 5)),) if masked else ())
+def _example(rng, batch: int, time: int, masked: bool) -> tuple:
+    """Encoder inputs as tensors: x (batch, time, 16) and, if masked, its padding mask."""
+    x = torch.from_numpy(rng.standard_normal((batch, time, 16), dtype=np.float32))
+    return (x, torch.from_numpy(_padding(rng, batch, time))) if masked else (x,)
 
 
 # -- the comparison -----------------------------------------------------------------------------
@@ -173,20 +178,31 @@ def _tier(model) -> str:
     return getattr(model, "tier", "layer")
 
 
+def _models(path: str) -> list:
+    """npinfer.load's model and, where the layer tier took the file, the tensor tier's on it too."""
+    loaded = npinfer.load(path)
+    if _tier(loaded) == "tensor":
+        return [loaded]
+    with open(path, "rb") as handle:
+        return [loaded, TypedModel(read_model(handle.read(), current(None), path), path)]
+
+
 def _check(path: str, module: nn.Module, inputs: list, what: str) -> None:
-    """npinfer and ONNX Runtime on the file against the module itself, within 1e-5."""
-    model = npinfer.load(path)
-    where = f"{what} ({_tier(model)} tier)"
+    """npinfer (each tier that runs the file) and ONNX Runtime against the module itself, within 1e-5."""
     with torch.no_grad():
         out = module(*[torch.from_numpy(a) for a in inputs])
     expected = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]  # the GRU gives (y, h_n)
-    got = as_list(model.predict(inputs[0] if len(inputs) == 1 else inputs))
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     runtime = session.run(None, {i.name: a for i, a in zip(session.get_inputs(), inputs)})
-    assert len(got) == len(expected) == len(runtime), where
-    for index, (ours, theirs, torch_out) in enumerate(zip(got, runtime, expected)):
-        assert_close(theirs, torch_out, what=f"{where} output {index}: ONNX Runtime vs torch (the export itself)")
-        assert_close(ours, torch_out, what=f"{where} output {index}: npinfer vs torch")
+    assert len(runtime) == len(expected), what
+    for index, (theirs, torch_out) in enumerate(zip(runtime, expected)):
+        assert_close(theirs, torch_out, what=f"{what} output {index}: ONNX Runtime vs torch (the export itself)")
+    for model in _models(path):
+        where = f"{what} ({_tier(model)} tier)"
+        got = as_list(model.predict(inputs[0] if len(inputs) == 1 else inputs))
+        assert len(got) == len(expected), where
+        for index, (ours, torch_out) in enumerate(zip(got, expected)):
+            assert_close(ours, torch_out, what=f"{where} output {index}: npinfer vs torch")
 
 
 @pytest.mark.parametrize("batch", BATCHES)
@@ -213,8 +229,7 @@ def test_gru_with_dynamic_batch_and_time(gru, bidirectional, opset, batch, time)
 @pytest.mark.parametrize("masked", (False, True))
 def test_transformer_encoder_with_dynamic_batch(encoder, masked, batch, time):
     module, files = encoder
-    rng = np.random.default_rng(10 * batch + time)
-    inputs = [rng.standard_normal((batch, time, 16), dtype=np.float32)] + ([_padding(rng, batch, time)] if masked else [])
+    inputs = [t.numpy() for t in _example(np.random.default_rng(10 * batch + time), batch, time, masked)]
     _check(files[masked, time], module, inputs,
            f"TransformerEncoder src_key_padding_mask={masked}, TorchScript exporter, opset 17, batch {batch}, time {time}")
 
@@ -228,14 +243,22 @@ def test_a_transformer_exported_with_a_dynamic_time_axis_is_refused_at_other_len
     path = files[masked, "time"]
     rng = np.random.default_rng(time)
     for batch in BATCHES:
-        at_5 = [rng.standard_normal((batch, 5, 16), dtype=np.float32)] + ([_padding(rng, batch, 5)] if masked else [])
+        at_5 = [t.numpy() for t in _example(rng, batch, 5, masked)]
         _check(path, module, at_5, f"TransformerEncoder src_key_padding_mask={masked}, dynamic time axis, batch {batch}, time 5")
-    inputs = [rng.standard_normal((3, time, 16), dtype=np.float32)] + ([_padding(rng, 3, time)] if masked else [])
+    inputs = [t.numpy() for t in _example(rng, 3, time, masked)]
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     with pytest.raises(Exception, match="Reshape"):
         session.run(None, {i.name: a for i, a in zip(session.get_inputs(), inputs)})
     with pytest.raises(npinfer.InputError, match="Reshape"):
         npinfer.load(path).predict(inputs[0] if len(inputs) == 1 else inputs)
+
+
+def test_the_two_cnn_exports_differ_as_meant(resnet):
+    """training=EVAL folds every BatchNorm into its Conv; PRESERVE keeps BatchNormalization nodes."""
+    _, files = resnet
+    for opset in (11, 17):
+        kinds = {mode: {node.op_type for node in onnx.load(files[mode, opset]).graph.node} for mode in ("EVAL", "PRESERVE")}
+        assert "BatchNormalization" not in kinds["EVAL"] and "BatchNormalization" in kinds["PRESERVE"], kinds
 
 
 def test_the_dynamo_exporter_needs_onnxscript(tmp_path):
