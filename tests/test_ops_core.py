@@ -215,3 +215,86 @@ def test_streaming_carries_state_outputs_into_state_inputs(tmp_path):
         carried = state
     with pytest.raises(npinfer.NpinferError, match="not an output"):
         npinfer.load(_save(model, tmp_path)).stream(carry={"state": "nope"}, initial={"state": state})
+
+
+# -- what is made once from weights (Call.prepared), and branches folding their outer weights -----
+
+def _lstm_graph(weights_as_inputs: bool, dtype=np.float32):
+    """One LSTM node (ONNX Runtime's LSTM is float only), and an int32 output the layer tier does not give."""
+    hidden, features = 3, 2
+    w = RNG.normal(0, 0.5, (1, 4 * hidden, features)).astype(dtype)
+    r = RNG.normal(0, 0.5, (1, 4 * hidden, hidden)).astype(dtype)
+    x = RNG.normal(size=(4, 2, features)).astype(dtype)
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["", "h"], hidden_size=hidden),
+             helper.make_node("Shape", ["h"], ["shape"]), helper.make_node("Cast", ["shape"], ["size"], to=TensorProto.INT32)]
+    outputs = {"h": dtype, "size": np.int32}
+    if weights_as_inputs:
+        return graph_model(nodes, {"x": x, "W": w, "R": r}, outputs), x, w, r
+    return graph_model(nodes, {"x": x}, outputs, initializers={"W": w, "R": r}), x, w, r
+
+
+def test_an_lstm_with_weights_fed_at_run_time_uses_each_calls_weights(tmp_path):
+    """The cell is built once only from load-time constants: new W / R arrays, or the same array
+    changed in place between calls, give that call's answer, as ONNX Runtime does."""
+    model, x, w, r = _lstm_graph(True)
+    loaded = npinfer.load(_save(model, tmp_path))
+    assert isinstance(loaded, TypedModel)
+    for _ in range(3):
+        got = loaded.predict({"x": x, "W": w, "R": r})[0]
+        np.testing.assert_allclose(got, run_onnxruntime(model, {"x": x, "W": w, "R": r})[0], rtol=1e-5, atol=1e-6)
+        w *= -0.5  # the same array object, changed in place
+        r += 0.25
+
+
+def test_an_lstm_with_constant_weights_builds_its_cell_once_and_matches_onnxruntime(tmp_path):
+    model, x, _, _ = _lstm_graph(False)
+    loaded = npinfer.load(_save(model, tmp_path))
+    assert isinstance(loaded, TypedModel)
+    first = loaded.predict(x)[0]
+    step = next(s for s in loaded.graph.steps if s.node.op_type == "LSTM")
+    cells = list(step.memo.values())
+    assert len(cells) == 1
+    for _ in range(2):  # new inputs each call; the weights stay
+        xb = RNG.normal(size=x.shape).astype(np.float32)
+        np.testing.assert_allclose(loaded.predict(xb)[0], run_onnxruntime(model, {"x": xb})[0], rtol=1e-5, atol=1e-6)
+    assert list(step.memo.values()) == cells
+    np.testing.assert_allclose(first, run_onnxruntime(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_branch_folds_what_it_computes_from_the_outer_graphs_weights(tmp_path):
+    """y = If(c, then: x + Slice(weight), else: x - Slice(weight)), the weight an initializer of the
+    main graph: each branch's Slice is folded at load, and the answers are ONNX Runtime's."""
+    weight = RNG.normal(size=(6,)).astype(np.float64)
+    x = RNG.normal(size=(3,))
+
+    def branch(op, name):
+        nodes = [helper.make_node("Slice", ["weight", "start", "stop"], [f"{name}_part"]),
+                 helper.make_node(op, ["x", f"{name}_part"], [f"{name}_y"])]
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}_y", TensorProto.DOUBLE, None)])
+
+    node = helper.make_node("If", ["c"], ["y"], then_branch=branch("Add", "then"), else_branch=branch("Sub", "else"))
+    model = graph_model([node], {"x": x, "c": np.array(True)}, {"y": np.float64},
+                        initializers={"weight": weight, "start": np.array([1]), "stop": np.array([4])})
+    loaded = npinfer.load(_save(model, tmp_path))
+    branches = loaded.graph.steps[0].subgraphs
+    assert all([s.node.op_type for s in g.folded] == ["Slice"] for g in branches.values())
+    for c in (True, False):
+        feeds = {"x": x, "c": np.array(c)}
+        np.testing.assert_array_equal(loaded.predict(feeds), run_onnxruntime(model, feeds)[0])
+
+
+def test_a_branch_input_that_shadows_an_outer_weight_is_not_folded(tmp_path):
+    """A Scan body whose own input has the name of an outer initializer reads its input, not the weight."""
+    x = RNG.normal(size=(4, 2))
+    body = helper.make_graph([helper.make_node("Add", ["s", "w"], ["s_out"]),
+                              helper.make_node("Identity", ["s_out"], ["scan_out"])], "body",
+                             [helper.make_tensor_value_info("s", TensorProto.DOUBLE, [2]),
+                              helper.make_tensor_value_info("w", TensorProto.DOUBLE, [2])],
+                             [helper.make_tensor_value_info("s_out", TensorProto.DOUBLE, [2]),
+                              helper.make_tensor_value_info("scan_out", TensorProto.DOUBLE, [2])])
+    node = helper.make_node("Scan", ["s0", "x"], ["final", "ys"], body=body, num_scan_inputs=1)
+    model = graph_model([node], {"x": x}, {"final": np.float64, "ys": np.float64},
+                        initializers={"s0": np.zeros(2), "w": np.full(2, 100.0)})
+    got = npinfer.load(_save(model, tmp_path)).predict(x)
+    for a, b in zip(got, run_onnxruntime(model, {"x": x})):
+        np.testing.assert_array_equal(a, b)

@@ -10,6 +10,7 @@ and the node that owns it depends on them.
 from __future__ import annotations
 
 import collections
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 
@@ -24,6 +25,14 @@ from .values import describe
 MAX_OPSET = {ONNX: 28, ML: 5}  # the newest opsets whose operators npinfer knows
 MIN_OPSET = {ONNX: 7, ML: 1}
 FAILURES = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError, MemoryError)
+
+
+@contextlib.contextmanager
+def quiet_numpy():
+    """NumPy's floating-point warnings off: ONNX defines inf and NaN results (1 / 0, log 0)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 class FoldBudget:
@@ -76,6 +85,8 @@ class Step:
     subgraphs: dict  # attribute name -> TypedGraph
     reads: list  # every name it needs: its inputs, and what its subgraphs read from outside
     release: list = field(default_factory=list)  # names nothing reads after this step
+    memo: dict = field(default_factory=dict)  # what the operator prepared from constant inputs (Call.prepared)
+    constant_inputs: tuple = ()  # per input: a load-time constant (an initializer or folded) or omitted
 
 
 def node_domain(node: Node) -> str:
@@ -113,8 +124,11 @@ def unsupported(graph: Graph) -> list[str]:
 class TypedGraph:
     """A graph ready to run: `run(inputs, budget, outer)` returns its outputs in order."""
 
-    def __init__(self, graph: Graph, opsets: dict, path: str, budget: FoldBudget, visible: set, main: bool = False):
+    def __init__(self, graph: Graph, opsets: dict, path: str, budget: FoldBudget, visible: set, main: bool = False,
+                 outer_constants=None):
         self.name = graph.name
+        # the constants of the graphs around this one (a branch folds what it computes from their weights)
+        self.outer_constants = outer_constants if outer_constants is not None else {}
         self.path = path
         self.opsets = opsets
         self.constants: dict = {}
@@ -148,6 +162,8 @@ class TypedGraph:
                     raise ModelFormatError(f"ONNX graph output '{name}' is made by no node", path)
                 self.free_names.add(name)
         self.steps = self._fold(self._ordered(steps, produced), budget)
+        if main:
+            self._mark_constants(frozenset())
         self._plan_release()
 
     def _step(self, node: Node, visible: set, budget: FoldBudget) -> Step:
@@ -166,7 +182,8 @@ class TypedGraph:
         reads = [name for name in node.inputs if name]
         for key, value in node.attributes.items():
             if isinstance(value, Graph):
-                subgraph = TypedGraph(value, self.opsets, self.path, budget, visible)
+                subgraph = TypedGraph(value, self.opsets, self.path, budget, visible,
+                                      outer_constants=collections.ChainMap(self.constants, self.outer_constants))
                 subgraphs[key] = subgraph
                 reads.extend(sorted(subgraph.free_names))
             elif isinstance(value, list) and any(isinstance(v, Graph) for v in value):
@@ -199,19 +216,40 @@ class TypedGraph:
 
     def _fold(self, steps: list[Step], budget: FoldBudget) -> list[Step]:
         """Evaluate, once, every step that reads constants only; the rest run per call."""
+        with quiet_numpy():
+            return self._fold_quietly(steps, budget)
+
+    def _fold_quietly(self, steps: list[Step], budget: FoldBudget) -> list[Step]:
         remaining = []
         self.folded: list[Step] = []  # the steps evaluated at load, in order (trace lists them)
+        outer = self.outer_constants
+
+        def constant(name: str) -> bool:  # this graph's own, or an outer one it reads (never one it shadows)
+            return name in self.constants or (name in self.free_names and name in outer)
+
         for step in steps:
-            if step.op.fold and all(name in self.constants for name in step.reads) and not step.subgraphs:
+            if step.op.fold and all(constant(name) for name in step.reads) and not step.subgraphs:
                 self.folded.append(step)
                 budget.count(step.node.op_type)
-                values = self._evaluate(step, self.constants, budget, folding=True)
+                scope = self.constants
+                if any(name not in self.constants for name in step.reads):
+                    scope = {**{name: outer[name] for name in step.reads if name not in self.constants}, **self.constants}
+                values = self._evaluate(step, scope, budget, folding=True)
                 for name, value in zip(step.node.outputs, values):
                     if name:
                         self.constants[name] = value
             else:
                 remaining.append(step)
         return remaining
+
+    def _mark_constants(self, outer: frozenset) -> None:
+        """Each step's constant_inputs: its own graph's constants, and those of the graphs around
+        it that it reads (`outer`, known once they are folded: so a branch's weights count too)."""
+        known = set(self.constants) | (self.free_names & outer)
+        for step in self.steps:
+            step.constant_inputs = tuple(not name or name in known for name in step.node.inputs)
+            for subgraph in step.subgraphs.values():
+                subgraph._mark_constants(frozenset(known))
 
     def _plan_release(self) -> None:
         keep = set(self.output_names)
@@ -228,11 +266,9 @@ class TypedGraph:
     def _evaluate(self, step: Step, scope: dict, budget, folding: bool = False) -> list:
         node = step.node
         args = [scope[name] if name else None for name in node.inputs]
-        call = Call(node, step.opset, budget, step.subgraphs, scope)
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = step.op.fn(call, *args)
+        call = Call(node, step.opset, budget, step.subgraphs, scope, None if folding else step.memo, step.constant_inputs)
+        try:  # NumPy's floating-point warnings are silenced around the whole run (quiet_numpy)
+            result = step.op.fn(call, *args)
         except NpinferError:
             raise
         except FAILURES as err:
@@ -253,6 +289,12 @@ class TypedGraph:
         of the graphs around it; names in `wanted` are kept and returned in a dict after them."""
         if len(inputs) != len(self.input_names):
             raise ModelFormatError(f"graph '{self.name}' takes {len(self.input_names)} inputs, given {len(inputs)}", self.path)
+        if outer is None:  # the main graph: once around the whole run, not per node
+            with quiet_numpy():
+                return self._run(inputs, budget, outer, wanted)
+        return self._run(inputs, budget, outer, wanted)
+
+    def _run(self, inputs: list, budget, outer: dict | None, wanted: set | None) -> list:
         scope = dict(self.constants)
         if outer is not None:
             for name in self.free_names:

@@ -124,8 +124,9 @@ def conv(call: Call, x, w, b=None):
     acc = accumulator(dtype)
     call.admit((x.shape[0], *(s + p + q for s, (p, q) in zip(x.shape[2:], pads)), x.shape[1]), acc, "a padded input")
     xl = pad_spatial(channels_last(x.astype(acc, copy=False)), pads)  # (batch, *padded, channels)
-    kernel_last = np.transpose(w, tuple(range(2, n + 2)) + (1, 0)).astype(acc)  # (*k, in / groups, filters)
-    y = conv_bounded(xl, kernel_last, None if b is None else b.astype(acc), strides, "valid", dilations, groups, None)
+    kernel_last = call.prepared((1,), ("kernel", str(acc)),  # made once where W is a constant
+                                lambda: np.transpose(w, tuple(range(2, n + 2)) + (1, 0)).astype(acc))  # (*k, in / groups, filters)
+    y = conv_bounded(xl, kernel_last, None if b is None else b.astype(acc, copy=False), strides, "valid", dilations, groups, None)
     return channels_first(y).astype(dtype, copy=False)  # (batch, filters, *out)
 
 

@@ -97,12 +97,18 @@ def recurrent(call: Call, x, w, r, b=None, lengths=None, initial_h=None, initial
     cell_class = CELLS[kind]
     ys, finals = [], []
     for d in range(directions):
-        weights = direction_weights(call, kind, d, hidden, w, r, b, p, bool(attrs.get("linear_before_reset", 0)))
         reverse = direction == "reverse" or d == 1
-        config = layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse, wants_y, True)
-        cell = cell_class(call.label, {k: config[k] for k in cell_class.OPTIONS if k in config},
-                          {k: np.ascontiguousarray(v) for k, v in weights.items()}, dtype)
-        cell.check(x.shape[2])
+
+        def make_cell(d=d, reverse=reverse):
+            weights = direction_weights(call, kind, d, hidden, w, r, b, p, bool(attrs.get("linear_before_reset", 0)))
+            config = layer_config(kind, hidden, functions[d * per : (d + 1) * per], clip, attrs, weights, reverse, wants_y, True)
+            made = cell_class(call.label, {k: config[k] for k in cell_class.OPTIONS if k in config},
+                              {k: np.ascontiguousarray(v) for k, v in weights.items()}, dtype)
+            made.check(x.shape[2])
+            return made
+
+        # W, R, B, P constant: the cell (its weights in the canonical layout, its fast kernel) is built once
+        cell = call.prepared((1, 2, 3, 7), ("cell", d, dtype.str, x.shape[2], wants_y), make_cell)
         states = _start_states(kind, initial, d, layout, batch, hidden, dtype)
         _, sequence, states = run_over_time(cell, sequence_first, states, mask=mask, go_backwards=reverse,
                                             return_sequences=wants_y, zero_output_for_mask=True)

@@ -62,14 +62,27 @@ class Call:
     """One evaluation of one node: its attributes, its domain's opset version, the budget that
     sizes are checked against, and the subgraphs of its graph attributes."""
 
-    __slots__ = ("node", "opset", "budget", "subgraphs", "scope")
+    __slots__ = ("node", "opset", "budget", "subgraphs", "scope", "memo", "constant_inputs")
 
-    def __init__(self, node, opset: int, budget, subgraphs: dict, scope: dict):
+    def __init__(self, node, opset: int, budget, subgraphs: dict, scope: dict, memo: dict | None = None,
+                 constant_inputs: tuple = ()):
         self.node = node  # onnx_proto.Node
         self.opset = opset
         self.budget = budget  # FoldBudget at load, RunBudget in predict
         self.subgraphs = subgraphs  # attribute name -> TypedGraph
         self.scope = scope  # the values visible here (what a subgraph reads from outside)
+        self.memo = memo  # this node's own store, kept across calls (None while folding)
+        self.constant_inputs = constant_inputs  # per input: True where it is a load-time constant or omitted
+
+    def prepared(self, inputs: tuple, key, make):
+        """`make()` once per `key` for this node, when the inputs at positions `inputs` are all
+        load-time constants or absent (weights): what an operator derives from its weights alone (a
+        reordered kernel, a built cell) is then made on the first call only. Otherwise make() each call."""
+        if self.memo is None or not all(i >= len(self.constant_inputs) or self.constant_inputs[i] for i in inputs):
+            return make()
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
     @property
     def label(self) -> str:
