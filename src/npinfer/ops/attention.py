@@ -212,3 +212,80 @@ def rotary_embedding(call: Call, x, cos, sin, position_ids=None):
     rotated = rotate(rows[..., :rotary], cos[:, :, None], sin[:, :, None], bool(call.attr("interleaved", 0)))
     out = np.concatenate([rotated, rows[..., rotary:]], axis=-1).astype(dtype, copy=False)  # (batch, time, heads, size)
     return np.ascontiguousarray(out.transpose(0, 2, 1, 3) if x.ndim == 4 else out.reshape(x.shape))
+
+
+# -- LinearAttention -------------------------------------------------------------------------
+
+UPDATE_RULES = {"linear": (False, False), "gated": (True, False), "delta": (False, True), "gated_delta": (True, True)}
+LINEAR_TYPES = (np.dtype(np.float16), np.dtype(np.float32))  # ONNX also defines bfloat16, which npinfer lacks
+
+
+def _per_head(call: Call, x, name: str, batch: int, time: int, sizes: dict) -> np.ndarray:
+    """decay / beta (batch, time, n) as (batch, heads or 1, time, size or 1), n one of `sizes`
+    {n: (heads, size)} (a scalar per head, or a value per key feature)."""
+    if x.ndim != 3 or x.shape[:2] != (batch, time) or x.shape[2] not in sizes:
+        raise call.malformed(f"has {name} of shape {list(x.shape)}, expected [{batch}, {time}, n] with n in {sorted(sizes)}")
+    heads, size = sizes[x.shape[2]]
+    return x.reshape(batch, time, heads, size).transpose(0, 2, 1, 3).astype(np.float32)  # (batch, heads, time, size)
+
+
+@operator("LinearAttention", attributes=("chunk_size", "kv_num_heads", "q_num_heads", "scale", "update_rule"))
+def linear_attention(call: Call, q, k, v, past_state=None, decay=None, beta=None):
+    """output (batch, time, q_heads * v_size) and present_state (batch, kv_heads, k_size, v_size):
+    token by token, S = exp(g) S (gated), v = beta (v - S^T k) (delta), S += k v^T, o = scale q^T S;
+    each K / V head's state read by its group of query heads. Computed in float32 (as the
+    operator's function body and the reference do) and rounded to the inputs' type once."""
+    gated, delta = _update_rule(call)
+    dtype = same_type(call, [a for a in (q, k, v, decay, beta) if a is not None], LINEAR_TYPES)
+    for name, given in (("decay", decay), ("beta", beta)):
+        needed = gated if name == "decay" else delta
+        if needed != (given is not None):
+            raise call.malformed(f"{'needs' if needed else 'takes no'} a {name} input for update_rule '{call.string('update_rule', 'gated_delta')}'")
+    q_heads, kv_heads = int(call.attr("q_num_heads")), int(call.attr("kv_num_heads"))
+    if q_heads < 1 or kv_heads < 1 or q_heads % kv_heads:
+        raise call.malformed(f"has q_num_heads={q_heads}, not a positive multiple of kv_num_heads={kv_heads}")
+    if not q.ndim == k.ndim == v.ndim == 3 or q.shape[:2] != k.shape[:2] or v.shape[:2] != k.shape[:2]:
+        raise call.malformed(f"takes query, key, value (batch, time, heads * size), got {list(q.shape)}, {list(k.shape)}, {list(v.shape)}")
+    if q.shape[2] % q_heads or v.shape[2] % kv_heads or k.shape[2] != kv_heads * (q.shape[2] // q_heads):
+        raise call.malformed(f"cannot split query, key, value sizes {q.shape[2]}, {k.shape[2]}, {v.shape[2]} into "
+                             f"{q_heads} / {kv_heads} heads of one key size")
+    batch, time = q.shape[:2]
+    k_size, v_size = q.shape[2] // q_heads, v.shape[2] // kv_heads
+    state_shape = call.admit((batch, kv_heads, k_size, v_size), np.float32, "the recurrent state")
+    call.admit((batch, time, q_heads * v_size), np.float32, "the output")
+    if past_state is None:
+        state = np.zeros(state_shape, np.float32)
+    elif past_state.dtype != dtype:
+        raise call.refuse(f"a past_state of type {type_name(past_state.dtype)} with inputs of type {type_name(dtype)} "
+                          "(the reference keeps the state's type, the function body the query's: npinfer does not guess)")
+    elif past_state.shape != state_shape:
+        raise call.malformed(f"has past_state of shape {list(past_state.shape)}, expected {list(state_shape)}")
+    else:
+        state = past_state.astype(np.float32)  # a copy: updated in place below
+    group = q_heads // kv_heads
+    qs = q.reshape(batch, time, kv_heads, group, k_size).transpose(0, 2, 3, 1, 4).astype(np.float32)  # (b, kv_heads, group, t, k)
+    ks, vs = (split_heads(x, kv_heads).astype(np.float32) for x in (k, v))  # (batch, kv_heads, time, size)
+    if gated:
+        gates = np.exp(_per_head(call, decay, "decay", batch, time, {kv_heads: (kv_heads, 1), kv_heads * k_size: (kv_heads, k_size)}))
+    if delta:
+        rates = _per_head(call, beta, "beta", batch, time, {kv_heads: (kv_heads, 1), 1: (1, 1)})  # (batch, heads or 1, time, 1)
+    scale = float(call.attr("scale", 0.0)) or 1 / np.sqrt(k_size)
+    out = np.empty((batch, kv_heads, group, time, v_size), np.float32)
+    for t in range(time):
+        key, value = ks[:, :, t], vs[:, :, t]  # (batch, kv_heads, k_size), (batch, kv_heads, v_size)
+        if gated:
+            state *= gates[:, :, t, :, None]  # a gate per head or per key feature, over the values
+        if delta:
+            value = rates[:, :, t] * (value - np.einsum("bhkv,bhk->bhv", state, key))
+        state += key[..., :, None] * value[..., None, :]  # the outer product k v^T
+        out[:, :, :, t] = scale * np.einsum("bhgk,bhkv->bhgv", qs[:, :, :, t], state)
+    output = out.transpose(0, 3, 1, 2, 4).reshape(batch, time, q_heads * v_size)  # query head h reads K / V head h // group
+    return output.astype(dtype), state.astype(dtype)
+
+
+def _update_rule(call: Call) -> tuple:
+    """(gated, delta) of the update_rule attribute."""
+    rule = call.string("update_rule", "gated_delta")
+    if rule not in UPDATE_RULES:
+        raise call.malformed(f"has update_rule={rule!r} (one of {', '.join(UPDATE_RULES)})")
+    return UPDATE_RULES[rule]
