@@ -110,7 +110,11 @@ def attention(call: Call, q, k, v, mask=None, past_key=None, past_value=None, no
         raise call.malformed("has window sizes, which Attention takes from opset 25")
     if call.opset < 24 and nonpad is not None:
         raise call.malformed("has nonpad_kv_seqlen, which Attention takes from opset 24")
-    dtype = same_type(call, [a for a in (q, k, v, past_key, past_value) if a is not None], FLOATS)
+    dtype = same_type(call, [a for a in (q, k, past_key) if a is not None], FLOATS)  # T1
+    value_type = same_type(call, [a for a in (v, past_value) if a is not None], FLOATS)  # T2
+    if value_type != dtype:
+        raise call.refuse(f"V of type {type_name(value_type)} with Q / K of type {type_name(dtype)} (ONNX allows "
+                          "T2 != T1; its function body and ONNX Runtime do not run it, and npinfer does not guess)")
     mode = int(call.attr("qk_matmul_output_mode", 0))
     if mode not in MODES:
         raise call.malformed(f"has qk_matmul_output_mode={mode} (0 to 3)")
