@@ -153,7 +153,7 @@ def attention(call: Call, q, k, v, mask=None, past_key=None, past_value=None, no
     if q_heads != kv_heads:  # grouped-query attention: each K / V head serves q_heads / kv_heads query heads
         k, v = np.repeat(k, q_heads // kv_heads, axis=1), np.repeat(v, q_heads // kv_heads, axis=1)
     scale = call.attr("scale", None)
-    root = np.asarray(np.sqrt(1 / np.sqrt(size) if scale is None else float(scale)), dtype)  # on Q and on K
+    root = np.asarray(_root_scale(size, scale), dtype)  # on Q and on K
     scores = np.matmul(q * root, k.transpose(0, 1, 3, 2) * root)  # (batch, q_heads, queries, keys)
     capped = _softcapped(scores, softcap)
     biased = capped + bias
@@ -165,6 +165,13 @@ def attention(call: Call, q, k, v, mask=None, past_key=None, past_value=None, no
     y = np.matmul(weights, v)  # (batch, q_heads, queries, v_size)
     qk = (scores, capped, biased, weights)[mode].astype(dtype)
     return (merge_heads(y) if three_d else y), present_key, present_value, np.ascontiguousarray(qk)
+
+
+def _root_scale(size: int, scale) -> np.float32:
+    """sqrt(scale), scale 1 / sqrt(head size) by default, in float32 as the function body computes
+    it (then cast to the inputs' type; ONNX Runtime's kernel does the same, double included)."""
+    one = np.float32(1)
+    return np.sqrt(one / np.sqrt(np.float32(size)) if scale is None else np.float32(scale))
 
 
 def _precision(call: Call, code) -> np.dtype:
