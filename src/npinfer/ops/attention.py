@@ -3,7 +3,7 @@ RotaryEmbedding (opset 23), in the type of their inputs.
 
 Attention follows the operator's function body step by step (so float16 rounds as the
 reference does): Q and K each scaled by sqrt(scale), Q K^T, the softcap, the additive bias
-(a float mask added, a bool mask as 0 / -inf, the causal and window frontiers bottom-right
+(a numeric mask cast to the query's type and added, a bool mask as 0 / -inf, the causal and window frontiers bottom-right
 aligned after the cache, the padding of nonpad_kv_seqlen), the softmax (optionally in
 softmax_precision), a fully masked row made zeros, then the product with V. Grouped-query
 attention repeats each K / V head for its group of query heads. The causal frontier is the
@@ -18,7 +18,7 @@ from ..layers.attention import causal_mask
 from ..layers.tensor_ops import softmax_over
 from .elementwise import same_type
 from .registry import Call, operator
-from .values import FLOATS, numpy_dtype, type_name
+from .values import FLOATS, NUMBERS, numpy_dtype, type_name
 
 MODES = (0, 1, 2, 3)  # qk_matmul_output: Q K^T, after the softcap, with the bias, after the softmax
 
@@ -57,14 +57,17 @@ def _heads(call: Call, q, k, v):
 
 
 def _mask_bias(call: Call, mask, kv: int, dtype) -> np.ndarray:
-    """attn_mask as an additive bias (..., q, kv): bool True -> 0, False -> -inf; a float mask
-    as it is; a mask shorter than the keys padded with -inf (keys it does not cover are masked)."""
-    if mask.dtype != np.bool_ and mask.dtype != dtype:
-        raise call.refuse(f"an attn_mask of type {type_name(mask.dtype)} (npinfer takes bool or the query's {type_name(dtype)})")
+    """attn_mask as an additive bias (..., q, kv): bool True -> 0, False -> -inf; a mask of
+    another type (ONNX's U: any number) cast to the query's type, as the function body does; a
+    mask shorter than the keys padded with -inf (keys it does not cover are masked)."""
+    if mask.dtype != np.bool_ and mask.dtype not in NUMBERS:
+        raise call.refuse(f"an attn_mask of type {type_name(mask.dtype)} (ONNX: bool or a number)")
     if mask.ndim == 0 or mask.shape[-1] > kv:
         raise call.malformed(f"has an attn_mask of shape {list(mask.shape)} for {kv} keys")
     if mask.dtype == np.bool_:
         mask = np.where(mask, np.zeros((), dtype), np.asarray(-np.inf, dtype))
+    else:
+        mask = mask.astype(dtype, copy=False)
     if mask.shape[-1] < kv:
         mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, kv - mask.shape[-1])], constant_values=-np.inf)
     return mask
