@@ -194,11 +194,14 @@ def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, interleaved: bool) -
     return np.concatenate([real, imaginary], axis=-1)
 
 
+ROTARY_TYPES = (np.dtype(np.float16), np.dtype(np.float32))  # ONNX: float16, float, bfloat16 (no double)
+
+
 @operator("RotaryEmbedding", attributes=("interleaved", "num_heads", "rotary_embedding_dim"))
 def rotary_embedding(call: Call, x, cos, sin, position_ids=None):
     """x (batch, heads, time, size) or (batch, time, heads * size) with num_heads; cos / sin
     (positions, rotary / 2) read at position_ids (batch, time), or (batch, time, rotary / 2)."""
-    dtype = same_type(call, (x, cos, sin), FLOATS)
+    dtype = same_type(call, (x, cos, sin), ROTARY_TYPES)
     if x.ndim == 4:
         rows = x.transpose(0, 2, 1, 3)  # (batch, time, heads, size)
     elif x.ndim == 3:
