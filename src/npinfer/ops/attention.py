@@ -254,7 +254,7 @@ def linear_attention(call: Call, q, k, v, past_state=None, decay=None, beta=None
     for name, given in (("decay", decay), ("beta", beta)):
         needed = gated if name == "decay" else delta
         if needed != (given is not None):
-            raise call.malformed(f"{'needs' if needed else 'takes no'} a {name} input for update_rule '{call.string('update_rule', 'gated_delta')}'")
+            raise call.malformed(f"{'needs a' if needed else 'takes no'} {name} input for update_rule '{call.string('update_rule', 'gated_delta')}'")
     q_heads, kv_heads = int(call.attr("q_num_heads")), int(call.attr("kv_num_heads"))
     if q_heads < 1 or kv_heads < 1 or q_heads % kv_heads:
         raise call.malformed(f"has q_num_heads={q_heads}, not a positive multiple of kv_num_heads={kv_heads}")
