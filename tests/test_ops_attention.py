@@ -13,7 +13,13 @@ import copy
 import numpy as np
 import pytest
 from onnx import helper
-from ops_parity import assert_same, graph_model, run_npinfer, run_onnxruntime, run_reference
+from ops_parity import (
+    assert_same,
+    graph_model,
+    run_npinfer,
+    run_onnxruntime,
+    run_reference,
+)
 
 import npinfer
 
