@@ -11,13 +11,13 @@ operator with no Keras-style layer).
     graph.py        TypedGraph: order, constant folding, running (subgraphs read outer values)
     model.py        TypedModel: predict, inputs / outputs with their declared types
     <family>.py     the operators, one family per file (elementwise, math, shape, reduce, nn,
-                    recurrent, attention, control, quant, ml, ml_trees, ml_svm, signal, text)
+                    recurrent, attention, causal_conv, control, quant, ml, ml_trees, ml_svm, signal, text)
 """
 
 from __future__ import annotations
 
-FAMILIES = ("elementwise", "math", "shape", "reduce", "nn", "recurrent", "attention", "control", "quant", "ml",
-            "ml_trees", "ml_svm", "signal", "text")
+FAMILIES = ("elementwise", "math", "shape", "reduce", "nn", "recurrent", "attention", "causal_conv", "control", "quant",
+            "ml", "ml_trees", "ml_svm", "signal", "text")
 
 
 def load_families() -> None:
