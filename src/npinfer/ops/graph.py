@@ -124,11 +124,9 @@ def unsupported(graph: Graph) -> list[str]:
 class TypedGraph:
     """A graph ready to run: `run(inputs, budget, outer)` returns its outputs in order."""
 
-    def __init__(self, graph: Graph, opsets: dict, path: str, budget: FoldBudget, visible: set, main: bool = False,
-                 outer_constants=None):
+    def __init__(self, graph: Graph, opsets: dict, path: str, budget: FoldBudget, visible: set, main: bool = False):
         self.name = graph.name
-        # the constants of the graphs around this one (a branch folds what it computes from their weights)
-        self.outer_constants = outer_constants if outer_constants is not None else {}
+        self.outer_constants: dict = {}  # the graphs around this one's constants (set by _finish)
         self.path = path
         self.opsets = opsets
         self.constants: dict = {}
@@ -161,10 +159,21 @@ class TypedGraph:
                 if name not in visible:
                     raise ModelFormatError(f"ONNX graph output '{name}' is made by no node", path)
                 self.free_names.add(name)
-        self.steps = self._fold(self._ordered(steps, produced), budget)
-        if main:
-            self._mark_constants(frozenset())
+        self.steps = self._ordered(steps, produced)
+        if main:  # subgraphs are folded after the graphs around them, so they see those graphs' folded values
+            self._finish(budget, {})
+
+    def _finish(self, budget: FoldBudget, outer_constants) -> None:
+        """Fold this graph's constant steps (reading the outer graphs' constants too), plan when
+        values are freed, mark each step's constant inputs; then the same for its subgraphs."""
+        self.outer_constants = outer_constants
+        self.steps = self._fold(self.steps, budget)
         self._plan_release()
+        known = set(self.constants) | {name for name in self.free_names if name in outer_constants}
+        for step in self.steps:
+            step.constant_inputs = tuple(not name or name in known for name in step.node.inputs)
+            for subgraph in step.subgraphs.values():
+                subgraph._finish(budget, collections.ChainMap(self.constants, outer_constants))
 
     def _step(self, node: Node, visible: set, budget: FoldBudget) -> Step:
         domain = node_domain(node)
@@ -182,8 +191,7 @@ class TypedGraph:
         reads = [name for name in node.inputs if name]
         for key, value in node.attributes.items():
             if isinstance(value, Graph):
-                subgraph = TypedGraph(value, self.opsets, self.path, budget, visible,
-                                      outer_constants=collections.ChainMap(self.constants, self.outer_constants))
+                subgraph = TypedGraph(value, self.opsets, self.path, budget, visible)
                 subgraphs[key] = subgraph
                 reads.extend(sorted(subgraph.free_names))
             elif isinstance(value, list) and any(isinstance(v, Graph) for v in value):
@@ -241,15 +249,6 @@ class TypedGraph:
             else:
                 remaining.append(step)
         return remaining
-
-    def _mark_constants(self, outer: frozenset) -> None:
-        """Each step's constant_inputs: its own graph's constants, and those of the graphs around
-        it that it reads (`outer`, known once they are folded: so a branch's weights count too)."""
-        known = set(self.constants) | (self.free_names & outer)
-        for step in self.steps:
-            step.constant_inputs = tuple(not name or name in known for name in step.node.inputs)
-            for subgraph in step.subgraphs.values():
-                subgraph._mark_constants(frozenset(known))
 
     def _plan_release(self) -> None:
         keep = set(self.output_names)
