@@ -318,6 +318,77 @@ def onnx_conv_pads_2_30(path):
           [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")])
 
 
+# -- the tensor tier: sizes and trip counts computed from the input at run time -----------------
+
+
+def _run_time_count(x: str, power: int, out: str) -> list:
+    """Nodes making `out` = int64(x * 2**power): a count the file computes from the input (x = 1)."""
+    from onnx import helper, numpy_helper
+
+    scale = helper.make_node("Constant", [], [f"{out}_scale"], value=numpy_helper.from_array(np.array(2.0**power, np.float32)))
+    return [scale, helper.make_node("Mul", [x, f"{out}_scale"], [f"{out}_f"]),
+            helper.make_node("ReduceMax", [f"{out}_f"], [f"{out}_max"], keepdims=0),
+            helper.make_node("Cast", [f"{out}_max"], [out], to=7)]
+
+
+@case("refused", predict=(1,))
+def onnx_loop_trip_count_2_62_from_the_input(path):
+    """A Loop whose trip count is computed from the input and whose body computes: the per-call
+    node bound (Limits.max_run_nodes) ends it."""
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Add", ["v_in", "v_in"], ["v_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])])
+    nodes = _run_time_count("x", 62, "M") + [
+        helper.make_node("Constant", [], ["go"], value=helper.make_tensor("t", TensorProto.BOOL, [], [True])),
+        helper.make_node("Loop", ["M", "go", "x"], ["y"], body=body)]
+    _onnx(path.with_suffix(".onnx"), nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+
+
+@case("refused", predict=(1,))
+def onnx_range_of_2_40_from_the_input(path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = _run_time_count("x", 40, "limit") + [helper.make_node("Range", ["zero", "limit", "one"], ["y"])]
+    _onnx(path.with_suffix(".onnx"), nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+          [helper.make_tensor_value_info("y", TensorProto.INT64, None)],
+          [numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array(1, np.int64), "one")])
+
+
+@case("refused", predict=(1,))
+def onnx_tile_by_2_40_from_the_input(path):
+    from onnx import TensorProto, helper
+
+    nodes = _run_time_count("x", 40, "times") + [helper.make_node("Reshape", ["times", "shape1"], ["repeats"]),
+                                                  helper.make_node("Tile", ["x", "repeats"], ["y"])]
+    from onnx import numpy_helper
+
+    _onnx(path.with_suffix(".onnx"), nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(np.array([1], np.int64), "shape1")])
+
+
+@case("refused", predict=(1,))
+def onnx_sequence_of_2_26_items_from_the_input(path):
+    """SplitToSequence of 2**26 int8 zeros (64 MB, within the budget) into one item each: the items'
+    overhead (128 bytes each) is admitted before any list of them is made (8.6 GB: refused)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    zero = numpy_helper.from_array(np.zeros(1, np.int8))
+    nodes = _run_time_count("x", 26, "n") + [helper.make_node("Reshape", ["n", "shape1"], ["dims"]),
+                                             helper.make_node("ConstantOfShape", ["dims"], ["zeros"], value=zero),
+                                             helper.make_node("SplitToSequence", ["zeros", "one"], ["seq"], keepdims=0),
+                                             helper.make_node("SequenceLength", ["seq"], ["count"]),
+                                             helper.make_node("Cast", ["count"], ["count_f"], to=TensorProto.FLOAT),
+                                             helper.make_node("Add", ["x", "count_f"], ["y"])]
+    _onnx(path.with_suffix(".onnx"), nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+          [numpy_helper.from_array(np.array([1], np.int64), "shape1"), numpy_helper.from_array(np.array(1, np.int64), "one")])
+
+
 def make(name: str, directory: Path) -> Path:
     """Write case `name` into `directory`; return its file."""
     directory.mkdir(parents=True, exist_ok=True)

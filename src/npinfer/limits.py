@@ -32,7 +32,7 @@ class Limits:
     load_allowance_bytes: int = 64 << 20  # what any file may make npinfer allocate while loading, beyond ...
     load_bytes_per_file_byte: float = 64.0  # ... this many bytes per byte of the file (weights, folded constants)
     max_evaluated_nodes: int = 250_000  # ONNX nodes converted while loading, each pass of an unrolled Loop counted
-    max_run_nodes: int = 10_000_000  # ONNX nodes one predict call evaluates on the tensor tier, Loop / Scan passes counted
+    max_run_nodes: int = 1_000_000  # ONNX nodes one predict call evaluates on the tensor tier, Loop / Scan passes counted
     # the largest activation one predict call may make (all of its batch); NPINFER_MAX_ACTIVATION_BYTES sets the default
     max_activation_bytes: int = field(default_factory=lambda: _environment_bytes("NPINFER_MAX_ACTIVATION_BYTES", 4 << 30))
 

@@ -367,9 +367,8 @@ def split_to_sequence(call: Call, x, split=None):
         raise call.malformed(f"splits a rank-{x.ndim} tensor along axis {axis}")
     axis %= x.ndim
     size = x.shape[axis]
-    if split is None:
-        sizes = [1] * size
-    else:
+    piece, sizes = 1, None  # pieces of `piece` items (the last smaller), or of the listed `sizes`
+    if split is not None:
         split = tensor(call, split, "its split")
         if split.dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or split.ndim > 1:
             raise call.malformed(f"needs split as an int32 / int64 scalar or 1-D tensor, got {describe(split)}")
@@ -377,17 +376,18 @@ def split_to_sequence(call: Call, x, split=None):
             piece = int(split)
             if piece < 1:
                 raise InputError(f"{call.label}: split {piece} must be positive")
-            sizes = [min(piece, size - start) for start in range(0, size, piece)]
         else:
-            sizes = [int(n) for n in split]
-            if any(n < 0 for n in sizes) or sum(sizes) != size:
-                raise InputError(f"{call.label}: split {sizes} must be sizes (>= 0) adding up to {size}")
-    count_copy(call, len(sizes))
-    call.admit((ITEM_OVERHEAD * len(sizes),), np.uint8, f"a sequence of {len(sizes):,} tensors")
-    bounds = np.cumsum([0] + sizes)
-    pieces = [x[(slice(None),) * axis + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]  # views of x
-    if split is None and not call.attr("keepdims", 1):
-        pieces = [np.squeeze(p, axis=axis) for p in pieces]
+            sizes = split.astype(np.int64)
+            if np.any(sizes < 0) or int(sizes.sum()) != size:
+                raise InputError(f"{call.label}: split {sizes.tolist()} must be sizes (>= 0) adding up to {size}")
+    count = len(sizes) if sizes is not None else -(-size // piece)
+    count_copy(call, count)  # the items are admitted before any list of them is made
+    call.admit((ITEM_OVERHEAD * count,), np.uint8, f"a sequence of {count:,} tensors")
+    bounds = np.cumsum(np.concatenate([[0], sizes])) if sizes is not None else np.minimum(np.arange(count + 1) * piece, size)
+    squeeze = split is None and not call.attr("keepdims", 1)
+    lead = (slice(None),) * axis
+    pieces = [x[lead + (int(lo),)] if squeeze else x[lead + (slice(int(lo), int(hi)),)]  # views of x
+              for lo, hi in zip(bounds[:-1], bounds[1:])]
     return make_sequence(call, pieces, x.dtype, x.nbytes)
 
 

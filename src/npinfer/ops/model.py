@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError, InputShapeError, NpinferError, UnsupportedLayerError, UnsupportedOptionError
+from ..errors import InputError, InputShapeError, NpinferError, naming_file, UnsupportedLayerError, UnsupportedOptionError
 from ..importers.onnx_proto import ModelProto, ValueInfo
 from ..limits import Limits, current
 from ..model import InputsOutputs, TensorInfo
@@ -73,7 +73,8 @@ class TypedModel(InputsOutputs):
             unknown = sorted(wanted - self.graph_value_names())
             if unknown:
                 raise NpinferError(f"the graph has no value named {unknown[0]!r}")
-        results = self.graph.run(feeds, RunBudget(self.limits), wanted=wanted)
+        with naming_file(self.path):  # what the graph does at run time (a bound reached, a bad value) names the file
+            results = self.graph.run(feeds, RunBudget(self.limits), wanted=wanted)
         results = [self._check_output(value, info) for value, info in zip(results, self.outputs)] + results[len(self.outputs):]
         if wanted is not None:
             named = dict(zip(self.output_names, results))
