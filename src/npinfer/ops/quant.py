@@ -179,7 +179,7 @@ def quantize_linear(call: Call, x, y_scale, y_zero_point=None):
     floats = (F32, F16) if call.opset >= 19 else (F32,)
     check_type(call, x, floats + (I32,), "x")
     check_type(call, y_scale, floats, "y_scale")
-    if call.opset < 23 and call.opset >= 19 and x.dtype != y_scale.dtype and x.dtype != I32:
+    if 19 <= call.opset < 23 and x.dtype != y_scale.dtype:  # one type T1 for both (an int32 x cannot meet it)
         raise call.malformed(f"mixes x of type {type_name(x.dtype)} with y_scale of type {type_name(y_scale.dtype)}")
     dtype = type_attribute(call, "output_dtype", quantized_types(call)) if call.opset >= 21 else None
     if y_zero_point is not None:
