@@ -286,6 +286,22 @@ def test_matmul_integer_zero_points_as_inputs():
 # float16 scales ONNX Runtime widens each scale to float32 (as npinfer); the reference evaluator rounds their
 # product in float16 (1 apart on some values), so float16 scales are compared where ONNX Runtime runs them.
 ONNXRUNTIME_QLINEAR = {(I8, I8, I8), (U8, I8, U8), (U8, U8, U8)}
+@pytest.mark.parametrize("depth", [257, 3000])
+def test_matmul_integer_long_sums(depth):
+    """Sums past float32's exact integers (2**24) take the wider exact path."""
+    rng = np.random.default_rng(15)
+    check("MatMulInteger", {"a": integers(rng, I8, (3, depth)), "b": integers(rng, U8, (depth, 2)), "a_zero_point": None,
+                            "b_zero_point": None}, {"y": I32}, 10, {"a_zero_point": np.array(127, np.int8),
+                                                                    "b_zero_point": np.array(0, np.uint8)})
+
+
+def test_matmul_integer_wraps_as_int32():
+    """A sum past int32's range wraps as ONNX Runtime's int32 accumulator does (40,000 products of 255 * 255)."""
+    a, b = np.full((1, 40000), -128, np.int8), np.full((40000, 2), -128, np.int8)
+    check("MatMulInteger", {"a": a, "b": b, "a_zero_point": None, "b_zero_point": None}, {"y": I32}, 10,
+          {"a_zero_point": np.array(127, np.int8), "b_zero_point": np.array(127, np.int8)})
+
+
 QLINEAR_MATMUL_CASES = [(opset, a, b, y, scale, shapes, b_scales)
                         for opset in (10, 21) for a in (I8, U8) for b in (I8, U8) for y in (I8, U8)
                         for scale in ((F32, F16) if opset >= 21 else (F32,)) for shapes in ("2d", "batch", "b-2d")
@@ -321,6 +337,7 @@ CONVS = {  # name -> (x shape, w shape, attributes)
     "valid": ((1, 3, 7, 6), (2, 3, 3, 3), {"auto_pad": "VALID"}),
     "groups": ((2, 4, 6, 5), (6, 2, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}),
     "depthwise": ((1, 3, 6, 6), (3, 1, 3, 3), {"group": 3, "kernel_shape": [3, 3]}),
+    "3d": ((1, 2, 4, 5, 4), (2, 2, 2, 3, 2), {"pads": [0, 1, 1, 1, 0, 0], "strides": [1, 2, 1]}),
 }
 CONV_TYPES = [(U8, U8), (U8, I8), (I8, I8), (I8, U8)]
 CONV_INTEGER_CASES = [(x, w, conv, zeros) for x, w in CONV_TYPES for conv in CONVS for zeros in ("none", "scalar", "filters")]
@@ -368,7 +385,7 @@ def test_conv_integer(x_type, w_type, conv, zeros):
 QLINEAR_CONV_CASES = [(x, w, y, conv, per_filter, bias) for x, w in CONV_TYPES for y in (I8, U8) for conv in CONVS
                       for per_filter in (False, True) for bias in (False, True)
                       if ((per_filter, bias) in ((False, False), (True, True)) or conv == "2d")
-                      and ((x, w, y) in ONNXRUNTIME_QLINEAR or conv != "1d")]  # onnx.reference's QLinearConv is 2-D
+                      and ((x, w, y) in ONNXRUNTIME_QLINEAR or len(CONVS[conv][0]) == 4)]  # onnx.reference's is 2-D
 
 
 @pytest.mark.parametrize("x_type,w_type,y_type,conv,per_filter,bias", QLINEAR_CONV_CASES,
