@@ -243,13 +243,22 @@ MATMUL_CASES = [(a, b, shapes, zeros) for a in (I8, U8) for b in (I8, U8) for sh
 
 
 def by_rows(model, feeds: dict) -> list:
-    """ONNX Runtime's MatMulInteger row by row of a 2-D a, each row with its own (scalar) a_zero_point: ONNX
-    defines a per-row a_zero_point, but ONNX Runtime takes only a scalar one and onnx.reference mis-broadcasts it."""
+    """ONNX Runtime's node row by row of a 2-D a, each row with its own (scalar) a_scale / a_zero_point: ONNX
+    defines them per row, but ONNX Runtime takes only scalars and onnx.reference mis-broadcasts them."""
+    node = model.graph.node[0]
     initial = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    a, b, a_zero, b_zero = feeds["a"], feeds["b"], initial["a_zero_point"], initial["b_zero_point"]
-    rows = [check_model("MatMulInteger", {"a": a[i:i + 1], "b": b}, {"a_zero_point": a_zero[i], "b_zero_point": b_zero})
-            for i in range(a.shape[0])]
+    a = feeds["a"]
+    rows = []
+    for i in range(a.shape[0]):
+        row = {name: value[i] if name.startswith("a_") and value.ndim else value for name, value in initial.items()}
+        model_row = graph_model([node], inputs={"a": a[i:i + 1], "b": feeds["b"]}, outputs={"y": node_type(model)},
+                                opset=model.opset_import[0].version, initializers=row)
+        rows.append(run_onnxruntime(model_row, {"a": a[i:i + 1], "b": feeds["b"]})[0])
     return [np.concatenate(rows, axis=0)]
+
+
+def node_type(model) -> np.dtype:
+    return helper.tensor_dtype_to_np_dtype(model.graph.output[0].type.tensor_type.elem_type)
 
 
 def check_model(op: str, feeds: dict, constants: dict, **attributes) -> np.ndarray:
@@ -323,6 +332,18 @@ def test_qlinear_matmul(opset, a_type, b_type, y_type, scale_type, shapes, b_sca
               "b": integers(rng, b_type, b_shape), "b_scale": None, "b_zero_point": None, "y_scale": None,
               "y_zero_point": None}
     check("QLinearMatMul", inputs, {"y": y_type}, opset, constants)
+
+
+@pytest.mark.parametrize("a_type,b_type,y_type", sorted(ONNXRUNTIME_QLINEAR, key=str))
+def test_qlinear_matmul_per_row(a_type, b_type, y_type):
+    """A per-row a_scale and a_zero_point with a per-column b_scale and b_zero_point."""
+    rng = np.random.default_rng(16)
+    constants = {"a_scale": rng.uniform(0.01, 0.05, (4,)).astype(F32), "a_zero_point": zero_points(rng, a_type, (4,)),
+                 "b_scale": rng.uniform(0.01, 0.05, (3,)).astype(F32), "b_zero_point": zero_points(rng, b_type, (3,)),
+                 "y_scale": np.array(0.1, F32), "y_zero_point": zero_points(rng, y_type, ())}
+    inputs = {"a": integers(rng, a_type, (4, 5)), "a_scale": None, "a_zero_point": None, "b": integers(rng, b_type, (5, 3)),
+              "b_scale": None, "b_zero_point": None, "y_scale": None, "y_zero_point": None}
+    check("QLinearMatMul", inputs, {"y": y_type}, 10, constants, by_rows)
 
 
 # -- ConvInteger / QLinearConv ------------------------------------------------------------------
