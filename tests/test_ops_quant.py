@@ -418,7 +418,7 @@ def test_qlinear_conv(x_type, w_type, y_type, conv, per_filter, bias):
     per = (w_shape[0],) if per_filter else ()
     constants = {"x_scale": np.array(rng.uniform(0.01, 0.05), F32), "x_zero_point": zero_points(rng, x_type, ()),
                  "w_scale": rng.uniform(0.005, 0.02, per).astype(F32),
-                 "w_zero_point": zero_points(rng, w_type, ()) if w_type == U8 or not per_filter else np.zeros(per, np.int8),
+                 "w_zero_point": zero_points(rng, w_type, per),
                  "y_scale": np.array(rng.uniform(0.05, 0.2), F32), "y_zero_point": zero_points(rng, y_type, ())}
     if bias:
         constants["B"] = rng.integers(-5000, 5000, (w_shape[0],)).astype(np.int32)
