@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.conv import conv_bounded, pad_spatial
+from ..layers.conv import channels_first, channels_last, conv_bounded, pad_spatial
 from .nn import CONV_ATTRIBUTES, kernel_shape, per_axis, window_geometry
 from .registry import Call, operator
 from .values import ONNX_NAMES, numpy_dtype, type_name
@@ -311,10 +311,10 @@ def integer_conv(call: Call, x, w, x_zero_point, w_zero_point) -> np.ndarray:
     work = exact_dtype(per_group * int(np.prod(kernel)), magnitude(x.dtype) * magnitude(w.dtype))
     w_zero = None if w_zero_point is None else w_zero_point.reshape((-1,) + (1,) * (w.ndim - 1))  # (filters or 1, 1, ...)
     kernel_last = np.transpose(shifted(w, w_zero, work), tuple(range(2, w.ndim)) + (1, 0))  # (*kernel, channels / group, filters)
-    x_last = np.moveaxis(shifted(x, x_zero_point, work), 1, -1)  # (batch, *spatial, channels), zero padding below
+    x_last = channels_last(shifted(x, x_zero_point, work))  # (batch, *spatial, channels), zero padding below
     y = conv_bounded(pad_spatial(np.ascontiguousarray(x_last), pads), np.ascontiguousarray(kernel_last), None,
                      strides, "valid", dilations, group, None)  # (batch, *out, filters)
-    return to_int32(np.moveaxis(y, -1, 1))  # (batch, filters, *out)
+    return to_int32(channels_first(y))  # (batch, filters, *out)
 
 
 @operator("ConvInteger", attributes=CONV_ATTRIBUTES)
