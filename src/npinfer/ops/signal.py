@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import Call, operator
+from .shape import scalar_of
 from .values import FLOATS, type_name
 
 F64 = np.dtype(np.float64)
@@ -44,10 +45,8 @@ def signal_type(call: Call, x: np.ndarray, what: str = "input") -> np.dtype:
 def scalar(call: Call, value: np.ndarray, what: str, allowed=LENGTHS) -> int:
     """A scalar integer input (a one-element tensor, as ONNX Runtime accepts it)."""
     if value.dtype not in allowed:
-        raise call.malformed(f"takes {what} of type {', '.join(type_name(d) for d in allowed)}, not {type_name(value.dtype)}")
-    if value.size != 1:
-        raise call.malformed(f"takes {what} as a scalar, got shape {list(value.shape)}")
-    return int(value.reshape(-1)[0])
+        raise call.malformed(f"takes {what} of type {' or '.join(type_name(d) for d in allowed)}, not {type_name(value.dtype)}")
+    return int(scalar_of(call, value, what))
 
 
 def positive(call: Call, value: np.ndarray, what: str) -> int:
