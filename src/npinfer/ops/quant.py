@@ -10,7 +10,8 @@ DynamicQuantizeLinear, QLinearMatMul, QLinearConv, MatMulInteger and ConvInteger
 Scales and zero points are per tensor (a scalar), per axis (1-D along `axis`) or blocked (`block_size`,
 opset 21). Integer sums are exact: they run in float32 or float64 only where a bound on their terms
 proves every partial sum an integer the type holds exactly (so BLAS may add in any order), in int64
-otherwise. The convolutions are the layer tier's (layers/conv.py), on the zero-point-shifted input.
+otherwise. The convolutions are the layer tier's (layers/conv.py), on the zero-point-shifted input, with
+Conv's geometry (ops/nn.py: auto_pad, pads, strides, dilations).
 float8, int4/uint4, int2/uint2 and float4 types are refused by name: npinfer does not compute them.
 """
 
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.conv import conv_bounded, geometry, pad_spatial
+from ..layers.conv import channels_first, channels_last, conv_bounded, pad_spatial
+from .nn import CONV_ATTRIBUTES, kernel_shape, per_axis, window_geometry
 from .registry import Call, operator
 from .values import ONNX_NAMES, numpy_dtype, type_name
 
@@ -177,7 +179,7 @@ def quantize_linear(call: Call, x, y_scale, y_zero_point=None):
     floats = (F32, F16) if call.opset >= 19 else (F32,)
     check_type(call, x, floats + (I32,), "x")
     check_type(call, y_scale, floats, "y_scale")
-    if call.opset < 23 and call.opset >= 19 and x.dtype != y_scale.dtype and x.dtype != I32:
+    if 19 <= call.opset < 23 and x.dtype != y_scale.dtype:  # one type T1 for both (an int32 x cannot meet it)
         raise call.malformed(f"mixes x of type {type_name(x.dtype)} with y_scale of type {type_name(y_scale.dtype)}")
     dtype = type_attribute(call, "output_dtype", quantized_types(call)) if call.opset >= 21 else None
     if y_zero_point is not None:
@@ -283,27 +285,6 @@ def qlinear_matmul(call: Call, a, a_scale, a_zero_point, b, b_scale, b_zero_poin
 
 # -- ConvInteger / QLinearConv -------------------------------------------------------------------
 
-CONV_ATTRIBUTES = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
-
-
-def conv_pads(call: Call, spatial, kernel, strides, dilations) -> list:
-    """(before, after) per spatial axis from auto_pad / pads (SAME_UPPER puts the odd pad after,
-    SAME_LOWER before; the sizes are the layer tier's 'same' geometry)."""
-    auto_pad = call.string("auto_pad", "NOTSET")
-    n = len(spatial)
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        pads = [geometry(size, k, s, d, "same")[1:] for size, k, s, d in zip(spatial, kernel, strides, dilations)]
-        return [(after, before) if auto_pad == "SAME_LOWER" else (before, after) for before, after in pads]
-    if auto_pad == "VALID":
-        return [(0, 0)] * n
-    if auto_pad != "NOTSET":
-        raise call.malformed(f"has auto_pad={auto_pad!r} (ONNX: NOTSET, SAME_UPPER, SAME_LOWER, VALID)")
-    pads = call.ints("pads", (0,) * (2 * n))
-    if len(pads) != 2 * n or any(p < 0 for p in pads):
-        raise call.malformed(f"has pads={list(pads)}; it needs {2 * n} non-negative values")
-    return list(zip(pads[:n], pads[n:]))
-
-
 def integer_conv(call: Call, x, w, x_zero_point, w_zero_point) -> np.ndarray:
     """The convolution of (x - x_zero_point) with (w - w_zero_point), exact, as int32:
     x (batch, channels, *spatial), w (filters, channels / group, *kernel) -> (batch, filters, *out)."""
@@ -312,15 +293,10 @@ def integer_conv(call: Call, x, w, x_zero_point, w_zero_point) -> np.ndarray:
     if x.ndim < 3 or w.ndim != x.ndim:
         raise call.malformed(f"needs x (batch, channels, *spatial) and w of its rank, got {list(x.shape)} and {list(w.shape)}")
     n, group = x.ndim - 2, int(call.attr("group", 1))
-    filters, per_group, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    filters, per_group, kernel = w.shape[0], w.shape[1], kernel_shape(call, w, n)
     if group < 1 or per_group * group != x.shape[1] or filters % group:
         raise call.malformed(f"has group={group} for {x.shape[1]} channels and weights {list(w.shape)}")
-    if call.has("kernel_shape") and call.ints("kernel_shape") != kernel:
-        raise call.malformed(f"has kernel_shape={list(call.ints('kernel_shape'))} but weights {list(w.shape)}")
-    strides = call.ints("strides", (1,) * n)
-    dilations = call.ints("dilations", (1,) * n)
-    if len(strides) != n or len(dilations) != n or min(strides + dilations) < 1:
-        raise call.malformed(f"has strides={list(strides)}, dilations={list(dilations)}; it needs {n} positive values each")
+    strides, dilations = per_axis(call, "strides", n), per_axis(call, "dilations", n)
     if x_zero_point is not None and x_zero_point.size != 1:
         raise call.malformed(f"has an x_zero_point of shape {list(x_zero_point.shape)} (ONNX: per tensor)")
     if w_zero_point is not None and w_zero_point.size not in (1, filters):
@@ -328,18 +304,17 @@ def integer_conv(call: Call, x, w, x_zero_point, w_zero_point) -> np.ndarray:
     for zero, of, name in ((x_zero_point, x, "x"), (w_zero_point, w, "w")):
         if zero is not None and zero.dtype != of.dtype:
             raise call.malformed(f"has {name}_zero_point of type {type_name(zero.dtype)} for {name} of type {type_name(of.dtype)}")
-    pads = conv_pads(call, x.shape[2:], kernel, strides, dilations)
+    out, pads = window_geometry(call, x.shape[2:], kernel, strides, dilations)  # nn.py's: the Conv geometry
     padded = [s + b + a for s, (b, a) in zip(x.shape[2:], pads)]
-    out = [geometry(size, k, s, d, "valid")[0] for size, k, s, d in zip(padded, kernel, strides, dilations)]
     call.admit((x.shape[0], filters, *out), np.float64, "the convolution")
     call.admit((x.shape[0], *padded, x.shape[1]), np.float64, "the padded input")
     work = exact_dtype(per_group * int(np.prod(kernel)), magnitude(x.dtype) * magnitude(w.dtype))
     w_zero = None if w_zero_point is None else w_zero_point.reshape((-1,) + (1,) * (w.ndim - 1))  # (filters or 1, 1, ...)
     kernel_last = np.transpose(shifted(w, w_zero, work), tuple(range(2, w.ndim)) + (1, 0))  # (*kernel, channels / group, filters)
-    x_last = np.moveaxis(shifted(x, x_zero_point, work), 1, -1)  # (batch, *spatial, channels), zero padding below
+    x_last = channels_last(shifted(x, x_zero_point, work))  # (batch, *spatial, channels), zero padding below
     y = conv_bounded(pad_spatial(np.ascontiguousarray(x_last), pads), np.ascontiguousarray(kernel_last), None,
                      strides, "valid", dilations, group, None)  # (batch, *out, filters)
-    return to_int32(np.moveaxis(y, -1, 1))  # (batch, filters, *out)
+    return to_int32(channels_first(y))  # (batch, filters, *out)
 
 
 @operator("ConvInteger", attributes=CONV_ATTRIBUTES)
