@@ -9,6 +9,7 @@ a refusal, so the target is WRONG = 0.
 
     python tests/onnx_backend.py              # counts, refusal reasons, and every WRONG case
     python tests/onnx_backend.py cast div     # only the cases whose names hold one of these words, each listed
+    python tests/onnx_backend.py --readme     # the counts and the refusal table, as the README gives them
 """
 
 from __future__ import annotations
@@ -117,6 +118,38 @@ def reason(detail: str) -> str:
     return text[:90]
 
 
+# The README's table of refusals: each refused case counted under the first kind its message matches.
+KINDS = [
+    ("float8 element types (float8e4m3fn / e4m3fnuz / e5m2 / e5m2fnuz / e8m0): NumPy has none", r"float8"),
+    ("4-bit and 2-bit element types (int4, uint4, int2, uint2, float4e2m1)", r"\bu?int[42]\b|element type 2[1-6]|float4"),
+    ("bfloat16: NumPy has none", r"bfloat16"),
+    ("random and training-only operators and modes (Bernoulli, RandomUniformLike, Dropout and "
+     "BatchNormalization in training mode, ai.onnx.preview.training)", r"Bernoulli|Random|training"),
+    ("preview operators (ai.onnx.preview.FlexAttention)", r"ai\.onnx\.preview\.Flex"),
+    ("ImageDecoder (decoding JPEG / PNG needs an image codec)", r"ImageDecoder"),
+    ("RegexFullMatch (a regular expression from a file can take exponential time)", r"RegexFullMatch|regular expression"),
+    ("opset 1 (npinfer runs ai.onnx opsets 7 to 28)", r"opsets? \d+ to \d+"),
+    ("other operators not implemented yet", r"are not supported by npinfer"),
+    ("other", r""),
+]
+
+
+def refusal_table(results: dict) -> list[str]:
+    """Markdown rows: each kind of refusal, its count, and the operators or cases it covers."""
+    counts: dict[str, list[str]] = {}
+    for name, (outcome, detail) in sorted(results.items()):
+        if outcome == "REFUSED":
+            kind = next(k for k, pattern in KINDS if re.search(pattern, detail))
+            counts.setdefault(kind, []).append(name)
+    rows = ["| refused | cases |", "|---|---:|"]
+    for kind, _ in KINDS:
+        if kind in counts:
+            names = counts[kind]
+            detail = f" ({', '.join(n.removeprefix('test_') for n in names)})" if kind in ("other operators not implemented yet", "other") else ""
+            rows.append(f"| {kind}{detail} | {len(names)} |")
+    return rows
+
+
 def run_all(words: list[str] | None = None) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -128,6 +161,12 @@ def run_all(words: list[str] | None = None) -> dict:
 
 
 def main(words: list[str]) -> int:
+    if words == ["--readme"]:  # the counts and the refusal table as the README gives them
+        results = run_all(None)
+        counts = collections.Counter(outcome for outcome, _ in results.values())
+        print(f"{counts['PASS']:,} pass, {counts['REFUSED']:,} are refused by name, {counts['WRONG']} wrong")
+        print("\n".join(refusal_table(results)))
+        return 0
     results = run_all(words)
     counts = collections.Counter(outcome for outcome, _ in results.values())
     print(f"{len(results)} cases: PASS {counts['PASS']}, REFUSED {counts['REFUSED']}, WRONG {counts['WRONG']}")

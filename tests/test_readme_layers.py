@@ -42,3 +42,38 @@ def test_every_registered_layer_is_in_the_readme_table():
 def test_every_layer_in_the_readme_table_is_registered():
     unknown = sorted(table_names() - registered_names())
     assert not unknown, f"in the README's layer table but not registered: {unknown}"
+
+
+# -- the tensor tier's operators ("### The tensor tier": the block between the two markers) ------
+
+BEGIN, END = "<!-- tensor-tier operators: begin -->", "<!-- tensor-tier operators: end -->"
+FAMILY_TITLES = {"elementwise": "arithmetic, comparison, logic, Cast", "math": "element-wise math and activations",
+                 "shape": "shapes and indexing", "reduce": "reductions, matrix products, normalizations, softmax", "nn": "neural-network",
+                 "recurrent": "recurrent", "attention": "attention", "causal_conv": "causal convolution with state",
+                 "control": "control flow, sequences, optionals", "quant": "quantization", "signal": "signal processing",
+                 "text": "strings and text", "ml": "ai.onnx.ml: linear models, scalers, encoders", "ml_trees": "ai.onnx.ml tree ensembles",
+                 "ml_svm": "ai.onnx.ml support vector machines"}
+
+
+def operator_table() -> list[str]:
+    """The README's table of tensor-tier operators, one row per family file, made from the registry."""
+    from npinfer.ops import FAMILIES, load_families
+    from npinfer.ops.registry import ML, OPERATORS, ONNX
+
+    load_families()
+    by_family: dict[str, list[str]] = {}
+    for (domain, name), op in OPERATORS.items():
+        label = name if domain in (ONNX, ML) else f"{domain}.{name}"  # the ml rows say their domain
+        by_family.setdefault(op.fn.__module__.rsplit(".", 1)[-1], []).append(label)
+    rows = ["| family (`ops/<file>.py`) | operators |", "|---|---|"]
+    for family in FAMILIES:
+        names = sorted(by_family.get(family, []), key=str.lower)
+        if names:
+            rows.append(f"| {FAMILY_TITLES.get(family, family)} (`{family}`) | {', '.join(f'`{n}`' for n in names)} |")
+    return rows
+
+
+def test_the_readme_lists_every_tensor_tier_operator_by_family():
+    lines = README.read_text().splitlines()
+    block = lines[lines.index(BEGIN) + 1 : lines.index(END)]
+    assert block == operator_table(), "the README's tensor-tier operator table is out of date: run python tests/update_readme.py"

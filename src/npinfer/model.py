@@ -59,6 +59,8 @@ class InputsOutputs:
 class Model(InputsOutputs):
     """A model ready to predict with NumPy. Build it with `npinfer.load` or `npinfer.from_keras`."""
 
+    tier = "layer"  # npinfer's layers (an ONNX graph they do not cover runs on the tensor tier: ops.model.TypedModel)
+
     def __init__(self, spec: ModelSpec, dtype: str = "float32", limits: Limits | None = None):
         if str(dtype) not in SUPPORTED_DTYPES:
             raise UnsupportedOptionError(f"dtype {dtype!r} is not supported; supported: {', '.join(SUPPORTED_DTYPES)}")
