@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 from ops_parity import assert_same, graph_model, run_onnxruntime, run_reference
 
 import npinfer
@@ -260,3 +260,31 @@ def test_dft_length_checked_against_the_budget():
     with pytest.raises(ResourceLimitError, match="DFT"):
         run_tensor_tier(graph_model([helper.make_node("DFT", ["x", "n"], ["y"])], inputs=feeds,
                                     outputs={"y": F32}, opset=20), feeds)
+
+
+# -- MelWeightMatrix -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bands, length, rate, low, high", [
+    (8, 16, 8192, 0.0, 4096.0), (8, 16, 8192, 250.0, 3000.0), (40, 512, 16000, 20.0, 8000.0),
+    (3, 64, 22050, 0.0, 5000.0), (13, 400, 16000, 300.0, 7600.0), (1, 8, 100, 10.0, 50.0)])
+@pytest.mark.parametrize("index_type", [np.int32, np.int64])
+@pytest.mark.parametrize("output_datatype", [None, TensorProto.DOUBLE, TensorProto.INT32, TensorProto.UINT8])
+def test_mel_weight_matrix_matches_onnxruntime(bands, length, rate, low, high, index_type, output_datatype):
+    from ops_parity import assert_matches_onnxruntime
+
+    attributes = {} if output_datatype is None else {"output_datatype": output_datatype}
+    node = helper.make_node("MelWeightMatrix", ["bands", "length", "rate", "low", "high"], ["y"], **attributes)
+    feeds = {"bands": np.array(bands, index_type), "length": np.array(length, index_type),
+             "rate": np.array(rate, index_type), "low": np.array(low, np.float32), "high": np.array(high, np.float32)}
+    out = np.float32 if output_datatype is None else helper.tensor_dtype_to_np_dtype(output_datatype)
+    assert_matches_onnxruntime(graph_model([node], feeds, {"y": out}, opset=17), feeds)
+
+
+def test_mel_weight_matrix_with_a_band_past_the_nyquist_frequency_is_malformed(tmp_path):
+    node = helper.make_node("MelWeightMatrix", ["bands", "length", "rate", "low", "high"], ["y"])
+    feeds = {"bands": np.array(8, np.int64), "length": np.array(16, np.int64), "rate": np.array(8000, np.int64),
+             "low": np.array(0.0, np.float32), "high": np.array(6000.0, np.float32)}
+    path = tmp_path / "m.onnx"
+    path.write_bytes(graph_model([node], feeds, {"y": np.float32}, opset=17).SerializeToString())
+    with pytest.raises(npinfer.ModelFormatError, match="MelWeightMatrix.*sample_rate / 2"):
+        npinfer.load(path).predict(feeds)

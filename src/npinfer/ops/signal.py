@@ -177,3 +177,57 @@ def stft(call: Call, signal, frame_step, window=None, frame_length=None):
         framed = framed * window.astype(z.dtype)
     spectrum = fourier(framed, length, -1, False, False)[..., :bins]  # (batch, frames, bins)
     return real_layout(spectrum, dtype).reshape(shape)
+
+
+# -- MelWeightMatrix --------------------------------------------------------------------------
+
+MEL_OUTPUTS = {1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13}  # float, uint8, int8, uint16, int16, int32, int64, float16, double, uint32, uint64
+
+
+def hertz_to_mel(hertz: np.ndarray) -> np.ndarray:
+    """mel(f) = 2595 log10(1 + f / 700), the scale ONNX defines."""
+    return 2595.0 * np.log10(1.0 + hertz / 700.0)
+
+
+def mel_to_hertz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+@operator("MelWeightMatrix", attributes=("output_datatype",))
+def mel_weight_matrix(call: Call, num_mel_bins, dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz):
+    """(dft_length // 2 + 1, num_mel_bins): triangle i rises from 0 at spectrogram bin b[i] to 1
+    at b[i + 1] and falls to 0 at b[i + 2], where b are num_mel_bins + 2 points evenly spaced on
+    the mel scale from lower_edge_hertz, mapped to bins as floor((dft_length + 1) f / sample_rate)."""
+    from .values import numpy_dtype
+
+    bands = positive(call, num_mel_bins, "num_mel_bins")
+    length = positive(call, dft_length, "dft_length")
+    rate = positive(call, sample_rate, "sample_rate")
+    edges = []
+    for value, what in ((lower_edge_hertz, "lower_edge_hertz"), (upper_edge_hertz, "upper_edge_hertz")):
+        if value.dtype not in FLOATS:
+            raise call.malformed(f"takes {what} as a float, not {type_name(value.dtype)}")
+        edges.append(float(scalar_of(call, value, what)))
+    low, high = edges
+    if not 0 <= low < high <= rate / 2:
+        raise call.malformed(f"has edges {low} and {high} Hz; they must rise within 0 to sample_rate / 2 = {rate / 2}")
+    code = int(call.attr("output_datatype", 1))
+    if code not in MEL_OUTPUTS:
+        raise call.refuse(f"output_datatype {code} (npinfer gives float16, float, double and the integer types)")
+    dtype = numpy_dtype(code, f"{call.label}'s output_datatype")
+    spectrogram = length // 2 + 1
+    call.admit((spectrogram, bands), dtype)
+    call.admit((spectrogram, bands), F64, "its working matrix")
+    # the triangles' corners: num_mel_bins + 2 points, spaced by (high - low) / (num_mel_bins + 2) mel
+    low_mel, high_mel = hertz_to_mel(np.float64(low)), hertz_to_mel(np.float64(high))
+    points = low_mel + np.arange(bands + 2) * ((high_mel - low_mel) / (bands + 2))
+    corners = np.floor((length + 1) * mel_to_hertz(points) / rate).astype(np.int64)  # (bands + 2,)
+    if corners.max() >= spectrogram:
+        raise call.malformed(f"has a band reaching spectrogram bin {int(corners.max())} of {spectrogram}")
+    left, centre, right = corners[:-2], corners[1:-1], corners[2:]  # (bands,) each
+    j = np.arange(spectrogram)[:, None]  # (spectrogram, 1)
+    rising = (j - left) / np.maximum(centre - left, 1)  # (spectrogram, bands)
+    falling = (right - j) / np.maximum(right - centre, 1)
+    weights = np.where((j >= left) & (j <= centre), np.where(centre > left, rising, 1.0), 0.0)
+    weights = np.where((j >= centre) & (j < right), falling, weights)
+    return weights.astype(dtype)
