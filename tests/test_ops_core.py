@@ -298,3 +298,12 @@ def test_a_branch_input_that_shadows_an_outer_weight_is_not_folded(tmp_path):
     got = npinfer.load(_save(model, tmp_path)).predict(x)
     for a, b in zip(got, run_onnxruntime(model, {"x": x})):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("pads", [[0, 0, 0, 0], [2, 2, 2, 2], [1, 0, 0, 1]])
+def test_a_maxpool_whose_indices_are_an_output_is_handed_to_the_tensor_tier(pads):
+    """The layers compute MaxPool's values, not its Indices: the graph runs on the tensor tier
+    (it was refused as "made by no node") and matches ONNX Runtime."""
+    x = RNG.normal(size=(2, 3, 6, 6)).astype(np.float32)
+    node = helper.make_node("MaxPool", ["x"], ["y", "z"], kernel_shape=[3, 3], pads=pads)
+    assert_matches_onnxruntime(graph_model([node], {"x": x}, {"y": np.float32, "z": np.int64}), {"x": x})

@@ -119,6 +119,8 @@ class Converter:
         outputs = []
         for info in graph.outputs:
             if info.name not in self.values:
+                if any(info.name in node.outputs for node in graph.nodes):  # e.g. MaxPool's Indices: the tensor tier's work
+                    raise UnsupportedOptionError(f"ONNX output '{info.name}' is an output the layers do not compute")
                 raise ModelFormatError(f"ONNX output '{info.name}' is made by no node", self.path)
             value = self.values[info.name]
             if not isinstance(value, Tensor):
