@@ -88,7 +88,8 @@ class Call:
     def label(self) -> str:
         node = self.node
         name = node.name or next((o for o in node.outputs if o), "") or node.op_type
-        return f"ONNX {node.op_type} node '{name}' (opset {self.opset})"
+        kind = node.op_type if node.domain in ("", ONNX) else f"{node.domain}.{node.op_type}"
+        return f"ONNX {kind} node '{name}' (opset {self.opset})"
 
     # -- attributes ------------------------------------------------------------------------
 
