@@ -105,13 +105,16 @@ def transform_scores(scores: np.ndarray, name: str) -> np.ndarray:
 
 def second_class(score: np.ndarray, mode, name: str) -> np.ndarray:
     """ORT's binary expansion of one score per row to two columns: mode 0/1 (weights all
-    positive) gives [1 - s, s]; mode 2/3 (mixed weights) gives [-s, s], or
-    [logistic(-s), logistic(s)] under LOGISTIC. `mode` may be one int or one per row."""
+    positive) gives [1 - s, s], or [1 - logistic(s), logistic(s)] under LOGISTIC (ONNX Runtime
+    1.32); mode 2/3 (mixed weights) gives [-s, s], or [logistic(-s), logistic(s)] under LOGISTIC.
+    `mode` may be one int or one per row."""
     score = score.astype(F32, copy=False)
-    positive = np.stack([np.float32(1) - score, score], axis=-1)
     if name == "LOGISTIC":
-        mixed = np.stack([logistic(-score), logistic(score)], axis=-1)
+        kept = logistic(score)
+        positive = np.stack([np.float32(1) - kept, kept], axis=-1)
+        mixed = np.stack([logistic(-score), kept], axis=-1)
     else:
+        positive = np.stack([np.float32(1) - score, score], axis=-1)
         mixed = np.stack([-score, score], axis=-1)
     mode = np.broadcast_to(np.asarray(mode), score.shape)
     return np.where((mode <= 1)[..., None], positive, mixed).astype(F32)
