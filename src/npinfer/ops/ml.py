@@ -148,13 +148,13 @@ def linear_classifier(call: Call, x):
     name = post_transform(call)
     call.admit((rows.shape[0], max(classes, 2)), F32)
     scores = (rows @ coefficients.reshape(classes, -1).T + intercepts).astype(F32)  # (n, classes)
-    if classes == 1:
-        positive = (scores[:, 0] > 0).astype(np.intp)
-        label = labels[positive] if labels.size == 2 else (positive if labels.dtype == I64 else
-                                                          np.array(["0", "1"], dtype=STRING)[positive])
-        if labels.size == 2:  # a second column is added, the score is not transformed (as ORT)
-            return label.astype(labels.dtype), (probit(scores) if name == "PROBIT" else second_class(scores[:, 0], 0, name))
-        return label.astype(labels.dtype), (probit(scores) if name == "PROBIT" else scores)
+    if classes == 1:  # one score: the second label when it is > 0, two columns [1 - s, s]
+        if labels.size != 2:  # (ONNX Runtime 1.32 refuses other label counts too)
+            raise call.malformed(f"has {labels.size} class labels for one score (a binary classifier has 2)")
+        if name == "PROBIT":
+            raise call.refuse("PROBIT of a binary classifier's single score (ONNX Runtime leaves its two "
+                              "columns half unwritten)")
+        return labels[(scores[:, 0] > 0).astype(np.intp)], second_class(scores[:, 0], 0, name)
     if labels.size < classes:
         raise call.malformed(f"has {labels.size} class labels for {classes} classes")
     return labels[np.argmax(scores, axis=1)], transform_scores(scores, name).astype(F32)
