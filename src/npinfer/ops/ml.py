@@ -250,12 +250,17 @@ def imputer(call: Call, x):
 
 # -- encoders and lookups ----------------------------------------------------------------------
 
-def lookup(keys: np.ndarray, values: np.ndarray, x: np.ndarray, default) -> np.ndarray:
-    """values[i] where x == keys[i] (the first such key; NaN keys match NaN), else `default`."""
+_NAN_KEY, _NAN_MISS = object(), object()  # where NaN keys are filed; what a NaN input finds when NaN matches nothing
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, x: np.ndarray, default, nan_matches: bool = True) -> np.ndarray:
+    """values[i] where x == keys[i] (the first such key; a NaN input finds a NaN key when
+    `nan_matches`, as ORT's LabelEncoder from opset 4, and the default before), else `default`."""
     table = {}
     for key, value in zip(keys.tolist(), values.tolist()):
-        table.setdefault("nan" if isinstance(key, float) and key != key else key, value)
-    flat = [table.get("nan" if isinstance(v, float) and v != v else v, default) for v in x.reshape(-1).tolist()]
+        table.setdefault(_NAN_KEY if isinstance(key, float) and key != key else key, value)
+    nan = _NAN_KEY if nan_matches else _NAN_MISS
+    flat = [table.get(nan if isinstance(v, float) and v != v else v, default) for v in x.reshape(-1).tolist()]
     out = np.empty(len(flat), dtype=values.dtype)
     out[:] = flat
     return out.reshape(x.shape)
@@ -338,7 +343,7 @@ def label_encoder(call: Call, x):
     else:
         raise call.refuse(f"{type_name(values.dtype)} values without a default_tensor")
     call.admit(x.shape, values.dtype)
-    return lookup(keys, values, x, default)
+    return lookup(keys, values, x, default, nan_matches=call.opset >= 4)
 
 
 @operator("CategoryMapper", domain=ML, attributes=("cats_int64s", "cats_strings", "default_int64", "default_string"))
