@@ -408,6 +408,7 @@ def zip_map(call: Call, x):
     if rows.shape[1] != labels.size:
         raise call.malformed(f"has {labels.size} class labels for {rows.shape[1]} scores per row")
     call.admit((rows.shape[0], labels.size, 3), F64)
-    keys = labels.tolist()
-    return SequenceValue([dict(zip(keys, row)) for row in rows.tolist()], None)
+    order = sorted(range(labels.size), key=labels.tolist().__getitem__)  # ORT's maps are ordered by key
+    keys = [labels.tolist()[i] for i in order]
+    return SequenceValue([dict(zip(keys, (row[i] for i in order))) for row in rows.tolist()], None)
 
