@@ -1,6 +1,6 @@
 """ONNX operators: the ai.onnx.ml family (tensor tier), as scikit-learn's exporter (skl2onnx) writes
-them and ONNX Runtime computes them: linear models, scalers and encoders (tree ensembles and
-support vector machines are not done yet: refused as unsupported operators).
+them and ONNX Runtime computes them: linear models, scalers and encoders (support vector machines are
+in ml_svm.py, tree ensembles in ml_trees.py).
 
 ONNX Runtime is the anchor: scores are float32, its post transforms are reproduced with their
 quirks (PROBIT's approximate erfinv, LOGISTIC and SOFTMAX left out where ORT leaves them out for a
@@ -226,7 +226,7 @@ def binarizer(call: Call, x):
     threshold = np.asarray(call.attr("threshold", 0.0), F32).astype(x.dtype if x.dtype.kind == "f" else F32)
     call.admit(x.shape, x.dtype)
     compared = x > threshold if x.dtype.kind == "f" else x.astype(F32) > threshold
-    return compared.astype(x.dtype)  # NaN -> 0 (ORT's double kernel and the reference; its float one refuses NaN)
+    return compared.astype(x.dtype)  # NaN -> 0, as the reference evaluator (ORT's float-only kernel fails on NaN)
 
 
 @operator("Imputer", domain=ML, attributes=("imputed_value_floats", "imputed_value_int64s", "replaced_value_float",

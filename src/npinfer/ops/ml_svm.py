@@ -233,9 +233,9 @@ def svm_classifier(call: Call, x):
     if has_proba:
         probabilities = couple(call, platt_pairs(call, scores, prob_a, prob_b, classes))  # (n, classes)
         return label, transform_scores(probabilities, name).astype(F32)
-    if classes == 2:  # one decision value: [-s, s] (NONE), [logistic(-s), logistic(s)] (LOGISTIC), else
+    if classes == 2:  # one decision value: [-s, s] (NONE), [1 - logistic(s), logistic(s)] (LOGISTIC), else
         # [1 - s, s] left untransformed (as ONNX Runtime 1.32 writes them)
-        return label, second_class(scores[:, 0], 2 if name in ("NONE", "LOGISTIC") else 0, name)
+        return label, second_class(scores[:, 0], 2 if name == "NONE" else 0, name)
     return label, transform_scores(scores, name).astype(F32)
 
 
