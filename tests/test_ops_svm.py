@@ -201,3 +201,13 @@ def test_svm_classifier_kernel_matrix_is_budgeted(monkeypatch):
     run_npinfer(classifier(attrs, x), {"x": x})
     count = sum(attrs["vectors_per_class"])
     assert ((6, count), "a kernel matrix") in seen and ((6, 3, 3), "pairwise probabilities") in seen
+
+
+@pytest.mark.parametrize("rho", [[1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, 1.0, -1.0]])
+def test_svm_classifier_vote_ties(rho):
+    """Zero coefficients leave each pair's value at its rho: a value of 0 votes for the second class
+    of the pair, and a three-way tie goes to the first class (ORT's max_element)."""
+    x = rows(np.random.default_rng(6), 5)
+    attrs = dict(kernel_type="RBF", kernel_params=[0.5, 0.0, 0.0], vectors_per_class=[1, 1, 1],
+                 support_vectors=[1.0] * (3 * FEATURES), coefficients=[0.0] * 6, rho=rho) | labels(3, False)
+    assert_matches_onnxruntime(classifier(attrs, x), {"x": x})
