@@ -211,3 +211,12 @@ def test_svm_classifier_vote_ties(rho):
     attrs = dict(kernel_type="RBF", kernel_params=[0.5, 0.0, 0.0], vectors_per_class=[1, 1, 1],
                  support_vectors=[1.0] * (3 * FEATURES), coefficients=[0.0] * 6, rho=rho) | labels(3, False)
     assert_matches_onnxruntime(classifier(attrs, x), {"x": x})
+
+
+@pytest.mark.parametrize("proba", [False, True])
+def test_svm_empty_batch(proba):
+    rng = np.random.default_rng(8)
+    x = np.zeros((0, FEATURES), np.float32)
+    attrs = svm_attributes(rng, 3, "RBF", proba) | labels(3, False)
+    assert_matches_onnxruntime(classifier(attrs, x), {"x": x})
+    assert_matches_onnxruntime(regressor(regressor_attributes(rng, "RBF", 3, False), x), {"x": x})
