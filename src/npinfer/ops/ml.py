@@ -1,6 +1,6 @@
 """ONNX operators: the ai.onnx.ml family (tensor tier), as scikit-learn's exporter (skl2onnx) writes
-them and ONNX Runtime computes them: linear models, scalers and encoders (tree ensembles and
-support vector machines are not done yet: refused as unsupported operators).
+them and ONNX Runtime computes them: linear models, scalers and encoders (support vector machines are
+in ml_svm.py, tree ensembles in ml_trees.py).
 
 ONNX Runtime is the anchor: scores are float32, its post transforms are reproduced with their
 quirks (PROBIT's approximate erfinv, LOGISTIC and SOFTMAX left out where ORT leaves them out for a
@@ -105,13 +105,16 @@ def transform_scores(scores: np.ndarray, name: str) -> np.ndarray:
 
 def second_class(score: np.ndarray, mode, name: str) -> np.ndarray:
     """ORT's binary expansion of one score per row to two columns: mode 0/1 (weights all
-    positive) gives [1 - s, s]; mode 2/3 (mixed weights) gives [-s, s], or
-    [logistic(-s), logistic(s)] under LOGISTIC. `mode` may be one int or one per row."""
+    positive) gives [1 - s, s], or [1 - logistic(s), logistic(s)] under LOGISTIC (ONNX Runtime
+    1.32); mode 2/3 (mixed weights) gives [-s, s], or [logistic(-s), logistic(s)] under LOGISTIC.
+    `mode` may be one int or one per row."""
     score = score.astype(F32, copy=False)
-    positive = np.stack([np.float32(1) - score, score], axis=-1)
     if name == "LOGISTIC":
-        mixed = np.stack([logistic(-score), logistic(score)], axis=-1)
+        kept = logistic(score)
+        positive = np.stack([np.float32(1) - kept, kept], axis=-1)
+        mixed = np.stack([logistic(-score), kept], axis=-1)
     else:
+        positive = np.stack([np.float32(1) - score, score], axis=-1)
         mixed = np.stack([-score, score], axis=-1)
     mode = np.broadcast_to(np.asarray(mode), score.shape)
     return np.where((mode <= 1)[..., None], positive, mixed).astype(F32)
@@ -145,13 +148,13 @@ def linear_classifier(call: Call, x):
     name = post_transform(call)
     call.admit((rows.shape[0], max(classes, 2)), F32)
     scores = (rows @ coefficients.reshape(classes, -1).T + intercepts).astype(F32)  # (n, classes)
-    if classes == 1:
-        positive = (scores[:, 0] > 0).astype(np.intp)
-        label = labels[positive] if labels.size == 2 else (positive if labels.dtype == I64 else
-                                                          np.array(["0", "1"], dtype=STRING)[positive])
-        if labels.size == 2:  # a second column is added, the score is not transformed (as ORT)
-            return label.astype(labels.dtype), (probit(scores) if name == "PROBIT" else second_class(scores[:, 0], 0, name))
-        return label.astype(labels.dtype), (probit(scores) if name == "PROBIT" else scores)
+    if classes == 1:  # one score: the second label when it is > 0, two columns [1 - s, s]
+        if labels.size != 2:  # (ONNX Runtime 1.32 refuses other label counts too)
+            raise call.malformed(f"has {labels.size} class labels for one score (a binary classifier has 2)")
+        if name == "PROBIT":
+            raise call.refuse("PROBIT of a binary classifier's single score (ONNX Runtime leaves its two "
+                              "columns half unwritten)")
+        return labels[(scores[:, 0] > 0).astype(np.intp)], second_class(scores[:, 0], 0, name)
     if labels.size < classes:
         raise call.malformed(f"has {labels.size} class labels for {classes} classes")
     return labels[np.argmax(scores, axis=1)], transform_scores(scores, name).astype(F32)
@@ -223,7 +226,7 @@ def binarizer(call: Call, x):
     threshold = np.asarray(call.attr("threshold", 0.0), F32).astype(x.dtype if x.dtype.kind == "f" else F32)
     call.admit(x.shape, x.dtype)
     compared = x > threshold if x.dtype.kind == "f" else x.astype(F32) > threshold
-    return np.where(np.isnan(x) if x.dtype.kind == "f" else False, x, compared.astype(x.dtype)).astype(x.dtype)
+    return compared.astype(x.dtype)  # NaN -> 0, as the reference evaluator (ORT's float-only kernel fails on NaN)
 
 
 @operator("Imputer", domain=ML, attributes=("imputed_value_floats", "imputed_value_int64s", "replaced_value_float",
@@ -247,12 +250,17 @@ def imputer(call: Call, x):
 
 # -- encoders and lookups ----------------------------------------------------------------------
 
-def lookup(keys: np.ndarray, values: np.ndarray, x: np.ndarray, default) -> np.ndarray:
-    """values[i] where x == keys[i] (the first such key; NaN keys match NaN), else `default`."""
+_NAN_KEY, _NAN_MISS = object(), object()  # where NaN keys are filed; what a NaN input finds when NaN matches nothing
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, x: np.ndarray, default, nan_matches: bool = True) -> np.ndarray:
+    """values[i] where x == keys[i] (the first such key; a NaN input finds a NaN key when
+    `nan_matches`, as ORT's LabelEncoder from opset 4, and the default before), else `default`."""
     table = {}
     for key, value in zip(keys.tolist(), values.tolist()):
-        table.setdefault("nan" if isinstance(key, float) and key != key else key, value)
-    flat = [table.get("nan" if isinstance(v, float) and v != v else v, default) for v in x.reshape(-1).tolist()]
+        table.setdefault(_NAN_KEY if isinstance(key, float) and key != key else key, value)
+    nan = _NAN_KEY if nan_matches else _NAN_MISS
+    flat = [table.get(nan if isinstance(v, float) and v != v else v, default) for v in x.reshape(-1).tolist()]
     out = np.empty(len(flat), dtype=values.dtype)
     out[:] = flat
     return out.reshape(x.shape)
@@ -335,7 +343,7 @@ def label_encoder(call: Call, x):
     else:
         raise call.refuse(f"{type_name(values.dtype)} values without a default_tensor")
     call.admit(x.shape, values.dtype)
-    return lookup(keys, values, x, default)
+    return lookup(keys, values, x, default, nan_matches=call.opset >= 4)
 
 
 @operator("CategoryMapper", domain=ML, attributes=("cats_int64s", "cats_strings", "default_int64", "default_string"))
@@ -400,6 +408,7 @@ def zip_map(call: Call, x):
     if rows.shape[1] != labels.size:
         raise call.malformed(f"has {labels.size} class labels for {rows.shape[1]} scores per row")
     call.admit((rows.shape[0], labels.size, 3), F64)
-    keys = labels.tolist()
-    return SequenceValue([dict(zip(keys, row)) for row in rows.tolist()], None)
+    order = sorted(range(labels.size), key=labels.tolist().__getitem__)  # ORT's maps are ordered by key
+    keys = [labels.tolist()[i] for i in order]
+    return SequenceValue([dict(zip(keys, (row[i] for i in order))) for row in rows.tolist()], None)
 
