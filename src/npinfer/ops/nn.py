@@ -687,14 +687,13 @@ def grid_taps(g, size: int, mode: str, padding: str, align: bool):
 
 def sample_taps(x, size: int, mode: str, padding: str, low: float, high: float):
     """For positions x (any shape, in input positions) along an axis of `size`: (indices,
-    weights, valid), each x.shape + (taps,), for nearest, linear or cubic sampling; border /
-    reflection padding fold x back into [low, high]; with zeros, taps outside are invalid."""
+    weights, valid), each x.shape + (taps,), for nearest, linear or cubic sampling: reflection
+    folds x and its taps back into [low, high]; border clamps each tap (not x: a cubic's
+    weights come from where x is); with zeros, taps outside are invalid."""
     if mode == "nearest":
         x = np.rint(x)
     outside = (x < low) | (x > high)
-    if padding == "border":
-        x = np.where(outside, np.clip(x, 0, size - 1), x)
-    elif padding == "reflection":
+    if padding == "reflection":
         x = np.where(outside, reflect(x, low, high), x)
     if mode == "nearest":
         indices, weights = x.astype(np.int64)[..., None], np.ones(x.shape + (1,), x.dtype)
