@@ -769,7 +769,7 @@ def affine_grid(call: Call, theta, size):
 
     def axis(length):
         if align:
-            return np.linspace(-1, 1, length, dtype=acc) if length > 1 else np.zeros(length, acc)
+            return np.linspace(-1, 1, length, dtype=acc)  # one position: -1 (the reference, torch; ORT gives 1)
         return ((np.arange(length, dtype=acc) * 2 + 1) / length - 1).astype(acc)
 
     spatial = dims[2:]
