@@ -472,7 +472,7 @@ def source_coordinates(mode: str, out: int, size: int, scale: float, roi) -> tup
     if mode == "half_pixel_symmetric":
         offset = size / 2 * (1 - out / (scale * size))
         return offset + (y + 0.5) / scale - 0.5, None
-    length = scale * size  # the output length before rounding down (ONNX's output_width)
+    length = scale * size  # the output length before rounding down (ONNX's output_width; ONNX Runtime takes `out`)
     if mode == "pytorch_half_pixel":
         return ((y + 0.5) / scale - 0.5 if length != 1 else np.full(out, -0.5)), None
     if mode == "align_corners":
@@ -599,7 +599,8 @@ def resize_plan(call: Call, x, roi, scales, sizes, axes):
 
 def resized(call: Call, x, plan, options: dict):
     """x resized by `plan` (axis by axis, in the computing type), in x's type: floats round
-    once, integers round half to even and saturate."""
+    once, integers truncate toward zero (a C cast, as ONNX Runtime) and saturate; a value
+    within 1e-6 of an integer is that integer (the weights' rounding, e.g. 40.9999999 for 41)."""
     if x.dtype not in FLOATS and x.dtype.kind not in "iu":
         raise call.refuse(f"is not defined for {type_name(x.dtype)}")
     compute = accumulator(x.dtype) if x.dtype.kind == "f" else (x.dtype if options["mode"] == "nearest" else np.dtype(np.float64))
@@ -608,7 +609,8 @@ def resized(call: Call, x, plan, options: dict):
         y = resize_axis(y, axis, out, scale, roi, options)
     if y.dtype != x.dtype and x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
-        y = np.clip(np.rint(y), info.min, info.max)
+        whole = np.rint(y)
+        y = np.clip(np.where(np.abs(y - whole) < 1e-6, whole, np.trunc(y)), info.min, info.max)
     return np.ascontiguousarray(y).astype(x.dtype, copy=False)
 
 
