@@ -130,8 +130,9 @@ def conv(call: Call, x, w, b=None):
 
 
 def transpose_geometry(call: Call, spatial, kernel, strides, dilations, output_padding):
-    """(output sizes, pads before) of ConvTranspose: explicit pads; or output_shape / auto_pad
-    SAME_* splitting the total padding (SAME_UPPER: the odd one after, else before)."""
+    """(output sizes, pads before) of ConvTranspose: explicit pads; or output_shape (pads then
+    ignored) / auto_pad SAME_* splitting the total padding (SAME_UPPER: the odd one after, else
+    before)."""
     n = len(spatial)
     full = [s * (size - 1) + op + d * (k - 1) + 1
             for size, k, s, d, op in zip(spatial, kernel, strides, dilations, output_padding)]
@@ -142,11 +143,8 @@ def transpose_geometry(call: Call, spatial, kernel, strides, dilations, output_p
         out = list(call.ints("output_shape"))[-n:] if call.has("output_shape") else [s * size for s, size in zip(strides, spatial)]
         if len(out) != n:
             raise call.malformed(f"has output_shape={list(call.ints('output_shape'))} for {n} spatial axes")
-        totals = [f - o for f, o in zip(full, out)]
-        if call.has("pads") and auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
-            before = [b for b, _ in explicit_pads(call, n)]
-        else:
-            before = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
+        totals = [f - o for f, o in zip(full, out)]  # output_shape overrides pads (the spec; ORT)
+        before = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
     else:
         pads = explicit_pads(call, n) if auto_pad == "NOTSET" else [(0, 0)] * n
         out = [f - b - a for f, (b, a) in zip(full, pads)]
