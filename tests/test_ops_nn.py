@@ -607,3 +607,111 @@ def test_non_max_suppression(center, limits):
     inputs = {"boxes": boxes, "scores": scores, "most": np.array([most], I64), "iou": np.array([iou], F32),
               "floor": None if floor is None else np.array([floor], F32)}
     check("NonMaxSuppression", inputs, I64, opset=11, center_point_box=center)
+
+
+# -- more options, one node each ---------------------------------------------------------------
+
+def _options():
+    """(op, inputs, outputs, opset, attributes) of option combinations the tests above leave out."""
+    cases = []
+
+    def case(op, inputs, outputs, opset, **attributes):
+        cases.append(pytest.param(op, inputs, outputs, opset, attributes, id=f"{op}-{len(cases)}"))
+
+    for auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        case("Conv", {"x": random((1, 4, 9), F32, 1), "w": random((6, 2, 4), F32, 2), "b": random((6,), F32, 3)}, F32, 11,
+             auto_pad=auto_pad, strides=[2], group=2)
+        case("Conv", {"x": random((1, 2, 5, 4, 6), F32, 1), "w": random((3, 2, 2, 3, 2), F32, 2)}, F32, 11,
+             auto_pad=auto_pad, strides=[2, 1, 3])
+    case("ConvTranspose", {"x": random((1, 2, 4), F32, 1), "w": random((2, 3, 3), F32, 2)}, F32, 11, strides=[2],
+         output_shape=[10], pads=[1, 1])
+    case("ConvTranspose", {"x": random((1, 4, 4), F32, 1), "w": random((4, 2, 3), F32, 2)}, F32, 11, strides=[3],
+         dilations=[2], group=2, output_padding=[2], pads=[1, 2])
+    case("ConvTranspose", {"x": random((2, 2, 3, 3), F32, 1), "w": random((2, 3, 3, 3), F32, 2)}, F32, 11,
+         strides=[2, 2], output_shape=[6, 7], pads=[2, 0, 0, 1])
+    case("ConvTranspose", {"x": random((2, 2, 3, 3), F32, 1), "w": random((2, 3, 3, 3), F32, 2)}, F32, 11,
+         strides=[2, 2], auto_pad="SAME_UPPER", output_padding=[1, 1])
+    case("MaxPool", {"x": random((1, 2, 7, 6), I8, 1)}, {"y": I8, "i": I64}, 12, kernel_shape=[3, 3], strides=[2, 2],
+         pads=[1, 1, 1, 1], ceil_mode=1)
+    case("MaxPool", {"x": random((1, 2, 7, 6), F16, 1)}, {"y": F16, "i": I64}, 12, kernel_shape=[2, 3], strides=[2, 2],
+         dilations=[2, 1], storage_order=1)
+    case("MaxPool", {"x": random((1, 2, 7, 6), F64, 1)}, {"y": F64, "i": I64}, 12, kernel_shape=[2, 3], strides=[2, 2],
+         auto_pad="SAME_LOWER")
+    case("MaxPool", {"x": random((1, 2, 7), U8, 1)}, {"y": U8, "i": I64}, 12, kernel_shape=[3], strides=[2],
+         auto_pad="SAME_UPPER")
+    for include in (0, 1):
+        x = random((1, 2, 7, 6), F32, 1)
+        case("AveragePool", {"x": x}, F32, 19, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 1], ceil_mode=1,
+             count_include_pad=include)
+        case("AveragePool", {"x": x}, F32, 19, kernel_shape=[3, 2], strides=[2, 3], auto_pad="SAME_UPPER",
+             count_include_pad=include)
+        case("AveragePool", {"x": x}, F32, 19, kernel_shape=[3, 2], strides=[2, 3], dilations=[2, 2], pads=[2, 1, 2, 1],
+             ceil_mode=1, count_include_pad=include)
+        case("AveragePool", {"x": random((1, 2, 8), F32, 1)}, F32, 11, kernel_shape=[3], strides=[3], pads=[2, 2],
+             ceil_mode=1, count_include_pad=include)
+    case("LpPool", {"x": random((1, 2, 7, 6), F32, 1)}, F32, 18, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+         ceil_mode=1, p=3)
+    case("LpPool", {"x": random((1, 2, 7, 6), F32, 1)}, F32, 18, kernel_shape=[3, 3], strides=[2, 2],
+         auto_pad="SAME_LOWER", p=1)
+    stats = [random((3, 4), F32, 2), random((3, 4), F32, 3), random((3, 4), F32, 4), np.abs(random((3, 4), F32, 5))]
+    case("BatchNormalization", dict(zip("xsbmv", [random((2, 3, 4), F32, 1)] + stats)), F32, 7, spatial=0)
+    x = random((1, 2, 5, 6), F32, 1)
+    for nearest in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        for transform in ("half_pixel", "asymmetric", "tf_half_pixel_for_nn", "pytorch_half_pixel", "half_pixel_symmetric"):
+            case("Resize", {"x": x, "r": None, "s": np.array([1, 1, 0.7, 1.5], F32)}, F32, 19, mode="nearest",
+                 nearest_mode=nearest, coordinate_transformation_mode=transform)
+    for transform in ("half_pixel", "asymmetric", "pytorch_half_pixel", "half_pixel_symmetric", "align_corners"):
+        for exclude in (0, 1):
+            sizes = {"x": x, "r": None, "s": None, "z": np.array([1, 2, 3, 11], I64)}
+            case("Resize", sizes, F32, 19, mode="cubic", exclude_outside=exclude, coordinate_transformation_mode=transform)
+            case("Resize", sizes, F32, 19, mode="cubic", antialias=1, exclude_outside=exclude,
+                 coordinate_transformation_mode=transform)
+            case("Resize", {**sizes, "z": np.array([1, 2, 2, 3], I64)}, F32, 19, mode="linear", antialias=1,
+                 exclude_outside=exclude, coordinate_transformation_mode=transform)
+    case("Resize", {"x": random((1, 2, 4, 5), F16, 1), "r": None, "s": np.array([1, 1, 2, 0.5], F32)}, F16, 19,
+         mode="nearest")
+    case("Resize", {"x": random((2, 3, 4), F32, 1), "r": None, "s": np.array([1, 1, 2.5], F32)}, F32, 19, mode="linear")
+    for mode in ("linear", "nearest"):
+        case("Resize", {"x": random((2, 3, 4, 5, 3), F32, 1), "r": None, "s": np.array([1, 1, 2, 0.5, 1.5], F32)}, F32,
+             19, mode=mode)
+    case("Resize", {"x": random((5, 6), F32, 1), "r": None, "s": np.array([0.5, 2.0], F32)}, F32, 19, mode="cubic")
+    halves = np.arange(-1.2, 1.21, 0.1)[:24].reshape(1, 3, 4, 2).astype(F32)  # points on and between the pixels
+    for align in (0, 1):
+        for padding in ("zeros", "border", "reflection"):
+            far = (random((1, 3, 4, 2), F32, 3) * 3).astype(F32)  # far outside [-1, 1]
+            case("GridSample", {"x": random((1, 2, 4, 4), F32, 1), "g": halves}, F32, 20, mode="nearest",
+                 align_corners=align, padding_mode=padding)
+            for mode in ("cubic", "linear"):
+                case("GridSample", {"x": random((1, 2, 4, 4), F32, 1), "g": far}, F32, 20, mode=mode,
+                     align_corners=align, padding_mode=padding)
+            case("GridSample", {"x": random((1, 2, 3, 4, 4), F32, 1), "g": (random((1, 3, 4, 2, 3), F32, 3) * 2)}, F32,
+                 20, mode="linear", align_corners=align, padding_mode=padding)
+    edges = {"x": random((1, 2, 5, 5), F32, 1), "r": np.array([[-3, -3, 8, 8], [4.5, 4.5, 4.6, 4.6], [0, 0, 0, 0]], F32),
+             "b": np.array([0, 0, 0], I64)}  # a region past the image, a tiny one, an empty one
+    for mode in ("avg", "max"):
+        case("RoiAlign", edges, F32, 16, output_height=2, output_width=3, sampling_ratio=0, mode=mode)
+    case("RoiAlign", edges, F32, 10, output_height=2, output_width=3, sampling_ratio=3, mode="max")
+    case("Col2Im", {"x": random((1, 6, 4), F32, 1), "i": np.array([1, 8], I64), "b": np.array([1, 3], I64)}, F32, 18,
+         strides=[1, 2], pads=[0, 1, 0, 0])
+    case("InstanceNormalization", {"x": (random((1, 3, 8, 8), F32, 1) * 30 + 100).astype(F16),
+                                   "s": random((3,), F16, 2), "b": random((3,), F16, 3)}, F16, 22)
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 1], [0, 0.5, 1, 1.5], [2, 2, 3, 3]]], F32)  # equal boxes, tied scores
+    scores = np.array([[[0.5, 0.5, 0.5, 0.4]]], F32)
+    case("NonMaxSuppression", {"b": boxes, "s": scores, "m": np.array([3], I64), "i": np.array([0.3], F32)}, I64, 11)
+    case("NonMaxSuppression", {"b": boxes, "s": scores}, I64, 11)
+    case("NonMaxSuppression", {"b": boxes, "s": scores, "m": np.array([5], I64)}, I64, 11)
+    return cases
+
+
+@pytest.mark.parametrize("op,inputs,outputs,opset,attributes", _options())
+def test_options(op, inputs, outputs, opset, attributes):
+    check(op, inputs, outputs, opset=opset, **attributes)
+
+
+def test_resize_nearest_ties_follow_float64_coordinates():
+    """At scale 0.6 (float32: 0.6000000238), half_pixel puts output 1 at (1.5 / scale) - 0.5 =
+    1.9999999 in float64, which floor takes to 1, as the reference evaluator does; ORT computes
+    the coordinate in float32, where it rounds to 2.0. npinfer keeps float64 coordinates."""
+    x = random((1, 2, 5, 6), F32, 1)
+    check("Resize", {"x": x, "r": None, "s": np.array([1, 1, 0.6, 1.5], F32)}, F32, opset=19, judge="reference",
+          mode="nearest", nearest_mode="floor")
