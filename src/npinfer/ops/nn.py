@@ -1,6 +1,7 @@
 """ONNX operators of the nn family (tensor tier): convolutions, pooling, normalization layers,
-Dropout at inference, Col2Im, Resize / Upsample, GridSample, AffineGrid, RoiAlign,
-NonMaxSuppression. See ops/registry.py for the operator contract.
+Dropout at inference, Col2Im, Resize / Upsample, GridSample, AffineGrid, DeformConv (on
+GridSample's bilinear taps), RoiAlign, NonMaxSuppression. See ops/registry.py for the operator
+contract.
 
 ONNX lays images out channels first, (batch, channels, *spatial); the window functions of the
 layer tier (layers/conv.py) work channels last, so an operator moves the channel axis at the
