@@ -218,6 +218,14 @@ def test_deform_conv(dtype, case, bias, opset):
           **attributes)
 
 
+@pytest.mark.parametrize("case", range(len(DEFORM_CASES)))
+@pytest.mark.parametrize("spread", [0.0, 10.0])
+def test_deform_conv_no_and_far_offsets(case, spread):
+    """No offsets: a plain convolution; offsets of ~10 positions: most taps fall outside (zeros)."""
+    x, w, offset, mask, attributes = deform_inputs(case, F32, spread)
+    check("DeformConv", {"x": x, "w": w, "offset": offset, "b": None, "mask": mask}, F32, opset=22, **attributes)
+
+
 def test_deform_conv_integer_offsets_are_exact_taps():
     """Whole-number offsets land on input positions: the result is a convolution of moved taps."""
     x, w, offset, _, attributes = deform_inputs(1, F64)
