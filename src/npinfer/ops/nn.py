@@ -1,6 +1,7 @@
 """ONNX operators of the nn family (tensor tier): convolutions, pooling, normalization layers,
-Dropout at inference, Col2Im, Resize / Upsample, GridSample, AffineGrid, RoiAlign,
-NonMaxSuppression. See ops/registry.py for the operator contract.
+Dropout at inference, Col2Im, Resize / Upsample, GridSample, AffineGrid, DeformConv (on
+GridSample's bilinear taps), RoiAlign, NonMaxSuppression. See ops/registry.py for the operator
+contract.
 
 ONNX lays images out channels first, (batch, channels, *spatial); the window functions of the
 layer tier (layers/conv.py) work channels last, so an operator moves the channel axis at the
@@ -131,8 +132,9 @@ def conv(call: Call, x, w, b=None):
 
 
 def transpose_geometry(call: Call, spatial, kernel, strides, dilations, output_padding):
-    """(output sizes, pads before) of ConvTranspose: explicit pads; or output_shape / auto_pad
-    SAME_* splitting the total padding (SAME_UPPER: the odd one after, else before)."""
+    """(output sizes, pads before) of ConvTranspose: explicit pads; or output_shape (pads then
+    ignored) / auto_pad SAME_* splitting the total padding (SAME_UPPER: the odd one after, else
+    before)."""
     n = len(spatial)
     full = [s * (size - 1) + op + d * (k - 1) + 1
             for size, k, s, d, op in zip(spatial, kernel, strides, dilations, output_padding)]
@@ -143,11 +145,8 @@ def transpose_geometry(call: Call, spatial, kernel, strides, dilations, output_p
         out = list(call.ints("output_shape"))[-n:] if call.has("output_shape") else [s * size for s, size in zip(strides, spatial)]
         if len(out) != n:
             raise call.malformed(f"has output_shape={list(call.ints('output_shape'))} for {n} spatial axes")
-        totals = [f - o for f, o in zip(full, out)]
-        if call.has("pads") and auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
-            before = [b for b, _ in explicit_pads(call, n)]
-        else:
-            before = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
+        totals = [f - o for f, o in zip(full, out)]  # output_shape overrides pads (the spec; ORT)
+        before = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
     else:
         pads = explicit_pads(call, n) if auto_pad == "NOTSET" else [(0, 0)] * n
         out = [f - b - a for f, (b, a) in zip(full, pads)]
@@ -473,7 +472,7 @@ def source_coordinates(mode: str, out: int, size: int, scale: float, roi) -> tup
     if mode == "half_pixel_symmetric":
         offset = size / 2 * (1 - out / (scale * size))
         return offset + (y + 0.5) / scale - 0.5, None
-    length = scale * size  # the output length before rounding down (ONNX's output_width)
+    length = scale * size  # the output length before rounding down (ONNX's output_width; ONNX Runtime takes `out`)
     if mode == "pytorch_half_pixel":
         return ((y + 0.5) / scale - 0.5 if length != 1 else np.full(out, -0.5)), None
     if mode == "align_corners":
@@ -600,7 +599,8 @@ def resize_plan(call: Call, x, roi, scales, sizes, axes):
 
 def resized(call: Call, x, plan, options: dict):
     """x resized by `plan` (axis by axis, in the computing type), in x's type: floats round
-    once, integers round half to even and saturate."""
+    once, integers truncate toward zero (a C cast, as ONNX Runtime) and saturate; a value
+    within 1e-6 of an integer is that integer (the weights' rounding, e.g. 40.9999999 for 41)."""
     if x.dtype not in FLOATS and x.dtype.kind not in "iu":
         raise call.refuse(f"is not defined for {type_name(x.dtype)}")
     compute = accumulator(x.dtype) if x.dtype.kind == "f" else (x.dtype if options["mode"] == "nearest" else np.dtype(np.float64))
@@ -609,7 +609,8 @@ def resized(call: Call, x, plan, options: dict):
         y = resize_axis(y, axis, out, scale, roi, options)
     if y.dtype != x.dtype and x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
-        y = np.clip(np.rint(y), info.min, info.max)
+        whole = np.rint(y)
+        y = np.clip(np.where(np.abs(y - whole) < 1e-6, whole, np.trunc(y)), info.min, info.max)
     return np.ascontiguousarray(y).astype(x.dtype, copy=False)
 
 
@@ -683,12 +684,18 @@ def grid_taps(g, size: int, mode: str, padding: str, align: bool):
     valid), each g.shape + (taps,); invalid taps (zeros padding, outside) weigh nothing."""
     x = (g + 1) / 2 * (size - 1) if align else ((g + 1) * size - 1) / 2
     low, high = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+    return sample_taps(x, size, mode, padding, low, high)
+
+
+def sample_taps(x, size: int, mode: str, padding: str, low: float, high: float):
+    """For positions x (any shape, in input positions) along an axis of `size`: (indices,
+    weights, valid), each x.shape + (taps,), for nearest, linear or cubic sampling: reflection
+    folds x and its taps back into [low, high]; border clamps each tap (not x: a cubic's
+    weights come from where x is); with zeros, taps outside are invalid."""
     if mode == "nearest":
         x = np.rint(x)
     outside = (x < low) | (x > high)
-    if padding == "border":
-        x = np.where(outside, np.clip(x, 0, size - 1), x)
-    elif padding == "reflection":
+    if padding == "reflection":
         x = np.where(outside, reflect(x, low, high), x)
     if mode == "nearest":
         indices, weights = x.astype(np.int64)[..., None], np.ones(x.shape + (1,), x.dtype)
@@ -729,15 +736,23 @@ def grid_sample(call: Call, x, grid):
     align = bool(call.attr("align_corners", 0))
     taps = [grid_taps(coords[..., n - 1 - axis], x.shape[2 + axis], mode, padding, align) for axis in range(n)]
     xl = channels_last(x.astype(acc, copy=False))  # (batch, *spatial, channels)
-    batch = np.arange(x.shape[0]).reshape((-1,) + (1,) * len(out))
-    y = np.zeros(shape, acc)  # (batch, *out, channels)
+    y = sampled(xl, taps, shape)  # (batch, *out, channels)
+    return channels_first(y).astype(x.dtype, copy=False)
+
+
+def sampled(xl, taps, shape):
+    """xl (images, *spatial, channels) sampled at the points of `taps` (sample_taps of each
+    spatial axis, each (images, *points, taps)): the weighted sum of the taps' values,
+    (images, *points, channels) = `shape`, zero weight for invalid taps."""
+    batch = np.arange(xl.shape[0]).reshape((-1,) + (1,) * (len(shape) - 2))
+    y = np.zeros(shape, xl.dtype)
     for combination in np.ndindex(*(t[0].shape[-1] for t in taps)):
         index, weight = [batch], 1
         for (indices, weights, valid), k in zip(taps, combination):
             index.append(indices[..., k])
             weight = weight * np.where(valid[..., k], weights[..., k], 0)
-        y += xl[tuple(index)] * weight[..., None]
-    return channels_first(y).astype(x.dtype, copy=False)
+        y += xl[tuple(index)] * weight[..., None].astype(xl.dtype, copy=False)
+    return y
 
 
 @operator("AffineGrid", attributes=("align_corners",))
@@ -756,7 +771,7 @@ def affine_grid(call: Call, theta, size):
 
     def axis(length):
         if align:
-            return np.linspace(-1, 1, length, dtype=acc) if length > 1 else np.zeros(length, acc)
+            return np.linspace(-1, 1, length, dtype=acc)  # one position: -1 (the reference, torch; ORT gives 1)
         return ((np.arange(length, dtype=acc) * 2 + 1) / length - 1).astype(acc)
 
     spatial = dims[2:]
@@ -764,6 +779,56 @@ def affine_grid(call: Call, theta, size):
     points = np.stack(list(mesh[::-1]) + [np.ones(spatial, acc)], axis=-1)  # (*spatial, n + 1): x first
     grid = np.einsum("...j,bij->b...i", points, theta.astype(acc))  # (N, *spatial, n)
     return grid.astype(theta.dtype)
+
+
+# -- DeformConv -----------------------------------------------------------------------------
+
+@operator("DeformConv", attributes=("dilations", "group", "kernel_shape", "offset_group", "pads", "strides"))
+def deform_conv(call: Call, x, w, offset, b=None, mask=None):
+    """Conv whose every tap samples X (bilinear, zeros outside) at its place moved by `offset`
+    (N, offset_group * taps * n, *out: per offset group, tap and axis) and weighs it by `mask`
+    (N, offset_group * taps, *out; ones if omitted); W (M, C / group, *k), B (M)."""
+    dtype = same_type(call, [v for v in (x, w, offset, b, mask) if v is not None], FLOATS)
+    n = image(call, x)
+    kernel = kernel_shape(call, w, n)
+    taps = int(np.prod(kernel))
+    groups, offset_groups = int(call.attr("group", 1)), int(call.attr("offset_group", 1))
+    batch, channels, filters = x.shape[0], x.shape[1], w.shape[0]
+    if groups < 1 or channels != w.shape[1] * groups or filters % groups:
+        raise call.malformed(f"has group={groups} for {channels} input channels and weights {list(w.shape)}")
+    if offset_groups < 1 or channels % offset_groups:
+        raise call.malformed(f"has offset_group={offset_groups} for {channels} input channels")
+    strides, dilations = per_axis(call, "strides", n), per_axis(call, "dilations", n)
+    out, pads = window_geometry(call, x.shape[2:], kernel, strides, dilations)
+    if offset.shape != (batch, offset_groups * taps * n, *out):
+        raise call.malformed(f"has offset {list(offset.shape)}; it needs {[batch, offset_groups * taps * n, *out]}")
+    if mask is not None and mask.shape != (batch, offset_groups * taps, *out):
+        raise call.malformed(f"has mask {list(mask.shape)}; it needs {[batch, offset_groups * taps, *out]}")
+    if b is not None and b.shape != (filters,):
+        raise call.malformed(f"has a bias of shape {list(b.shape)} for {filters} output channels")
+    call.admit((batch, *out, filters), dtype)
+    images, per_offset = batch * offset_groups, channels // offset_groups
+    shape = call.admit((images, taps, *out, per_offset), accumulator(dtype), "the sampled columns")
+    acc = accumulator(dtype)
+    moves = offset.astype(acc).reshape(images, taps, n, *out)  # per (image, offset group): (taps, axis, *out)
+    spots = []
+    for axis in range(n):
+        tap = np.unravel_index(np.arange(taps), kernel)[axis].reshape((1, taps) + (1,) * n)
+        start = (np.arange(out[axis]) * strides[axis] - pads[axis][0]).reshape((1, 1) + tuple(-1 if a == axis else 1 for a in range(n)))
+        where = start + tap * dilations[axis] + moves[:, :, axis]  # (images, taps, *out)
+        spots.append(sample_taps(where, x.shape[2 + axis], "linear", "zeros", 0.0, x.shape[2 + axis] - 1.0))
+    xl = channels_last(x.astype(acc, copy=False).reshape(images, per_offset, *x.shape[2:]))  # (images, *spatial, C / og)
+    columns = sampled(xl, [tuple(t.reshape((images, -1, t.shape[-1])) for t in spot) for spot in spots],
+                      (images, taps * int(np.prod(out)), per_offset)).reshape(shape)  # (images, taps, *out, C / og)
+    if mask is not None:
+        columns *= mask.astype(acc).reshape(images, taps, *out)[..., None]
+    columns = columns.reshape(batch, offset_groups, taps, -1, per_offset)  # (batch, og, taps, out, C / og)
+    columns = columns.transpose(0, 3, 1, 4, 2).reshape(batch, -1, groups, channels // groups * taps)  # (batch, out, G, C/G * taps)
+    kernels = w.astype(acc).reshape(groups, filters // groups, -1).transpose(0, 2, 1)  # (G, C/G * taps, M / G)
+    y = np.einsum("bpgi,gim->bpgm", columns, kernels).reshape(batch, *out, filters)
+    if b is not None:
+        y += b.astype(acc)
+    return channels_first(y).astype(dtype, copy=False)  # (batch, filters, *out)
 
 
 # -- RoiAlign, NonMaxSuppression -------------------------------------------------------------
