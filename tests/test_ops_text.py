@@ -1,0 +1,68 @@
+"""The tensor tier's text family (src/npinfer/ops/text.py) against ONNX Runtime, strictly (dtype,
+shape, values): StringConcat, StringSplit over attributes and inputs with unicode, empty strings
+and rank 0; RegexFullMatch refused by name (ReDoS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+from ops_parity import assert_same, run_onnxruntime
+
+import npinfer
+
+WORDS = ["", " ", "a", "ab", "hello world", "  lead", "trail  ", "a,b,,c", "的中", "é,ß", "x  y   z", ",", "a\tb"]
+
+
+def string_model(op: str, attrs: dict, inputs: dict, outputs: dict, opset: int = 20):
+    info = lambda name, t: helper.make_tensor_value_info(name, t, None)  # noqa: E731
+    node = helper.make_node(op, list(inputs), list(outputs), **attrs)
+    graph = helper.make_graph([node], "g", [info(n, TensorProto.STRING) for n in inputs],
+                              [info(n, t) for n, t in outputs.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+
+
+def run_tensor_tier(model, feeds: dict) -> list:
+    from npinfer.importers.onnx_proto import read_model
+    from npinfer.limits import current
+    from npinfer.ops.model import TypedModel
+
+    typed = TypedModel(read_model(model.SerializeToString(), current(None), "test.onnx"), "test.onnx")
+    got = typed.predict(dict(feeds))
+    return [got] if len(typed.output_names) == 1 else list(got)
+
+
+def check(model, feeds: dict) -> None:
+    assert_same(run_tensor_tier(model, feeds), run_onnxruntime(model, feeds))
+
+
+def words(rng, shape) -> np.ndarray:
+    return np.array(rng.choice(np.array(WORDS, object), size=shape), object).reshape(shape)
+
+
+@pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((), ()), ((4, 1), (1, 2)), ((0,), (1,))])
+def test_string_concat(shapes):
+    rng = np.random.default_rng(len(str(shapes)))
+    feeds = {"x": words(rng, shapes[0]), "y": words(rng, shapes[1])}
+    check(string_model("StringConcat", {}, feeds, {"z": TensorProto.STRING}), feeds)
+
+
+@pytest.mark.parametrize("delimiter", [None, "", ",", " ", ",,", "的"])
+@pytest.mark.parametrize("maxsplit", [None, 0, 1, 2, -1])
+@pytest.mark.parametrize("shape", [(len(WORDS),), (2, 3), ()])
+def test_string_split(delimiter, maxsplit, shape):
+    rng = np.random.default_rng(7)
+    x = np.array(WORDS, object) if shape == (len(WORDS),) else words(rng, shape)
+    attrs = {k: v for k, v in (("delimiter", delimiter), ("maxsplit", maxsplit)) if v is not None}
+    check(string_model("StringSplit", attrs, {"x": x}, {"y": TensorProto.STRING, "z": TensorProto.INT64}), {"x": x})
+
+
+def test_string_split_empty_tensor():
+    x = np.zeros((0, 2), object)
+    check(string_model("StringSplit", {}, {"x": x}, {"y": TensorProto.STRING, "z": TensorProto.INT64}), {"x": x})
+
+
+def test_regex_full_match_is_refused_for_redos():
+    model = string_model("RegexFullMatch", {"pattern": "(a+)+$"}, {"x": None}, {"y": TensorProto.BOOL})
+    with pytest.raises(npinfer.UnsupportedOptionError, match=r"RegexFullMatch.*ReDoS"):
+        run_tensor_tier(model, {"x": np.array(["aaa"], object)})
