@@ -66,3 +66,49 @@ def test_regex_full_match_is_refused_for_redos():
     model = string_model("RegexFullMatch", {"pattern": "(a+)+$"}, {"x": None}, {"y": TensorProto.BOOL})
     with pytest.raises(npinfer.UnsupportedOptionError, match=r"RegexFullMatch.*ReDoS"):
         run_tensor_tier(model, {"x": np.array(["aaa"], object)})
+
+
+def normalizer_model(attrs: dict):
+    return string_model("StringNormalizer", attrs, {"x": None}, {"y": TensorProto.STRING}, opset=10)
+
+
+NORMALIZE = ["Monday", "monday", "MONDAY", "Straße", "İstanbul", "ΟΔΟΣ", "ǅemal", "ᾀ", "Élan", "的", "", "a b", "x😀Y"]
+
+
+@pytest.mark.parametrize("action", [None, "LOWER", "UPPER", "NONE"])
+@pytest.mark.parametrize("sensitive", [None, 0, 1])
+@pytest.mark.parametrize("stopwords", [None, ["monday"], ["ΟΔΟΣ", "straße", "x😀y"], ["MONDAY", "的", "élan"]])
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])  # ORT's default en_US.UTF-8 is not installed here
+@pytest.mark.parametrize("two_dim", [False, True])
+def test_string_normalizer(action, sensitive, stopwords, locale, two_dim):
+    attrs = {k: v for k, v in (("case_change_action", action), ("is_case_sensitive", sensitive),
+                               ("stopwords", stopwords), ("locale", locale)) if v is not None}
+    x = np.array(NORMALIZE, object)[None] if two_dim else np.array(NORMALIZE, object)
+    check(normalizer_model(attrs), {"x": x})
+
+
+@pytest.mark.parametrize("two_dim", [False, True])
+def test_string_normalizer_empty_output(two_dim):
+    x = np.array([["Monday", "MONDAY"]] if two_dim else ["Monday", "MONDAY"], object)
+    check(normalizer_model({"stopwords": ["monday"], "locale": "C.UTF-8", "case_change_action": "UPPER"}), {"x": x})
+
+
+@pytest.mark.parametrize("action", ["LOWER", "UPPER"])
+def test_string_normalizer_every_code_point(action):
+    """Each code point's simple case mapping, as glibc's UTF-8 locale gives it to ONNX Runtime."""
+    points = [c for c in range(1, 0x30000) if not 0xD800 <= c < 0xE000]
+    x = np.array([chr(c) for c in points], object)
+    check(normalizer_model({"case_change_action": action, "locale": "C.UTF-8"}), {"x": x})
+
+
+@pytest.mark.parametrize("locale", ["tr_TR.UTF-8", "en_US", "de_DE.UTF-8"])
+def test_string_normalizer_refuses_other_locales(locale):
+    model = normalizer_model({"case_change_action": "UPPER", "locale": locale})
+    with pytest.raises(npinfer.UnsupportedOptionError, match=rf"StringNormalizer.*{locale}"):
+        run_tensor_tier(model, {"x": np.array(["i"], object)})
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 2), (1, 1, 1)])
+def test_string_normalizer_refuses_other_shapes(shape):
+    with pytest.raises(npinfer.InputError, match="StringNormalizer"):
+        run_tensor_tier(normalizer_model({"locale": "C.UTF-8"}), {"x": np.full(shape, "a", object)})

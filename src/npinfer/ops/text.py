@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .elementwise import broadcast
 from .registry import Call, operator
 from .values import STRING, type_name
@@ -65,6 +66,88 @@ def string_split(call: Call, x):
     for row, piece in zip(out, pieces):
         row[:len(piece)] = piece
     return out.reshape(shape), counts
+
+
+# -- StringNormalizer ----------------------------------------------------------------------
+
+# locales whose case mapping npinfer reproduces: glibc's UTF-8 locales map each code point
+# alone (Unicode's simple case mapping); "C" / "POSIX" change ASCII letters only
+UNICODE_LOCALES = ("en_US.UTF-8", "en_US.utf8", "C.UTF-8", "C.utf8")  # en_US.UTF-8: ORT's default on Linux
+ASCII_LOCALES = ("C", "POSIX")
+
+
+def _simple_upper(c: str) -> str:
+    up = c.upper()
+    if len(up) == 1:
+        return up
+    title = c.title()  # e.g. U+1F80: full uppercase is two letters, the simple one is its titlecase
+    return title if len(title) == 1 else c
+
+
+def _simple_lower(c: str) -> str:
+    low = c.lower()
+    return low if len(low) == 1 else ("i" if c == "\u0130" else c)
+
+
+def change_case(text: str, upper: bool, ascii_only: bool) -> str:
+    """`text` upper- or lowercased code point by code point, as C's towupper / towlower do (no
+    "SS" for "ß", no final sigma)."""
+    if ascii_only:
+        table = _ASCII_UPPER if upper else _ASCII_LOWER
+        return text.translate(table)
+    full = text.upper() if upper else text.lower()
+    if len(full) == len(text) and (upper or "\u03a3" not in text):  # each letter mapped to one: the same result
+        return full
+    one = _simple_upper if upper else _simple_lower
+    return "".join(one(c) for c in text)
+
+
+_ASCII_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+@operator("StringNormalizer", attributes=("case_change_action", "is_case_sensitive", "locale", "stopwords"))
+def string_normalizer(call: Call, x):
+    """Drop the elements equal to a stop word (compared after casing both when not case
+    sensitive), then change the case; [C] -> [C'], [1, C] -> [1, C'], and [1] / [1, 1] holding ""
+    when every element is dropped."""
+    _strings(call, x)
+    action = call.string("case_change_action", "NONE")
+    if action not in ("LOWER", "UPPER", "NONE"):
+        raise call.malformed(f"has case_change_action '{action}' (ONNX: LOWER, UPPER, NONE)")
+    sensitive = bool(call.attr("is_case_sensitive", 0))
+    stopwords = call.strings("stopwords", [])
+    ascii_only = _locale(call, used=action != "NONE" or (not sensitive and bool(stopwords)))
+    if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[0] != 1) or x.shape[-1] < 1:
+        raise InputError(f"{call.label} takes a [C] or [1, C] string tensor with C > 0, not {list(x.shape)}")
+    items = list(x.reshape(-1))
+    if sensitive:
+        stops = set(stopwords)
+        kept = [s for s in items if s not in stops]
+        if action != "NONE":
+            kept = [change_case(s, action == "UPPER", ascii_only) for s in kept]
+    else:
+        compare = action == "UPPER"  # stop words and elements compared in the output's case (lower for NONE)
+        stops = {change_case(w, compare, ascii_only) for w in stopwords}
+        cased = [change_case(s, compare, ascii_only) for s in items] if (stops or action != "NONE") else items
+        kept = [c if action != "NONE" else s for s, c in zip(items, cased) if c not in stops]
+    count = max(len(kept), 1)
+    shape = call.admit((1, count) if x.ndim == 2 else (count,), STRING)
+    out = np.empty(count, STRING)
+    out[:] = kept or [""]
+    return out.reshape(shape)
+
+
+def _locale(call: Call, used: bool) -> bool:
+    """Whether the node's locale changes ASCII letters only ("C"); a locale npinfer cannot
+    reproduce is refused by name where it would change the result."""
+    name = call.string("locale", "en_US.UTF-8")
+    if name in ASCII_LOCALES:
+        return True
+    if used and name not in UNICODE_LOCALES:
+        raise call.refuse(f"locale '{name}': npinfer reproduces the case mapping of {', '.join(UNICODE_LOCALES)} "
+                          f"(Unicode simple case mapping) and {', '.join(ASCII_LOCALES)} (ASCII) only")
+    return False
 
 
 # -- RegexFullMatch ------------------------------------------------------------------------
