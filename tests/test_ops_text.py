@@ -4,6 +4,8 @@ and rank 0; RegexFullMatch refused by name (ReDoS)."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -112,3 +114,63 @@ def test_string_normalizer_refuses_other_locales(locale):
 def test_string_normalizer_refuses_other_shapes(shape):
     with pytest.raises(npinfer.InputError, match="StringNormalizer"):
         run_tensor_tier(normalizer_model({"locale": "C.UTF-8"}), {"x": np.full(shape, "a", object)})
+
+
+def tfidf_model(attrs: dict, x: np.ndarray):
+    info = helper.make_tensor_value_info("x", helper.np_dtype_to_tensor_dtype(x.dtype) if x.dtype != object
+                                         else TensorProto.STRING, None)
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], **attrs)
+    graph = helper.make_graph([node], "g", [info], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], ir_version=10)
+
+
+def tfidf_case(rng, dtype, low, high, skips, mode, weighted, shape):
+    """A random pool of distinct 1-, 2- and 3-grams over a small vocabulary, and an input drawn
+    from it (plus unknown items), so that many n-grams hit."""
+    vocab = np.array(["a", "b", "的", "é", "", "cd"], object) if dtype == object else np.array([3, 7, -2, 11, 0, 5])
+    grams = {n: np.unique(rng.integers(0, len(vocab), (6, n)), axis=0) for n in (1, 2, 3)}
+    pool = np.concatenate([vocab[g].reshape(-1) for g in grams.values()])
+    counts = [0, len(grams[1]), len(grams[1]) + 2 * len(grams[2])]
+    number = sum(len(g) for g in grams.values())
+    attrs = {"mode": mode, "min_gram_length": low, "max_gram_length": high, "max_skip_count": skips,
+             "ngram_counts": counts, "ngram_indexes": rng.permutation(number).tolist()}
+    attrs["pool_strings" if dtype == object else "pool_int64s"] = pool.tolist()
+    if weighted:
+        attrs["weights"] = rng.uniform(0.1, 2, number).astype(np.float32).tolist()
+    items = np.concatenate([vocab, np.array(["zz"], object) if dtype == object else np.array([99])])
+    x = np.array(rng.choice(items, size=shape), dtype=dtype).reshape(shape)
+    return tfidf_model(attrs, x), x
+
+
+@pytest.mark.parametrize("dtype", [object, np.int32, np.int64])
+@pytest.mark.parametrize("grams", [(1, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 3)])
+@pytest.mark.parametrize("skips", [0, 1, 3])
+@pytest.mark.parametrize("mode", ["TF", "IDF", "TFIDF"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(12,), (3, 9), (), (2, 0), (1, 2)])
+def test_tfidf_vectorizer(dtype, grams, skips, mode, weighted, shape):
+    rng = np.random.default_rng(zlib.crc32(repr((str(dtype), grams, skips, mode, weighted, shape)).encode()))
+    model, x = tfidf_case(rng, dtype, *grams, skips, mode, weighted, shape)
+    check(model, {"x": x})
+
+
+def test_tfidf_vectorizer_refuses_unsigned_input():
+    rng = np.random.default_rng(0)
+    model, x = tfidf_case(rng, np.int64, 1, 2, 1, "TF", False, (5,))
+    x = x.astype(np.uint8) if (x >= 0).all() else np.abs(x).astype(np.uint8)
+    model.graph.input[0].type.tensor_type.elem_type = TensorProto.UINT8
+    with pytest.raises(npinfer.UnsupportedOptionError, match="TfIdfVectorizer"):
+        run_tensor_tier(model, {"x": x})
+
+
+def test_tfidf_vectorizer_refuses_too_many_grams_for_the_budget():
+    """rows * C * skips * gram length is checked against Limits.max_activation_bytes first."""
+    from npinfer.importers.onnx_proto import read_model
+    from npinfer.limits import Limits
+    from npinfer.ops.model import TypedModel
+
+    model, x = tfidf_case(np.random.default_rng(1), np.int64, 1, 3, 1000, "TF", False, (2000,))
+    limits = Limits(max_activation_bytes=10_000_000)
+    typed = TypedModel(read_model(model.SerializeToString(), limits, "t.onnx"), "t.onnx", limits)
+    with pytest.raises(npinfer.ResourceLimitError, match="TfIdfVectorizer.*n-gram enumeration"):
+        typed.predict({"x": x})
