@@ -174,3 +174,16 @@ def test_tfidf_vectorizer_refuses_too_many_grams_for_the_budget():
     typed = TypedModel(read_model(model.SerializeToString(), limits, "t.onnx"), "t.onnx", limits)
     with pytest.raises(npinfer.ResourceLimitError, match="TfIdfVectorizer.*n-gram enumeration"):
         typed.predict({"x": x})
+
+
+def test_string_concat_counts_the_characters_against_the_budget():
+    from npinfer.importers.onnx_proto import read_model
+    from npinfer.limits import Limits
+    from npinfer.ops.model import TypedModel
+
+    feeds = {"x": np.array([["a" * 10_000] * 100], object), "y": np.array([[""]] * 100, object)}  # (1, 100) + (100, 1)
+    limits = Limits(max_activation_bytes=10_000_000)
+    model = string_model("StringConcat", {}, feeds, {"z": TensorProto.STRING})
+    typed = TypedModel(read_model(model.SerializeToString(), limits, "t.onnx"), "t.onnx", limits)
+    with pytest.raises(npinfer.ResourceLimitError, match="StringConcat"):
+        typed.predict(feeds)

@@ -24,6 +24,8 @@ def string_concat(call: Call, x, y):
     """Z = X + Y elementwise, broadcast as NumPy does."""
     _strings(call, x), _strings(call, y)
     shape = broadcast(call, x, y)
+    longest = sum(max((len(s) for s in v.reshape(-1)), default=0) for v in (x, y))
+    call.admit(shape + (4 * longest,), np.uint8, "its strings' UTF-8 bytes")  # broadcasting repeats long strings
     flat = np.empty(int(np.prod(shape, dtype=np.int64)), STRING)  # (elements,)
     for i, (a, b) in enumerate(zip(*(np.broadcast_to(v, shape).reshape(-1) for v in (x, y)))):
         flat[i] = a + b
