@@ -26,9 +26,9 @@ from ..layers.tensor_ops import _REDUCE, MAX_SIZE, arg_reduce
 from ..limits import WeightBudget, current
 from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
-from .onnx_proto import Graph, ModelProto, Node
+from .onnx_proto import Graph, ModelProto, Node, all_nodes
 from .onnx_recurrent import convert_recurrent
-from .onnx_values import DimRef, Sizes, Tensor, all_constant, all_nodes, as_sizes, fold, text
+from .toolkit.values import DimRef, Sizes, Tensor, all_constant, as_sizes, fold, text
 
 
 class Converter:

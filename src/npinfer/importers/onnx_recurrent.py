@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_values import Tensor, text
+from .toolkit.values import Tensor, text
 
 LAYERS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
 GATES = {"LSTM": [0, 2, 3, 1], "GRU": [0, 1, 2], "RNN": [0]}  # the ONNX gate blocks, in Keras's order
