@@ -28,6 +28,7 @@ from ..spec import Call, LayerSpec, ModelSpec
 from .onnx_loop import LOOP_OPERATORS
 from .onnx_proto import Graph, ModelProto, Node, all_nodes
 from .onnx_recurrent import convert_recurrent
+from .toolkit.naming import UniqueNames, clean
 from .toolkit.values import DimRef, Sizes, Tensor, all_constant, as_sizes, fold, text
 
 
@@ -42,7 +43,7 @@ class Converter:
         self.evaluated = 0  # nodes converted so far, Loop bodies once per pass (bounded: max_evaluated_nodes)
         self.opset = model.opsets.get("ai.onnx", 1)
         self.layers: list[LayerSpec] = []
-        self.taken: set[str] = set()
+        self.names = UniqueNames()
         self.values: dict[str, Any] = {}
         self.integers: set[tuple] = set()  # refs of the tensors that hold integers (int64)
         self.node: Node | None = None
@@ -53,13 +54,8 @@ class Converter:
     def add(self, class_name: str, config: dict, inputs: list[Tensor], weights: dict | None = None,
             kwargs: dict | None = None, base: str | None = None) -> list[Tensor]:
         """Add a layer called once; returns its outputs with their inferred shapes."""
-        stem = (_clean(_label(self.node)) if self.node else "layer") + self.suffix
-        name = stem if base is None else f"{stem}_{base}"
-        n = 1
-        while name in self.taken:
-            n += 1
-            name = f"{stem}{'_' + base if base else ''}_{n}"
-        self.taken.add(name)
+        stem = (clean(_label(self.node)) if self.node else "layer") + self.suffix
+        name = self.names.unique(stem if base is None else f"{stem}_{base}")
         weights = {k: np.asarray(v, np.float32, order="C") for k, v in (weights or {}).items()}  # 0-d stays 0-d
         kwargs = kwargs or {}
         spec = LayerSpec(name, class_name, config, weights,
@@ -181,12 +177,7 @@ class Converter:
         if len(shape) < 1:
             raise UnsupportedOptionError(f"ONNX input '{info.name}' is a scalar; npinfer needs inputs of rank 1 or more")
         dtype = "int64" if info.elem_type in (6, 7) else "float32"
-        name = stem = _clean(info.name)  # the layer's name; users keep the file's own (ModelSpec.input_names)
-        n = 1
-        while name in self.taken:  # 'a:b' and 'a_b' clean to one name
-            n += 1
-            name = f"{stem}_{n}"
-        self.taken.add(name)
+        name = self.names.unique(clean(info.name))  # users keep the file's own name (ModelSpec.input_names); 'a:b' and 'a_b' clean to one
         config = {"shape": shape, "dtype": dtype, "batch_axis": _batch_axis(info.name, graph)}
         self.layers.append(LayerSpec(name, "InputLayer", config))
         layer = create_layer(name, "InputLayer", config, {}, np.float32)
@@ -201,10 +192,6 @@ class Converter:
 def _label(node: Node) -> str:
     """How messages name a node: its name, else its first output, else its operator."""
     return node.name or next((o for o in node.outputs if o), "") or node.op_type
-
-
-def _clean(name: str) -> str:
-    return name.strip("/").replace("/", "_").replace(":", "_") or "node"
 
 
 def _batch_axis(name: str, graph: Graph) -> int | None:

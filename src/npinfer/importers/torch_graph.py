@@ -22,6 +22,7 @@ from ..errors import NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..spec import Call, LayerSpec, ModelSpec
 from . import torch_functional as tf
 from . import torch_modules as tm
+from .toolkit.naming import UniqueNames
 from .toolkit.values import Const, DimRef, Lazy, Tensor
 
 # -- values flowing through the traced graph: toolkit.values' Tensor (rank known, sizes not),
@@ -39,19 +40,13 @@ class Builder:
 
     def __init__(self):
         self.layers: list[LayerSpec] = []
-        self.taken: set[str] = set()
+        self.names = UniqueNames()
         self.prefix = ""
         self.ranks: dict[tuple, int] = {}
 
     def name(self, base: str | None) -> str:
         """A unique layer name: the traced node's name, with `base` appended for helper layers."""
-        stem = self.prefix if base is None else (f"{self.prefix}_{base}" if self.prefix else base)
-        name, n = stem, 1
-        while name in self.taken:
-            n += 1
-            name = f"{stem}_{n}"
-        self.taken.add(name)
-        return name
+        return self.names.unique(self.prefix if base is None else (f"{self.prefix}_{base}" if self.prefix else base))
 
     def add(self, base: str | None, class_name: str, config: dict, inputs: list, weights: dict | None = None,
             kwargs: dict | None = None) -> list[tuple]:
@@ -224,7 +219,7 @@ class Converter:
             shape[axis] = None
         dtype = "int64" if not example.is_floating_point() else "float32"
         self.b.layers.append(LayerSpec(name, "InputLayer", {"shape": shape, "dtype": dtype, "batch_axis": batch_axis}))
-        self.b.taken.add(name)
+        self.b.names.claim(name)
         ref = (name, 0, 0)
         self.inputs.append(ref)
         self.b.ranks[ref] = len(shape)
