@@ -4,8 +4,8 @@ folding (an operator on constants is computed once, while loading)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,6 +49,14 @@ class Sizes:
             values = np.array(self.entries, np.int64)
             return values.reshape(()) if self.scalar else values
         return None
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """A tensor filled with one size (ONNX Expand of a size over a shape): tf2onnx's sequence lengths."""
+
+    entry: object
+    shape: Sizes
 
 
 @dataclass(frozen=True)
