@@ -31,7 +31,14 @@ from ..errors import ModelFormatError, NpinferError, UnsupportedLayerError, Unsu
 from ..layers import create_layer
 from ..limits import WeightBudget, current
 from ..spec import Call, LayerSpec, ModelSpec
-from . import onnx_layers_activations, onnx_layers_conv, onnx_layers_math, onnx_layers_norm, onnx_layers_shape, onnx_layers_sizes
+from . import (
+    onnx_layers_activations,
+    onnx_layers_conv,
+    onnx_layers_math,
+    onnx_layers_norm,
+    onnx_layers_shape,
+    onnx_layers_sizes,
+)
 from .onnx_loop import LOOP_OPERATORS
 from .onnx_proto import Graph, ModelProto, Node, all_nodes
 from .onnx_recurrent import convert_recurrent
@@ -80,6 +87,8 @@ class Converter:
             if integer:
                 self.integers.add(tensor.ref)
         return outputs
+
+    emit = add  # the builder call of toolkit.emit
 
     def one(self, class_name: str, config: dict, inputs: list[Tensor], weights: dict | None = None, base=None) -> Tensor:
         return self.add(class_name, config, inputs, weights, base=base)[0]

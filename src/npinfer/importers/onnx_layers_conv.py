@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .toolkit import emit
 from .toolkit.values import DimRef, Tensor, as_sizes, text
 
 
@@ -34,13 +35,6 @@ def _window_pads(c, x: Tensor, attrs, kernel, strides, dilations, what: str):
     return "valid", list(zip(given[:n], given[n:]))
 
 
-def _padded(c, x: Tensor, pads, fill=0.0) -> Tensor:
-    """x (batch, channels, *spatial) with (before, after) pads per spatial axis."""
-    if not pads or not any(b or a for b, a in pads):
-        return x
-    return c.one("tensor.Pad", {"pads": [[0, 0], [0, 0]] + [list(p) for p in pads], "value": fill}, [x], base="pad")
-
-
 def _window(c, x, attrs, kernel_default):
     kernel = [int(k) for k in attrs.get("kernel_shape", kernel_default)]
     n = len(kernel)
@@ -57,12 +51,7 @@ def op_conv(c, args, attrs):
     bias = c.constant(args[2], "B of Conv") if len(args) > 2 and args[2] is not None else None
     kernel, strides, dilations = _window(c, x, attrs, w.shape[2:])
     padding, pads = _window_pads(c, x, attrs, kernel, strides, dilations, "Conv")
-    weights = {"kernel": np.ascontiguousarray(w.transpose(*range(2, w.ndim), 1, 0))}  # (*k, in/groups, out)
-    if bias is not None:
-        weights["bias"] = bias
-    config = {"filters": int(w.shape[0]), "kernel_size": kernel, "strides": strides, "dilation_rate": dilations,
-              "groups": int(attrs.get("group", 1)), "padding": padding, "data_format": "channels_first", "use_bias": bias is not None}
-    return [c.one(f"Conv{len(kernel)}D", config, [_padded(c, x, pads)], weights)]
+    return [emit.conv(c, x, w, bias, strides, dilations, int(attrs.get("group", 1)), pads, padding, kernel)]
 
 
 def op_conv_transpose(c, args, attrs):
@@ -76,17 +65,8 @@ def op_conv_transpose(c, args, attrs):
     if int(attrs.get("group", 1)) != 1 or "output_shape" in attrs or text(attrs.get("auto_pad"), "NOTSET") not in ("NOTSET", "VALID"):
         raise c.refuse("group != 1, output_shape and auto_pad other than NOTSET / VALID are not supported")
     pads = [int(p) for p in attrs.get("pads", [0] * 2 * n)]
-    weights = {"kernel": np.ascontiguousarray(w.transpose(*range(2, w.ndim), 1, 0))}  # (*k, out, in)
-    if bias is not None:
-        weights["bias"] = bias
-    config = {"filters": int(w.shape[1]), "kernel_size": kernel, "strides": strides, "dilation_rate": dilations,
-              "padding": "valid", "output_padding": [int(v) for v in attrs.get("output_padding", [0] * n)],
-              "data_format": "channels_first", "use_bias": bias is not None}
-    y = c.one(f"Conv{n}DTranspose", config, [x], weights)
-    if not any(pads):
-        return [y]
-    items = [{"slice": [None, None, None]}] * 2 + [{"slice": [b, -e if e else None, None]} for b, e in zip(pads[:n], pads[n:])]
-    return [c.one("tensor.Index", {"items": items}, [y], base="cut")]
+    output_padding = [int(v) for v in attrs.get("output_padding", [0] * n)]
+    return [emit.conv_transpose(c, x, w, bias, strides, dilations, output_padding, list(zip(pads[:n], pads[n:])), "cut", kernel)]
 
 
 def _pool(kind):
@@ -100,9 +80,7 @@ def _pool(kind):
         padding, pads = _window_pads(c, x, attrs, kernel, strides, dilations, kind)
         if kind == "Average" and pads and any(b or a for b, a in pads) and not attrs.get("count_include_pad", 0):
             raise c.refuse("AveragePool with explicit pads and count_include_pad=0 is not supported (auto_pad=SAME_UPPER is)")
-        x = _padded(c, x, pads, float("-inf") if kind == "Max" else 0.0)
-        config = {"pool_size": kernel, "strides": strides, "padding": padding, "data_format": "channels_first"}
-        return [c.one(f"{kind}Pooling{len(kernel)}D", config, [x])]
+        return [emit.pool(c, x, kind, kernel, strides, pads, padding)]
     return convert
 
 
@@ -111,7 +89,7 @@ def _global_pool(kind):
         x = c.tensor(args[0])
         if len(x.shape) not in (3, 4, 5):
             raise c.refuse(f"an input of shape {x.shape} is not supported (1-D, 2-D or 3-D on (batch, channels, ...))")
-        return [c.one(f"Global{kind}Pooling{len(x.shape) - 2}D", {"data_format": "channels_first", "keepdims": True}, [x])]
+        return [emit.global_pool(c, x, kind, len(x.shape) - 2)]
     return convert
 
 

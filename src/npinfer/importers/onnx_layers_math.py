@@ -8,6 +8,7 @@ import numpy as np
 
 from ..layers.tensor_ops import _REDUCE, arg_reduce
 from .onnx_layers_shape import axes_input
+from .toolkit import emit
 from .toolkit.values import Sizes, Tensor, all_constant, as_sizes, fold
 
 _NUMPY_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Max": np.maximum, "Min": np.minimum}
@@ -36,12 +37,10 @@ def _binary(op_type):
             raise c.refuse("arithmetic on run-time sizes is not supported")
         if op_type == "Pow" and isinstance(b, Tensor) and b.ref in c.integers and not (isinstance(a, Tensor) and a.ref in c.integers):
             b = c.one("tensor.Cast", {"to": "float"}, [b], base="exponent")  # ONNX: a float base's type decides
-        if isinstance(a, Tensor) and isinstance(b, Tensor):
-            return [c.one("tensor.Binary", {"op": _BINARY_OPS[op_type]}, [a, b])]
         swap = not isinstance(a, Tensor)
-        tensor, constant = (b, a) if swap else (a, b)
-        return [c.one("tensor.Binary", {"op": _BINARY_OPS[op_type], "operand": True, "swap": swap}, [tensor],
-                      {"operand": np.asarray(constant, np.float32)})]
+        tensor, other = (b, a) if swap else (a, b)
+        other = other if isinstance(other, Tensor) else np.asarray(other, np.float32)  # a constant: the layer's operand
+        return [emit.binary(c, _BINARY_OPS[op_type], tensor, other, swap)]
     return convert
 
 
@@ -101,9 +100,7 @@ def op_matmul(c, args, attrs):
             rows = a.shape[:-1] if a.ndim > 1 else ()
             c.admit(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + rows + b.shape[-1:] * (b.ndim > 1), np.result_type(a, b))
         return [np.matmul(a, b)]
-    if isinstance(b, np.ndarray):
-        return [c.one("tensor.MatMul", {"operand": True}, [c.tensor(a)], {"operand": b})]
-    return [c.one("tensor.MatMul", {}, [c.tensor(a), c.tensor(b)])]
+    return [emit.matmul(c, c.tensor(a), b if isinstance(b, np.ndarray) else c.tensor(b))]
 
 
 def op_gemm(c, args, attrs):
@@ -117,13 +114,12 @@ def op_gemm(c, args, attrs):
         raise c.refuse("B must be a constant (a weight)")
     kernel = b.T if attrs.get("transB", 0) else b  # (in, out)
     kernel = kernel * np.float32(alpha) if alpha != 1.0 else kernel
-    weights = {"kernel": kernel}
     if bias is not None:
         c_value = c.constant(bias, "C of Gemm") * np.float32(beta)
         if c_value.size not in (1, kernel.shape[1]) or c_value.ndim > 2 or (c_value.ndim == 2 and c_value.shape[0] != 1):
             raise c.refuse("C must broadcast along the rows (shape (N,), (1, N) or a scalar)")
-        weights["bias"] = np.broadcast_to(c_value.reshape(-1), (kernel.shape[1],)).copy()
-    return [c.one("Dense", {"units": int(kernel.shape[1]), "use_bias": bias is not None}, [x], weights)]
+        bias = np.broadcast_to(c_value.reshape(-1), (kernel.shape[1],)).copy()
+    return [emit.dense(c, x, kernel, bias)]
 
 
 OPERATORS = {

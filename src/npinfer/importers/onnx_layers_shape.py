@@ -9,6 +9,8 @@ import numpy as np
 
 from ..layers.tensor_ops import MAX_SIZE
 from .onnx_layers_sizes import reshape_entries
+from .toolkit import emit
+from .toolkit.layout import on_axis
 from .toolkit.values import DimRef, Sizes, Tensor, Uniform, as_sizes, text
 
 
@@ -119,14 +121,12 @@ def op_gather(c, args, attrs):
     if isinstance(data, np.ndarray) and isinstance(indices, Tensor):  # an embedding table
         if axis != 0 or data.ndim != 2:
             raise c.refuse("Gather from a constant is supported as an embedding lookup (2-D table, axis 0)")
-        return [c.one("Embedding", {"input_dim": int(data.shape[0]), "output_dim": int(data.shape[1])}, [indices],
-                      {"embeddings": data})]
+        return [emit.embedding(c, indices, data)]
     x = c.tensor(data, "the data of Gather")
     picked = c.constant(indices, "the indices of Gather")
     if picked.ndim == 0:
         rank = len(x.shape)
-        items = [{"slice": [None, None, None]}] * (axis % rank) + [{"index": int(picked)}]
-        return [c.one("tensor.Index", {"items": items}, [x])]
+        return [c.one("tensor.Index", {"items": on_axis(axis, rank, {"index": int(picked)})}, [x])]
     if picked.ndim == 1:
         return [c.one("tensor.Take", {"indices": [int(i) for i in picked], "axis": axis}, [x])]
     raise c.refuse("Gather with multi-dimensional indices is not supported")
@@ -168,7 +168,7 @@ def op_pad(c, args, attrs):
     rank = len(x.shape)
     if len(pads) != 2 * rank or any(p < 0 for p in pads):
         raise c.refuse(f"pads={pads} is not supported (non-negative, two per axis)")
-    return [c.one("tensor.Pad", {"pads": [[int(pads[i]), int(pads[i + rank])] for i in range(rank)], "value": float(value)}, [x])]
+    return [emit.pad(c, x, [[pads[i], pads[i + rank]] for i in range(rank)], value)]
 
 
 def op_reverse_sequence(c, args, attrs):

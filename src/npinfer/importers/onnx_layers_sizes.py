@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .toolkit.layout import dim_entry
 from .toolkit.values import DimRef, Sizes, Tensor, Uniform, as_sizes
 
 
@@ -49,12 +50,7 @@ def reshape_entries(entries, inputs: list[Tensor]):
     """tensor.Reshape entries (sizes, or {"dim": [k, axis]} of inputs[k]) for a Sizes list."""
     out = []
     for e in entries:
-        if isinstance(e, DimRef):
-            if e.tensor not in inputs:
-                inputs.append(e.tensor)
-            out.append({"dim": [inputs.index(e.tensor), e.axis]})
-        else:
-            out.append(int(e))
+        out.append(dim_entry(e, inputs) if isinstance(e, DimRef) else int(e))
     return out, inputs
 
 

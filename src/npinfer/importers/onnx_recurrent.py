@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .toolkit import emit
 from .toolkit.values import Tensor, text
 
 LAYERS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
@@ -225,7 +226,7 @@ def convert_recurrent(c, args, attrs):
                         {**kwargs, **fed})
         ys = [outputs[0]]
         if config["go_backwards"] and returns_sequence:  # the outputs back to time order
-            ys = [c.one("tensor.Index", {"items": [{"slice": [None, None, None]}, {"slice": [None, None, -1]}]}, ys, base="in_time")]
+            ys = [emit.reverse(c, ys[0], 1, 3, base="in_time")]  # (batch, time, hidden)
         finals = [outputs[1:] if return_state else outputs[:1]]
     else:
         config, weights, fed = {"merge_mode": None}, {}, {}
