@@ -22,6 +22,8 @@ from ..errors import NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..spec import Call, LayerSpec, ModelSpec
 from . import torch_functional as tf
 from . import torch_modules as tm
+from .toolkit import emit
+from .toolkit.layout import dim_entry, on_axis
 from .toolkit.naming import UniqueNames
 from .toolkit.values import Const, DimRef, Lazy, Tensor
 
@@ -47,6 +49,11 @@ class Builder:
     def name(self, base: str | None) -> str:
         """A unique layer name: the traced node's name, with `base` appended for helper layers."""
         return self.names.unique(self.prefix if base is None else (f"{self.prefix}_{base}" if self.prefix else base))
+
+    def emit(self, class_name: str, config: dict, inputs: list, weights: dict | None = None, kwargs: dict | None = None,
+             base: str | None = None) -> list[tuple]:
+        """toolkit.emit's builder call: add(), the arguments in the ONNX Converter's order."""
+        return self.add(base, class_name, config, inputs, weights, kwargs)
 
     def add(self, base: str | None, class_name: str, config: dict, inputs: list, weights: dict | None = None,
             kwargs: dict | None = None) -> list[tuple]:
@@ -387,11 +394,11 @@ def _binary(op: str):
         swap = not isinstance(a, (Tensor, Lazy))
         tensor, other = (b, a) if swap else (a, b)
         x = c.tensor(tensor, f"an operand of {op}")
-        if isinstance(other, numbers) and not isinstance(other, bool):
-            return c.b.add(None, "tensor.Binary", {"op": op, "scalar": other, "swap": swap}, [x])[0]
         if isinstance(other, Const):
-            return c.b.add(None, "tensor.Binary", {"op": op, "operand": True, "swap": swap}, [x], {"operand": other.array})[0]
-        return c.b.add(None, "tensor.Binary", {"op": op, "swap": swap}, [x, c.tensor(other, f"an operand of {op}")])[0]
+            other = other.array
+        elif not isinstance(other, numbers) or isinstance(other, bool):
+            other = c.tensor(other, f"an operand of {op}")
+        return emit.binary(c.b, op, x, other, swap)
     return convert
 
 
@@ -517,9 +524,7 @@ def _size_entry(size, inputs: list):
     """A size argument as a Reshape / Tile / Expand entry: a number, or {"dim": [k, axis]} for
     x.size(axis), x's tensor added to `inputs` (the layer's inputs)."""
     if isinstance(size, DimRef):
-        if size.tensor not in inputs:
-            inputs.append(size.tensor)
-        return {"dim": [inputs.index(size.tensor), size.axis]}
+        return dim_entry(size, inputs)
     if isinstance(size, int) and not isinstance(size, bool):
         return size
     raise UnsupportedLayerError(f"a size given as {describe(size)} is not supported")
@@ -553,9 +558,7 @@ def _expand_as(c: Converter, node, args, kwargs):
 
 def _matmul(c: Converter, node, args, kwargs):
     a, b = args[0], _arg(args, kwargs, 1, "other", kwargs.get("mat2"))
-    if isinstance(b, Const):
-        return c.b.add(None, "tensor.MatMul", {"operand": True}, [c.tensor(a)], {"operand": b.array})[0]
-    return c.b.add(None, "tensor.MatMul", {}, [c.tensor(a), c.tensor(b)])[0]
+    return emit.matmul(c.b, c.tensor(a), b.array if isinstance(b, Const) else c.tensor(b))
 
 
 def _pad(c: Converter, node, args, kwargs):
@@ -571,7 +574,7 @@ def _pad(c: Converter, node, args, kwargs):
     pads = [[0, 0] for _ in range(rank)]
     for i in range(len(pad) // 2):  # torch lists (before, after) from the last axis backwards
         pads[rank - 1 - i] = [int(pad[2 * i]), int(pad[2 * i + 1])]
-    return c.b.add(None, "tensor.Pad", {"pads": pads, "value": float(value)}, [x])[0]
+    return emit.pad(c.b, x, pads, value)
 
 
 def _identity(c: Converter, node, args, kwargs):
@@ -607,7 +610,7 @@ def _chunk(split: bool):
         rank = len(shape)
         for size in sizes:
             size = min(size, length - start)
-            items = [{"slice": [None, None, None]}] * (axis % rank) + [{"slice": [start, start + size, None]}]
+            items = on_axis(axis, rank, {"slice": [start, start + size, None]})
             pieces.append(c.b.lazy(lambda items=items: c.b.add("piece", "tensor.Index", {"items": items}, [x])[0], rank))
             start += size  # a piece is made only if forward reads it
         return tuple(pieces)
