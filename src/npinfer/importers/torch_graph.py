@@ -23,6 +23,7 @@ from ..spec import Call, LayerSpec, ModelSpec
 from . import torch_functional as tf
 from . import torch_modules as tm
 from .toolkit import emit
+from .toolkit.activations import torch_module_activation
 from .toolkit.layout import dim_entry, on_axis
 from .toolkit.naming import UniqueNames
 from .toolkit.values import Const, DimRef, Lazy, Tensor
@@ -280,7 +281,7 @@ class Converter:
         if kind in tm.SHAPED:
             source = node.args[0].name
             return self.out(node, tm.SHAPED[kind](self.b, module, x, self.meta[source], self.varied.get(source)))
-        activation = tm.activation_of_module(module)
+        activation = torch_module_activation(module)
         if activation is not None:
             return self.out(node, self.b.add(None, "Activation", {"activation": activation}, [x])[0])
         if kind in ("Softmax", "LogSoftmax"):

@@ -15,84 +15,13 @@ import numpy as np
 
 from ..errors import UnsupportedLayerError, UnsupportedOptionError
 from .toolkit import emit
+from .toolkit.activations import TORCH_FORMS
 from .toolkit.layout import per_axis
+from .toolkit.refusals import option_refused as _refuse
 
 
 def _array(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32) if tensor.is_floating_point() else tensor.detach().cpu().numpy()
-
-
-def _refuse(where, option: str, value, supported: str) -> UnsupportedOptionError:
-    """`where`: the module, or the name of the function (F.max_pool2d, ...) that has the option."""
-    name = where if isinstance(where, str) else type(where).__name__
-    return UnsupportedOptionError(f"{name}: {option}={value!r} is not supported; supported: {supported}")
-
-
-# -- activations ------------------------------------------------------------------------------
-
-# module -> (its torch.nn.functional name, its parameters with F's defaults). A module keeps
-# each parameter in an attribute of the same name, so both forms read this one table.
-ACTIVATION_FORMS = {
-    "ReLU": ("relu", {}), "ReLU6": ("relu6", {}), "SELU": ("selu", {}), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
-    "SiLU": ("silu", {}), "Mish": ("mish", {}), "Softsign": ("softsign", {}), "Tanhshrink": ("tanhshrink", {}),
-    "LogSigmoid": ("logsigmoid", {}), "Hardswish": ("hardswish", {}), "Hardsigmoid": ("hardsigmoid", {}),
-    "LeakyReLU": ("leaky_relu", {"negative_slope": 0.01}),
-    "ELU": ("elu", {"alpha": 1.0}), "CELU": ("celu", {"alpha": 1.0}), "GELU": ("gelu", {"approximate": "none"}),
-    "Softplus": ("softplus", {"beta": 1.0, "threshold": 20.0}), "Hardtanh": ("hardtanh", {"min_val": -1.0, "max_val": 1.0}),
-    "Softshrink": ("softshrink", {"lambd": 0.5}), "Hardshrink": ("hardshrink", {"lambd": 0.5}), "GLU": ("glu", {"dim": -1}),
-}
-ACTIVATION_FUNCTIONS = {function: defaults for function, defaults in ACTIVATION_FORMS.values()}
-
-
-def activation(function: str, params: dict, where) -> dict:
-    """The canonical activation of torch's `function` (F.relu, ...) with its parameters
-    (ACTIVATION_FORMS names, all given)."""
-    simple = {"relu": "relu", "relu6": "relu6", "selu": "selu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu",
-              "mish": "mish", "softsign": "softsign", "tanhshrink": "tanh_shrink", "logsigmoid": "log_sigmoid"}
-    if function in simple:
-        return {"name": simple[function]}
-    if function in ("hardswish", "hardsigmoid"):
-        return {"name": "hard_silu" if function == "hardswish" else "hard_sigmoid", "slope": 1.0 / 6.0}
-    if function == "leaky_relu":
-        return {"name": "leaky_relu", "negative_slope": float(params["negative_slope"])}
-    if function in ("elu", "celu"):
-        return {"name": function, "alpha": float(params["alpha"])}
-    if function == "gelu":
-        return gelu(params["approximate"], where)
-    if function == "softplus":
-        return softplus(params["beta"], params["threshold"], where)
-    if function == "hardtanh":
-        if (params["min_val"], params["max_val"]) != (-1.0, 1.0):
-            raise _refuse(where, "min_val, max_val", (params["min_val"], params["max_val"]), "-1.0, 1.0")
-        return {"name": "hard_tanh"}
-    if function in ("softshrink", "hardshrink"):
-        return {"name": "soft_shrink" if function == "softshrink" else "hard_shrink", "threshold": float(params["lambd"])}
-    if function == "glu":
-        return {"name": "glu", "axis": int(params["dim"])}
-    raise UnsupportedLayerError(f"the activation '{function}' is not supported; supported: {', '.join(sorted(ACTIVATION_FUNCTIONS))}")
-
-
-def activation_of_module(module) -> dict | None:
-    """The canonical activation of an activation module, or None if it is not one."""
-    form = ACTIVATION_FORMS.get(type(module).__name__)
-    if form is None:
-        return None
-    function, defaults = form
-    return activation(function, {p: getattr(module, p) for p in defaults}, module)
-
-
-def gelu(approximate: str, where) -> dict:
-    if approximate not in ("none", "tanh"):
-        raise _refuse(where, "approximate", approximate, "'none', 'tanh'")
-    return {"name": "gelu", "approximate": approximate == "tanh"}
-
-
-def softplus(beta, threshold, where) -> dict:
-    if beta != 1:
-        raise _refuse(where, "beta", beta, "1")
-    if threshold < 15:  # above it torch returns x; log1p(exp(x)) equals x in float32 from ~17 on
-        raise _refuse(where, "threshold", threshold, "15 or more (the default is 20)")
-    return {"name": "softplus"}
 
 
 # -- layers: one function each, from plain values (the module forms and F.* both call them) -----
@@ -330,7 +259,7 @@ MODULES = {
 SHAPED = {f"Adaptive{kind}Pool{n}d": adaptive_pool for kind in ("Avg", "Max") for n in (1, 2, 3)}  # converters that read the input's shape
 RECURRENT = ("RNN", "LSTM", "GRU")
 PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Identity")
-ACTIVATIONS = tuple(ACTIVATION_FORMS)
+ACTIVATIONS = tuple(TORCH_FORMS)
 
 
 def supported_modules() -> list[str]:
