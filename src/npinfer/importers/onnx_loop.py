@@ -21,8 +21,9 @@ from collections import ChainMap
 
 import numpy as np
 
-from .onnx_proto import Graph
-from .onnx_values import Sizes, Tensor, all_constant, all_nodes, as_sizes, fold
+from .onnx_proto import Graph, all_nodes
+from .toolkit.layout import on_axis
+from .toolkit.values import Sizes, Tensor, all_constant, as_sizes, fold
 
 MAX_UNROLLED_LAYERS = 100_000  # layers an unrolled Loop may add (Limits.max_layers' default)
 _FIXED = ("npinfer unrolls a Loop only when its length is fixed in the file, and here it depends on the input (a "
@@ -133,7 +134,7 @@ def op_split(c, args, attrs):
     rank = len(x.shape)
     results = []
     for k in range(count):
-        items = [{"slice": [None, None, None]}] * (axis % rank) + [{"slice": [bounds[k], bounds[k + 1], 1]}]
+        items = on_axis(axis, rank, {"slice": [bounds[k], bounds[k + 1], 1]})
         results.append(c.one("tensor.Index", {"items": items}, [x], base=f"part{k}"))
     return results
 

@@ -400,3 +400,13 @@ def read_model(data: bytes, limits: Limits, path: str) -> ModelProto:
         return Reader(limits, path).model(data)
     except ProtoError as err:
         raise ModelFormatError(f"is not a well-formed ONNX file ({err})", path) from None
+
+
+def all_nodes(graph: Graph):
+    """The nodes of `graph` and of every graph inside their attributes (Loop bodies)."""
+    for node in graph.nodes:
+        yield node
+        for value in node.attributes.values():
+            for inner in value if isinstance(value, list) else [value]:
+                if isinstance(inner, Graph):
+                    yield from all_nodes(inner)

@@ -28,32 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_values import Tensor, text
+from .toolkit import emit
+from .toolkit.activations import RECURRENT_DEFAULTS, RECURRENT_SIMPLE, RECURRENT_SUPPORTED, RECURRENT_USES, onnx_recurrent
+from .toolkit.values import Tensor, text
 
 LAYERS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
 GATES = {"LSTM": [0, 2, 3, 1], "GRU": [0, 1, 2], "RNN": [0]}  # the ONNX gate blocks, in Keras's order
 FUNCTIONS_PER_DIRECTION = {"LSTM": 3, "GRU": 2, "RNN": 1}
 DEFAULT_FUNCTIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"], "RNN": ["tanh"]}
-SUPPORTED = "Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus"
-# ONNX activation -> (uses alpha, uses beta), ONNX Runtime's defaults
-USES = {"affine": (True, True), "leakyrelu": (True, False), "thresholdedrelu": (True, False), "scaledtanh": (True, True),
-        "hardsigmoid": (True, True), "elu": (True, False)}
-DEFAULTS = {"leakyrelu": (0.01, 0.0), "hardsigmoid": (0.2, 0.5), "elu": (1.0, 0.0)}
-
-
-def _canonical(c, key: str, alpha, beta):
-    """An ONNX activation as npinfer's canonical activation description."""
-    if key in ("relu", "tanh", "sigmoid", "softsign", "softplus"):
-        return key
-    if key == "leakyrelu":
-        if not 0 <= alpha <= 1:  # np.maximum(x, a x) is ONNX's where(x >= 0, x, a x) only there
-            raise c.refuse(f"LeakyRelu with alpha={alpha} is not supported; supported: alpha from 0 to 1")
-        return {"name": "leaky_relu", "negative_slope": alpha}
-    return {"affine": {"name": "affine", "alpha": alpha, "beta": beta},
-            "scaledtanh": {"name": "scaled_tanh", "alpha": alpha, "beta": beta},
-            "hardsigmoid": {"name": "hard_sigmoid", "slope": alpha, "offset": beta},
-            "elu": {"name": "elu", "alpha": alpha},
-            "thresholdedrelu": {"name": "relu", "threshold": alpha}}[key]
 
 
 def resolve_activations(c, kind: str, directions: int, attrs: dict) -> list:
@@ -73,10 +55,10 @@ def resolve_activations(c, kind: str, directions: int, attrs: dict) -> list:
     resolved = []
     for name in names:
         key = name.lower()
-        if key not in ("relu", "tanh", "sigmoid", "softsign", "softplus") and key not in USES:
-            raise c.refuse(f"activation '{name}' is not supported; supported: {SUPPORTED}")
-        needs_alpha, needs_beta = USES.get(key, (False, False))
-        default_alpha, default_beta = DEFAULTS.get(key, (None, None))
+        if key not in RECURRENT_SIMPLE and key not in RECURRENT_USES:
+            raise c.refuse(f"activation '{name}' is not supported; supported: {RECURRENT_SUPPORTED}")
+        needs_alpha, needs_beta = RECURRENT_USES.get(key, (False, False))
+        default_alpha, default_beta = RECURRENT_DEFAULTS.get(key, (None, None))
         values = {}
         for needed, given, default, label in ((needs_alpha, alphas, default_alpha, "alpha"), (needs_beta, betas, default_beta, "beta")):
             if not needed:
@@ -87,7 +69,7 @@ def resolve_activations(c, kind: str, directions: int, attrs: dict) -> list:
                 values[label] = default
             else:  # ONNX Runtime would use 0, the ONNX operator a different default: do not guess
                 raise c.refuse(f"activation '{name}' needs an explicit activation_{label}")
-        resolved.append(_canonical(c, key, values.get("alpha"), values.get("beta")))
+        resolved.append(onnx_recurrent(c, key, values.get("alpha"), values.get("beta")))
     return resolved
 
 
@@ -225,7 +207,7 @@ def convert_recurrent(c, args, attrs):
                         {**kwargs, **fed})
         ys = [outputs[0]]
         if config["go_backwards"] and returns_sequence:  # the outputs back to time order
-            ys = [c.one("tensor.Index", {"items": [{"slice": [None, None, None]}, {"slice": [None, None, -1]}]}, ys, base="in_time")]
+            ys = [emit.reverse(c, ys[0], 1, 3, base="in_time")]  # (batch, time, hidden)
         finals = [outputs[1:] if return_state else outputs[:1]]
     else:
         config, weights, fed = {"merge_mode": None}, {}, {}

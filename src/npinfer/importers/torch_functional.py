@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..errors import UnsupportedOptionError
 from . import torch_modules as tm
+from .toolkit.activations import TORCH_FUNCTIONS, torch_activation
 
 IGNORED = ("inplace", "_stacklevel")  # no effect on the values
 
@@ -112,7 +113,7 @@ def _dropout(function: str):
 
 def _activation(function: str):
     def make(c, node, x, p):
-        return c.b.add(None, "Activation", {"activation": tm.activation(function, p, f"F.{function}")}, [x])[0]
+        return c.b.add(None, "Activation", {"activation": torch_activation(function, p, f"F.{function}")}, [x])[0]
     return make
 
 
@@ -140,5 +141,5 @@ FUNCTIONS = {
     "layer_norm": _layer("layer_norm", {"normalized_shape": None, "weight": None, "bias": None, "eps": 1e-5}, _layer_norm),
     **{name: _layer(name, _DROPOUT, _dropout(name))
        for name in ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")},
-    **{name: _layer(name, defaults, _activation(name)) for name, defaults in tm.ACTIVATION_FUNCTIONS.items()},
+    **{name: _layer(name, defaults, _activation(name)) for name, defaults in TORCH_FUNCTIONS.items()},
 }

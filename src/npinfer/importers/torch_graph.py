@@ -22,43 +22,20 @@ from ..errors import NpinferError, UnsupportedLayerError, UnsupportedOptionError
 from ..spec import Call, LayerSpec, ModelSpec
 from . import torch_functional as tf
 from . import torch_modules as tm
+from .toolkit import emit
+from .toolkit.activations import torch_module_activation
+from .toolkit.layout import dim_entry, on_axis
+from .toolkit.naming import UniqueNames
+from .toolkit.values import Const, DimRef, Lazy, Tensor
 
-# -- values flowing through the traced graph ---------------------------------------------------
-
-@dataclass(frozen=True)
-class Tensor:
-    ref: tuple
-    rank: int
-
-
-@dataclass(frozen=True)
-class Const:
-    """A module parameter or buffer read directly in forward (get_attr)."""
-
-    array: np.ndarray
-    name: str
-
+# -- values flowing through the traced graph: toolkit.values' Tensor (rank known, sizes not),
+# DimRef (x.size(axis)), Const (a parameter read with get_attr), Lazy; and torch's x.shape:
 
 @dataclass(frozen=True)
-class Dim:
-    """x.size(axis) / x.shape[axis]: known only at run time."""
+class Shape:
+    """x.size() / x.shape: every size of a tensor (its rank may be unknown)."""
 
     tensor: Tensor
-    axis: int
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """x.size() / x.shape."""
-
-    tensor: Tensor
-
-
-class Lazy:
-    """A tensor made only if something reads it (h_n, c_n of a recurrent module)."""
-
-    def __init__(self, make: Callable[[], tuple], rank: int):
-        self.make, self.rank, self.value = make, rank, None
 
 
 class Builder:
@@ -66,19 +43,18 @@ class Builder:
 
     def __init__(self):
         self.layers: list[LayerSpec] = []
-        self.taken: set[str] = set()
+        self.names = UniqueNames()
         self.prefix = ""
         self.ranks: dict[tuple, int] = {}
 
     def name(self, base: str | None) -> str:
         """A unique layer name: the traced node's name, with `base` appended for helper layers."""
-        stem = self.prefix if base is None else (f"{self.prefix}_{base}" if self.prefix else base)
-        name, n = stem, 1
-        while name in self.taken:
-            n += 1
-            name = f"{stem}_{n}"
-        self.taken.add(name)
-        return name
+        return self.names.unique(self.prefix if base is None else (f"{self.prefix}_{base}" if self.prefix else base))
+
+    def emit(self, class_name: str, config: dict, inputs: list, weights: dict | None = None, kwargs: dict | None = None,
+             base: str | None = None) -> list[tuple]:
+        """toolkit.emit's builder call: add(), the arguments in the ONNX Converter's order."""
+        return self.add(base, class_name, config, inputs, weights, kwargs)
 
     def add(self, base: str | None, class_name: str, config: dict, inputs: list, weights: dict | None = None,
             kwargs: dict | None = None) -> list[tuple]:
@@ -105,7 +81,7 @@ class Builder:
 
     # recurrent modules give python tuples of (possibly lazy) rank-3 tensors
     def tuple(self, items: list) -> tuple:
-        return tuple(Tensor(i, 3) if isinstance(i, tuple) and len(i) == 3 and isinstance(i[0], str) else i for i in items)
+        return tuple(Tensor.of_rank(i, 3) if isinstance(i, tuple) and len(i) == 3 and isinstance(i[0], str) else i for i in items)
 
     def lazy(self, make: Callable[[], tuple], rank: int = 3) -> Lazy:
         """A tensor (rank 3 unless told) made when first read, named after the node that defined it."""
@@ -127,19 +103,19 @@ class Builder:
     def tensor(self, value, what: str) -> Tensor:
         if isinstance(value, Lazy):
             if value.value is None:
-                value.value = Tensor(value.make(), value.rank)
+                value.value = Tensor.of_rank(value.make(), value.rank)
             return value.value
         if isinstance(value, Tensor):
             return value
         if isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], str):
-            return Tensor(value, self.ranks.get(value, -1))
+            return Tensor.of_rank(value, self.ranks.get(value, -1))
         raise UnsupportedLayerError(f"{what} must be a tensor, got {describe(value)}")
 
 
 def describe(value) -> str:
     if isinstance(value, (Tensor, Lazy)):
         return "a tensor"
-    if isinstance(value, (Dim, Sizes)):
+    if isinstance(value, (DimRef, Shape)):
         return "a tensor size"
     if isinstance(value, Const):
         return f"the parameter '{value.name}'"
@@ -220,7 +196,7 @@ class Converter:
         return len(shape) if shape is not None else -1
 
     def out(self, node, ref: tuple) -> Tensor:
-        tensor = Tensor(ref, self.rank_of(node))
+        tensor = Tensor.of_rank(ref, self.rank_of(node))
         self.b.ranks[ref] = tensor.rank
         return tensor
 
@@ -251,11 +227,11 @@ class Converter:
             shape[axis] = None
         dtype = "int64" if not example.is_floating_point() else "float32"
         self.b.layers.append(LayerSpec(name, "InputLayer", {"shape": shape, "dtype": dtype, "batch_axis": batch_axis}))
-        self.b.taken.add(name)
+        self.b.names.claim(name)
         ref = (name, 0, 0)
         self.inputs.append(ref)
         self.b.ranks[ref] = len(shape)
-        return Tensor(ref, len(shape))
+        return Tensor.of_rank(ref, len(shape))
 
     def axes_of_input(self, node, rank: int) -> tuple[int, list[int]]:
         """(batch axis, axes whose size may change) from what reads the input (through tuple indexing)."""
@@ -305,7 +281,7 @@ class Converter:
         if kind in tm.SHAPED:
             source = node.args[0].name
             return self.out(node, tm.SHAPED[kind](self.b, module, x, self.meta[source], self.varied.get(source)))
-        activation = tm.activation_of_module(module)
+        activation = torch_module_activation(module)
         if activation is not None:
             return self.out(node, self.b.add(None, "Activation", {"activation": activation}, [x])[0])
         if kind in ("Softmax", "LogSoftmax"):
@@ -368,12 +344,12 @@ def _getitem(c: Converter, node, args, kwargs):
         if not isinstance(index, int):
             raise UnsupportedLayerError(f"indexing a tuple with {describe(index)} is not supported")
         return container[index]
-    if isinstance(container, Sizes):
+    if isinstance(container, Shape):
         if isinstance(index, slice) and container.tensor.rank >= 0:  # x.shape[-1:]: the sizes of those axes
-            return tuple(Dim(container.tensor, axis) for axis in range(container.tensor.rank)[index])
+            return tuple(DimRef(container.tensor, axis) for axis in range(container.tensor.rank)[index])
         if not isinstance(index, int):
             raise UnsupportedLayerError("x.shape[...] with a step or of a tensor of unknown rank is not supported")
-        return Dim(container.tensor, index)
+        return DimRef(container.tensor, index)
     x = c.tensor(container, "the indexed value")
     items = []
     for item in index if isinstance(index, tuple) else (index,):
@@ -395,14 +371,14 @@ def _getattr(c: Converter, node, args, kwargs):
     if isinstance(value, ValuesIndices) and name in ("values", "indices"):
         return value[0 if name == "values" else 1]
     if name == "shape":
-        return Sizes(c.tensor(value))
+        return Shape(c.tensor(value))
     raise UnsupportedLayerError(f"reading the attribute '{name}' of {describe(value)} is not supported")
 
 
 def _size(c: Converter, node, args, kwargs):
     x = c.tensor(args[0])
     axis = _arg(args, kwargs, 1, "dim")
-    return Sizes(x) if axis is None else Dim(x, axis)
+    return Shape(x) if axis is None else DimRef(x, axis)
 
 
 def _binary(op: str):
@@ -414,16 +390,16 @@ def _binary(op: str):
         if isinstance(a, numbers) and isinstance(b, numbers):
             return {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
                     "pow": operator.pow}[op](a, b)
-        if isinstance(a, (Dim, Sizes)) or isinstance(b, (Dim, Sizes)):
+        if isinstance(a, (DimRef, Shape)) or isinstance(b, (DimRef, Shape)):
             raise UnsupportedLayerError(f"arithmetic on tensor sizes ({op}) is not supported; use -1 in view/reshape instead")
         swap = not isinstance(a, (Tensor, Lazy))
         tensor, other = (b, a) if swap else (a, b)
         x = c.tensor(tensor, f"an operand of {op}")
-        if isinstance(other, numbers) and not isinstance(other, bool):
-            return c.b.add(None, "tensor.Binary", {"op": op, "scalar": other, "swap": swap}, [x])[0]
         if isinstance(other, Const):
-            return c.b.add(None, "tensor.Binary", {"op": op, "operand": True, "swap": swap}, [x], {"operand": other.array})[0]
-        return c.b.add(None, "tensor.Binary", {"op": op, "swap": swap}, [x, c.tensor(other, f"an operand of {op}")])[0]
+            other = other.array
+        elif not isinstance(other, numbers) or isinstance(other, bool):
+            other = c.tensor(other, f"an operand of {op}")
+        return emit.binary(c.b, op, x, other, swap)
     return convert
 
 
@@ -458,8 +434,8 @@ def _dims(args, start: int, kwargs, name: str) -> list:
         rest = list(rest[0])
     if not rest and name in kwargs:
         rest = list(kwargs[name]) if isinstance(kwargs[name], (tuple, list)) else [kwargs[name]]
-    if len(rest) == 1 and isinstance(rest[0], Sizes) and rest[0].tensor.rank >= 0:  # x.expand(y.shape)
-        rest = [Dim(rest[0].tensor, axis) for axis in range(rest[0].tensor.rank)]
+    if len(rest) == 1 and isinstance(rest[0], Shape) and rest[0].tensor.rank >= 0:  # x.expand(y.shape)
+        rest = [DimRef(rest[0].tensor, axis) for axis in range(rest[0].tensor.rank)]
     return list(rest)
 
 
@@ -483,7 +459,7 @@ def _reshape(c: Converter, node, args, kwargs):
     entries, inputs = [], [x]
     traced, varied = c.meta.get(node.name), c.varied.get(node.name)
     for axis, size in enumerate(_dims(args, 1, kwargs, "shape")):
-        if traced and varied and len(traced) == len(varied) and traced[axis] == varied[axis] and (size == -1 or isinstance(size, Dim)):
+        if traced and varied and len(traced) == len(varied) and traced[axis] == varied[axis] and (size == -1 or isinstance(size, DimRef)):
             entries.append(int(traced[axis]))  # a size that did not change with the input's free sizes
         else:
             entries.append(_size_entry(size, inputs))
@@ -548,10 +524,8 @@ class ValuesIndices(tuple):
 def _size_entry(size, inputs: list):
     """A size argument as a Reshape / Tile / Expand entry: a number, or {"dim": [k, axis]} for
     x.size(axis), x's tensor added to `inputs` (the layer's inputs)."""
-    if isinstance(size, Dim):
-        if size.tensor not in inputs:
-            inputs.append(size.tensor)
-        return {"dim": [inputs.index(size.tensor), size.axis]}
+    if isinstance(size, DimRef):
+        return dim_entry(size, inputs)
     if isinstance(size, int) and not isinstance(size, bool):
         return size
     raise UnsupportedLayerError(f"a size given as {describe(size)} is not supported")
@@ -585,9 +559,7 @@ def _expand_as(c: Converter, node, args, kwargs):
 
 def _matmul(c: Converter, node, args, kwargs):
     a, b = args[0], _arg(args, kwargs, 1, "other", kwargs.get("mat2"))
-    if isinstance(b, Const):
-        return c.b.add(None, "tensor.MatMul", {"operand": True}, [c.tensor(a)], {"operand": b.array})[0]
-    return c.b.add(None, "tensor.MatMul", {}, [c.tensor(a), c.tensor(b)])[0]
+    return emit.matmul(c.b, c.tensor(a), b.array if isinstance(b, Const) else c.tensor(b))
 
 
 def _pad(c: Converter, node, args, kwargs):
@@ -603,7 +575,7 @@ def _pad(c: Converter, node, args, kwargs):
     pads = [[0, 0] for _ in range(rank)]
     for i in range(len(pad) // 2):  # torch lists (before, after) from the last axis backwards
         pads[rank - 1 - i] = [int(pad[2 * i]), int(pad[2 * i + 1])]
-    return c.b.add(None, "tensor.Pad", {"pads": pads, "value": float(value)}, [x])[0]
+    return emit.pad(c.b, x, pads, value)
 
 
 def _identity(c: Converter, node, args, kwargs):
@@ -639,7 +611,7 @@ def _chunk(split: bool):
         rank = len(shape)
         for size in sizes:
             size = min(size, length - start)
-            items = [{"slice": [None, None, None]}] * (axis % rank) + [{"slice": [start, start + size, None]}]
+            items = on_axis(axis, rank, {"slice": [start, start + size, None]})
             pieces.append(c.b.lazy(lambda items=items: c.b.add("piece", "tensor.Index", {"items": items}, [x])[0], rank))
             start += size  # a piece is made only if forward reads it
         return tuple(pieces)

@@ -14,93 +14,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedLayerError, UnsupportedOptionError
+from .toolkit import emit
+from .toolkit.activations import TORCH_FORMS
+from .toolkit.layout import per_axis
+from .toolkit.refusals import option_refused as _refuse
 
 
 def _array(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32) if tensor.is_floating_point() else tensor.detach().cpu().numpy()
 
 
-def _refuse(where, option: str, value, supported: str) -> UnsupportedOptionError:
-    """`where`: the module, or the name of the function (F.max_pool2d, ...) that has the option."""
-    name = where if isinstance(where, str) else type(where).__name__
-    return UnsupportedOptionError(f"{name}: {option}={value!r} is not supported; supported: {supported}")
-
-
-# -- activations ------------------------------------------------------------------------------
-
-# module -> (its torch.nn.functional name, its parameters with F's defaults). A module keeps
-# each parameter in an attribute of the same name, so both forms read this one table.
-ACTIVATION_FORMS = {
-    "ReLU": ("relu", {}), "ReLU6": ("relu6", {}), "SELU": ("selu", {}), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
-    "SiLU": ("silu", {}), "Mish": ("mish", {}), "Softsign": ("softsign", {}), "Tanhshrink": ("tanhshrink", {}),
-    "LogSigmoid": ("logsigmoid", {}), "Hardswish": ("hardswish", {}), "Hardsigmoid": ("hardsigmoid", {}),
-    "LeakyReLU": ("leaky_relu", {"negative_slope": 0.01}),
-    "ELU": ("elu", {"alpha": 1.0}), "CELU": ("celu", {"alpha": 1.0}), "GELU": ("gelu", {"approximate": "none"}),
-    "Softplus": ("softplus", {"beta": 1.0, "threshold": 20.0}), "Hardtanh": ("hardtanh", {"min_val": -1.0, "max_val": 1.0}),
-    "Softshrink": ("softshrink", {"lambd": 0.5}), "Hardshrink": ("hardshrink", {"lambd": 0.5}), "GLU": ("glu", {"dim": -1}),
-}
-ACTIVATION_FUNCTIONS = {function: defaults for function, defaults in ACTIVATION_FORMS.values()}
-
-
-def activation(function: str, params: dict, where) -> dict:
-    """The canonical activation of torch's `function` (F.relu, ...) with its parameters
-    (ACTIVATION_FORMS names, all given)."""
-    simple = {"relu": "relu", "relu6": "relu6", "selu": "selu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu",
-              "mish": "mish", "softsign": "softsign", "tanhshrink": "tanh_shrink", "logsigmoid": "log_sigmoid"}
-    if function in simple:
-        return {"name": simple[function]}
-    if function in ("hardswish", "hardsigmoid"):
-        return {"name": "hard_silu" if function == "hardswish" else "hard_sigmoid", "slope": 1.0 / 6.0}
-    if function == "leaky_relu":
-        return {"name": "leaky_relu", "negative_slope": float(params["negative_slope"])}
-    if function in ("elu", "celu"):
-        return {"name": function, "alpha": float(params["alpha"])}
-    if function == "gelu":
-        return gelu(params["approximate"], where)
-    if function == "softplus":
-        return softplus(params["beta"], params["threshold"], where)
-    if function == "hardtanh":
-        if (params["min_val"], params["max_val"]) != (-1.0, 1.0):
-            raise _refuse(where, "min_val, max_val", (params["min_val"], params["max_val"]), "-1.0, 1.0")
-        return {"name": "hard_tanh"}
-    if function in ("softshrink", "hardshrink"):
-        return {"name": "soft_shrink" if function == "softshrink" else "hard_shrink", "threshold": float(params["lambd"])}
-    if function == "glu":
-        return {"name": "glu", "axis": int(params["dim"])}
-    raise UnsupportedLayerError(f"the activation '{function}' is not supported; supported: {', '.join(sorted(ACTIVATION_FUNCTIONS))}")
-
-
-def activation_of_module(module) -> dict | None:
-    """The canonical activation of an activation module, or None if it is not one."""
-    form = ACTIVATION_FORMS.get(type(module).__name__)
-    if form is None:
-        return None
-    function, defaults = form
-    return activation(function, {p: getattr(module, p) for p in defaults}, module)
-
-
-def gelu(approximate: str, where) -> dict:
-    if approximate not in ("none", "tanh"):
-        raise _refuse(where, "approximate", approximate, "'none', 'tanh'")
-    return {"name": "gelu", "approximate": approximate == "tanh"}
-
-
-def softplus(beta, threshold, where) -> dict:
-    if beta != 1:
-        raise _refuse(where, "beta", beta, "1")
-    if threshold < 15:  # above it torch returns x; log1p(exp(x)) equals x in float32 from ~17 on
-        raise _refuse(where, "threshold", threshold, "15 or more (the default is 20)")
-    return {"name": "softplus"}
-
-
 # -- layers: one function each, from plain values (the module forms and F.* both call them) -----
 
 def linear_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None):
     """y = x W^T + b; weight (out, in)."""
-    weights = {"kernel": np.ascontiguousarray(weight.T)}  # (in, out)
-    if bias is not None:
-        weights["bias"] = bias
-    return builder.add(None, "Dense", {"units": int(weight.shape[0]), "use_bias": bias is not None}, [x], weights)[0]
+    return emit.dense(builder, x, np.ascontiguousarray(weight.T), bias)  # kernel (in, out)
 
 
 def linear(builder, module, x):
@@ -110,30 +38,18 @@ def linear(builder, module, x):
 def embedding_layer(builder, x, table: np.ndarray, max_norm, where):
     if max_norm is not None:
         raise _refuse(where, "max_norm", max_norm, "None (max_norm rescales the table while it is read)")
-    return builder.add(None, "Embedding", {"input_dim": table.shape[0], "output_dim": table.shape[1]}, [x],
-                       {"embeddings": table})[0]
+    return emit.embedding(builder, x, table)
 
 
 def embedding(builder, module, x):
     return embedding_layer(builder, x, _array(module.weight), module.max_norm, module)
 
 
-def _pad(builder, x, pads, fill=0.0):
-    """x (batch, channels, *spatial) padded with `fill` by (before, after) per spatial axis."""
-    if not any(before or after for before, after in pads):
-        return x
-    return builder.add("pad", "tensor.Pad", {"pads": [[0, 0], [0, 0]] + [list(p) for p in pads], "value": fill}, [x])[0]
-
-
-def _per_axis(value, n: int) -> tuple:
-    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * n
-
-
 def conv_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None, stride, padding, dilation, groups: int, where):
     """A torch convolution (weight (out, in/groups, *k)) -> Conv1D / 2D / 3D (channels_first),
     padding as a tensor.Pad before."""
     n = weight.ndim - 2
-    kernel, dilation = weight.shape[2:], _per_axis(dilation, n)
+    kernel, dilation = weight.shape[2:], per_axis(dilation, n)
     if padding == "same":
         pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
     elif padding == "valid":
@@ -141,15 +57,8 @@ def conv_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None, stride, 
     elif isinstance(padding, str):
         raise _refuse(where, "padding", padding, "'same', 'valid' or sizes")
     else:
-        pads = [(p, p) for p in _per_axis(padding, n)]
-    x = _pad(builder, x, pads)
-    weights = {"kernel": np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))}  # (*k, in/groups, out)
-    if bias is not None:
-        weights["bias"] = bias
-    config = {"filters": int(weight.shape[0]), "kernel_size": list(kernel), "strides": list(_per_axis(stride, n)),
-              "dilation_rate": list(dilation), "groups": int(groups), "padding": "valid",
-              "data_format": "channels_first", "use_bias": bias is not None}
-    return builder.add(None, f"Conv{n}D", config, [x], weights)[0]
+        pads = [(p, p) for p in per_axis(padding, n)]
+    return emit.conv(builder, x, weight, bias, per_axis(stride, n), dilation, groups, pads)
 
 
 def conv(builder, module, x):
@@ -167,18 +76,8 @@ def conv_transpose_layer(builder, x, weight: np.ndarray, bias: np.ndarray | None
     if groups != 1:
         raise _refuse(where, "groups", groups, "1")
     n = weight.ndim - 2
-    weights = {"kernel": np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))}  # (*k, out, in)
-    if bias is not None:
-        weights["bias"] = bias
-    config = {"filters": int(weight.shape[1]), "kernel_size": list(weight.shape[2:]), "strides": list(_per_axis(stride, n)),
-              "dilation_rate": list(_per_axis(dilation, n)), "padding": "valid",
-              "output_padding": list(_per_axis(output_padding, n)), "data_format": "channels_first", "use_bias": bias is not None}
-    y = builder.add(None, f"Conv{n}DTranspose", config, [x], weights)[0]
-    cut = _per_axis(padding, n)
-    if not any(cut):
-        return y
-    items = [{"slice": [None, None, None]}] * 2 + [{"slice": [c, -c if c else None, None]} for c in cut]
-    return builder.add("crop", "tensor.Index", {"items": items}, [y])[0]
+    cut = [(c, c) for c in per_axis(padding, n)]
+    return emit.conv_transpose(builder, x, weight, bias, per_axis(stride, n), per_axis(dilation, n), per_axis(output_padding, n), cut)
 
 
 def conv_transpose(builder, module, x):
@@ -197,17 +96,13 @@ def pool_layer(builder, x, kind: str, n: int, kernel_size, stride=None, padding=
     counted, for the average: count_include_pad)."""
     if ceil_mode:
         raise _refuse(where, "ceil_mode", True, "False")
-    if kind == "Max" and (return_indices or any(d != 1 for d in _per_axis(dilation, n))):
+    if kind == "Max" and (return_indices or any(d != 1 for d in per_axis(dilation, n))):
         raise _refuse(where, "dilation / return_indices", (dilation, return_indices), "1 and False")
-    pads = _per_axis(padding, n)
+    pads = per_axis(padding, n)
     if kind == "Average" and (divisor_override is not None or (not count_include_pad and any(pads))):
         raise _refuse(where, "count_include_pad / divisor_override", (count_include_pad, divisor_override),
                       "count_include_pad=True (or no padding) and no divisor_override")
-    x = _pad(builder, x, [(p, p) for p in pads], float("-inf") if kind == "Max" else 0.0)
-    size = _per_axis(kernel_size, n)
-    config = {"pool_size": list(size), "strides": list(_per_axis(stride or kernel_size, n)), "padding": "valid",
-              "data_format": "channels_first"}
-    return builder.add(None, f"{kind}Pooling{n}D", config, [x])[0]
+    return emit.pool(builder, x, kind, per_axis(kernel_size, n), per_axis(stride or kernel_size, n), [(p, p) for p in pads])
 
 
 def pool(builder, module, x):
@@ -227,14 +122,13 @@ def adaptive_pool_layer(builder, x, kind: str, n: int, output_size, shape, varie
     size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * n
     out = tuple(s if o is None else int(o) for o, s in zip(size, spatial))
     if all(o == 1 for o in out):
-        return builder.add(None, f"Global{kind}Pooling{n}D", {"data_format": "channels_first", "keepdims": True}, [x])[0]
+        return emit.global_pool(builder, x, kind, n)
     if varied is not None and tuple(varied[2:]) != spatial:
         raise _refuse(where, "output_size", output_size, "1 on every axis, when the input's spatial sizes vary")
     if any(s % o for s, o in zip(spatial, out)):
         raise _refuse(where, "output_size", output_size, f"sizes dividing the input's {spatial}, or 1")
     window = [s // o for s, o in zip(spatial, out)]
-    config = {"pool_size": window, "strides": window, "padding": "valid", "data_format": "channels_first"}
-    return builder.add(None, f"{kind}Pooling{n}D", config, [x])[0]
+    return emit.pool(builder, x, kind, window, window)
 
 
 def adaptive_pool(builder, module, x, shape, varied):
@@ -248,13 +142,7 @@ def adaptive_pool(builder, module, x, shape, varied):
 
 def layer_norm_layer(builder, x, axes: int, weight: np.ndarray | None, bias: np.ndarray | None, eps: float):
     """Normalized over the last `axes` axes, then scaled by weight and shifted by bias."""
-    config = {"axis": list(range(-axes, 0)), "epsilon": float(eps), "scale": weight is not None, "center": bias is not None}
-    weights = {}
-    if weight is not None:
-        weights["gamma"] = weight
-    if bias is not None:
-        weights["beta"] = bias
-    return builder.add(None, "LayerNormalization", config, [x], weights)[0]
+    return emit.layer_norm(builder, x, list(range(-axes, 0)), weight, bias, eps)
 
 
 def layer_norm(builder, module, x):
@@ -266,15 +154,7 @@ def batch_norm_layer(builder, x, mean: np.ndarray, variance: np.ndarray, weight:
                      bias: np.ndarray | None, eps: float):
     """Normalized over axis 1 (channels) with the running statistics; weight and bias each
     optional (F.batch_norm), absent ones are 1 and 0."""
-    channels = mean.shape[0]
-    config = {"axis": 1, "epsilon": float(eps), "center": True, "scale": True}
-    weights = {"moving_mean": mean, "moving_variance": variance,
-               "gamma": np.ones(channels, np.float32) if weight is None else weight,
-               "beta": np.zeros(channels, np.float32) if bias is None else bias}
-    if weight is None and bias is None:
-        config.update(center=False, scale=False)
-        del weights["gamma"], weights["beta"]
-    return builder.add(None, "BatchNormalization", config, [x], weights)[0]
+    return emit.batch_norm(builder, x, mean, variance, weight, bias, eps)
 
 
 def batch_norm(builder, module, x):
@@ -313,8 +193,7 @@ def recurrent(builder, module, x, hx):
             refs = builder.add(suffix, {"RNN": "SimpleRNN"}.get(kind, kind), config, [x], weights, kwargs)
             sequence = refs[0]
             if direction:  # go_backwards returns the steps last-to-first; torch aligns them with the input
-                sequence = builder.add("unreverse", "tensor.Index", {"items": [{"slice": [None, None, None]},
-                                                                               {"slice": [None, None, -1]}]}, [sequence])[0]
+                sequence = emit.reverse(builder, sequence, 1, 3, base="unreverse")  # (batch, time, units)
             outputs.append(sequence)
             finals.append(refs[1:])
         x = outputs[0] if directions == 1 else builder.add("concat", "tensor.Concat", {"axis": -1}, outputs)[0]
@@ -380,7 +259,7 @@ MODULES = {
 SHAPED = {f"Adaptive{kind}Pool{n}d": adaptive_pool for kind in ("Avg", "Max") for n in (1, 2, 3)}  # converters that read the input's shape
 RECURRENT = ("RNN", "LSTM", "GRU")
 PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Identity")
-ACTIVATIONS = tuple(ACTIVATION_FORMS)
+ACTIVATIONS = tuple(TORCH_FORMS)
 
 
 def supported_modules() -> list[str]:

@@ -1,23 +1,38 @@
-"""The values an ONNX graph's names take while npinfer converts it (shared by onnx_graph.py
-and onnx_loop.py): run-time tensors, lists of sizes, and constant folding."""
+"""The values a graph's names take while an importer converts it: run-time tensors, sizes
+known only at run time, lists of sizes, parameters, tensors made only when read; and constant
+folding (an operator on constants is computed once, while loading)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .onnx_proto import Graph
-
 
 @dataclass(frozen=True)
 class Tensor:
+    """A run-time tensor: `ref` (layer, call, output) and its shape as far as it is known
+    (a size None where it is known only at run time; the whole shape None where even the rank is)."""
+
     ref: tuple
-    shape: tuple
+    shape: tuple | None
+
+    @property
+    def rank(self) -> int:
+        """The number of axes, -1 when unknown."""
+        return -1 if self.shape is None else len(self.shape)
+
+    @classmethod
+    def of_rank(cls, ref: tuple, rank: int) -> Tensor:
+        """A tensor of which only the rank is known (-1: not even that)."""
+        return cls(ref, None if rank < 0 else (None,) * rank)
 
 
 @dataclass(frozen=True)
 class DimRef:
+    """The size of axis `axis` of `tensor`, known only at run time (ONNX Shape entries, torch x.size(k))."""
+
     tensor: Tensor
     axis: int
 
@@ -36,6 +51,29 @@ class Sizes:
         return None
 
 
+@dataclass(frozen=True)
+class Uniform:
+    """A tensor filled with one size (ONNX Expand of a size over a shape): tf2onnx's sequence lengths."""
+
+    entry: object
+    shape: Sizes
+
+
+@dataclass(frozen=True)
+class Const:
+    """A named parameter or buffer of the model (torch's get_attr)."""
+
+    array: np.ndarray
+    name: str
+
+
+class Lazy:
+    """A tensor made only if something reads it (h_n, c_n of a recurrent module)."""
+
+    def __init__(self, make: Callable[[], tuple], rank: int):
+        self.make, self.rank, self.value = make, rank, None
+
+
 def as_sizes(value) -> Sizes | None:
     if isinstance(value, Sizes):
         return value
@@ -45,7 +83,8 @@ def as_sizes(value) -> Sizes | None:
 
 
 def fold(c, function, args, what: str):
-    """Compute an operator on constants (and constant size lists) here, once."""
+    """Compute an operator on constants (and constant size lists) here, once; `c.admit` counts
+    the result against the load budget first."""
     values = []
     for a in args:
         if a is None:
@@ -72,18 +111,8 @@ def all_constant(args) -> bool:
     return all(a is None or isinstance(a, np.ndarray) or (isinstance(a, Sizes) and a.constant() is not None) for a in args)
 
 
-def all_nodes(graph: Graph):
-    """The nodes of `graph` and of every graph inside their attributes (Loop bodies)."""
-    for node in graph.nodes:
-        yield node
-        for value in node.attributes.values():
-            for inner in value if isinstance(value, list) else [value]:
-                if isinstance(inner, Graph):
-                    yield from all_nodes(inner)
-
-
 def text(value, default=None):
-    """An attribute's text (ONNX stores strings as bytes)."""
+    """An attribute's text (ONNX and TensorFlow store strings as bytes)."""
     if value is None:
         return default
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
