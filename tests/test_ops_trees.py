@@ -97,3 +97,21 @@ def test_malformed_is_refused(change):
     model = graph_model([node], {"x": x}, {"y": np.float32}, domains={"ai.onnx.ml": 5})
     with pytest.raises(npinfer.errors.NpinferError, match="TreeEnsemble"):
         run_npinfer(model, {"x": x})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("post", [1, 2, 3, 4])
+@pytest.mark.parametrize("targets", [1, 3])
+def test_tree_ensemble_post_transform(dtype, post, targets):
+    rng = np.random.default_rng(post + targets)
+    attrs = random_v5(rng, trees=3, depth=3, targets=targets, dtype=dtype, modes=(0, 3), member=False)
+    if post == 4:  # PROBIT takes scores in (0, 1)
+        attrs["leaf_weights"] = numpy_helper.from_array(rng.uniform(0.05, 0.3, len(attrs["leaf_targetids"])).astype(dtype))
+    node = helper.make_node("TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", post_transform=post, **attrs)
+    x = inputs(rng, dtype)
+    model = graph_model([node], {"x": x}, {"y": dtype}, domains={"ai.onnx.ml": 5})
+    if post in (1, 2) and targets > 1:  # ORT swaps SOFTMAX / LOGISTIC against the spec: refused
+        with pytest.raises(npinfer.UnsupportedOptionError, match="TreeEnsemble"):
+            run_npinfer(model, {"x": x})
+        return
+    assert_matches_onnxruntime(model, {"x": x}, rtol=1e-5, atol=1e-5)

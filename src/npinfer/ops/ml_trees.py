@@ -110,7 +110,7 @@ def finish(scores, has, name: str, out_dtype) -> np.ndarray:
 
 
 V5_AGGREGATES = ("AVERAGE", "SUM", "MIN", "MAX")
-V5_TRANSFORMS = ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")
+V5_TRANSFORMS = ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")  # the ONNX spec's codes
 
 
 def _tensor(call: Call, name: str, dtype, required=True):
@@ -155,6 +155,9 @@ def tree_ensemble(call: Call, x):
     agg, post = int(call.attr("aggregate_function", 1)), int(call.attr("post_transform", 0))
     if not 0 <= agg < 4 or not 0 <= post < 5:
         raise call.malformed(f"has aggregate_function {agg} / post_transform {post} outside the ONNX enumerations")
+    if post in (1, 2) and targets > 1:  # ORT 1.32 reads 1 as LOGISTIC and 2 as SOFTMAX, the spec the reverse
+        raise call.refuse(f"post_transform {post} with several targets (ONNX Runtime and the ONNX spec disagree "
+                          "on which of SOFTMAX / LOGISTIC it names)")
     leaves = weights.size
     for flag, ids in (("nodes_trueleafs", "nodes_truenodeids"), ("nodes_falseleafs", "nodes_falsenodeids")):
         limit = np.where(ints[flag] != 0, leaves, n)
