@@ -211,3 +211,101 @@ def tree_ensemble(call: Call, x):
     pos = walk(call, ens, rows)
     scores, has = aggregate(call, ens, pos, targets, V5_AGGREGATES[agg])
     return finish(scores, has, V5_TRANSFORMS[post], dtype)
+
+
+def _v3_values(call: Call, name: str, dtype):
+    """A V3 float list or its *_as_tensor twin (opset 3) in the threshold type."""
+    if call.has(name + "_as_tensor"):
+        if call.opset < 3:
+            raise call.malformed(f"has {name}_as_tensor, an opset 3 attribute")
+        return np.asarray(call.attr(name + "_as_tensor")).reshape(-1).astype(dtype)
+    return np.asarray(call.attr(name, []), F32).reshape(-1).astype(dtype)
+
+
+def v3_ensemble(call: Call, dtype, prefix: str) -> Ensemble:
+    """The nodes_* / <prefix>_* attributes of TreeEnsembleRegressor/Classifier as an Ensemble
+    (roots: the first node of each run of equal tree ids, as ONNX Runtime)."""
+    trees = np.asarray(call.ints("nodes_treeids"), np.int64)
+    ids = np.asarray(call.ints("nodes_nodeids"), np.int64)
+    n = trees.size
+    names = call.strings("nodes_modes")
+    unknown = [m for m in names if m not in V3_MODES]
+    if unknown:
+        raise call.malformed(f"has an unknown node mode '{unknown[0]}' (ONNX: {', '.join(V3_MODES)})")
+    feature = np.asarray(call.ints("nodes_featureids"), np.int64)
+    threshold = _v3_values(call, "nodes_values", dtype)
+    true_ids = np.asarray(call.ints("nodes_truenodeids"), np.int64)
+    false_ids = np.asarray(call.ints("nodes_falsenodeids"), np.int64)
+    missing = np.asarray(call.ints("nodes_missing_value_tracks_true", (0,) * n), np.int64) == 1
+    if n == 0 or any(a.size != n for a in (ids, feature, threshold, true_ids, false_ids, missing)) or len(names) != n:
+        raise call.malformed("has node attributes of different lengths (or no nodes)")
+    mode = np.array([V3_MODES[m] for m in names], np.int8)
+    index = {}
+    for i, key in enumerate(zip(trees.tolist(), ids.tolist())):
+        if key in index:
+            raise call.malformed(f"has node {key[1]} of tree {key[0]} twice")
+        index[key] = i
+    def child(i, node):
+        found = index.get((int(trees[i]), int(node)), -1)
+        if found < 0 or found == i:
+            raise call.malformed(f"has a child {node} of node {ids[i]} in tree {trees[i]} that is no other node of it")
+        return found
+    branch = mode != LEAF
+    true_next = np.array([child(i, t) if branch[i] else i for i, t in enumerate(true_ids.tolist())], np.int64)
+    false_next = np.array([child(i, f) if branch[i] else i for i, f in enumerate(false_ids.tolist())], np.int64)
+    w_tree = np.asarray(call.ints(prefix + "_treeids"), np.int64)
+    w_node = np.asarray(call.ints(prefix + "_nodeids"), np.int64)
+    w_target = np.asarray(call.ints(prefix + "_ids"), np.int64)
+    w_value = _v3_values(call, prefix + "_weights", dtype)
+    if not w_tree.size == w_node.size == w_target.size == w_value.size:
+        raise call.malformed("has weight attributes of different lengths")
+    target = np.zeros(n, np.int64)
+    weight = np.zeros(n, dtype)
+    count = np.zeros(n, np.int64)
+    for t, node, k, v in zip(w_tree.tolist(), w_node.tolist(), w_target.tolist(), w_value.tolist()):
+        i = index.get((t, node), -1)
+        if i < 0:
+            raise call.malformed(f"has a weight for node {node} of tree {t}, which does not exist")
+        if branch[i]:
+            continue  # ORT ignores weights on branch nodes
+        count[i] += 1
+        target[i], weight[i] = k, v
+    leaves = ~branch
+    if np.any(count[leaves] == 0):
+        raise call.malformed("has a leaf without a weight")
+    if np.any(count[leaves] > 1):
+        raise call.refuse("leaves with several weights are not done")
+    roots = np.flatnonzero(np.concatenate([[True], trees[1:] != trees[:-1]])).astype(np.int64)
+    ens = Ensemble(feature, threshold, mode, missing, true_next, false_next, target, weight, roots)
+    return check_structure(call, ens)
+
+
+@operator("TreeEnsembleRegressor", domain=ML,
+          attributes=("aggregate_function", "base_values", "base_values_as_tensor", "n_targets", "nodes_falsenodeids",
+                      "nodes_featureids", "nodes_hitrates", "nodes_hitrates_as_tensor", "nodes_missing_value_tracks_true",
+                      "nodes_modes", "nodes_nodeids", "nodes_treeids", "nodes_truenodeids", "nodes_values",
+                      "nodes_values_as_tensor", "post_transform", "target_ids", "target_nodeids", "target_treeids",
+                      "target_weights", "target_weights_as_tensor"))
+def tree_ensemble_regressor(call: Call, x):
+    """ai.onnx.ml opsets 1 and 3: float32 output, computed in double for a double input (as ORT)."""
+    check_input(call, x)
+    dtype = F64 if x.dtype == F64 else F32
+    rows = as_rows(call, x, dtype)
+    from .ml import post_transform
+    name = post_transform(call)
+    function = call.string("aggregate_function", "SUM")
+    if function not in AGGREGATES:
+        raise call.malformed(f"has aggregate_function '{function}' (ONNX: {', '.join(AGGREGATES)})")
+    targets = int(call.attr("n_targets", 1))
+    ens = v3_ensemble(call, dtype, "target")
+    if targets < 1 or (targets > 1 and np.any((ens.target < 0) | (ens.target >= targets))):
+        raise call.malformed(f"has targets outside [0, {targets})")
+    base = _v3_values(call, "base_values", dtype)
+    if base.size not in (0, targets):
+        raise call.malformed(f"has {base.size} base values for {targets} targets")
+    pos = walk(call, ens, rows)
+    scores, has = aggregate(call, ens, pos, targets, function)
+    if base.size:
+        scores = np.where(has | (function in ("SUM", "AVERAGE")), scores, 0) + base
+        has = np.ones_like(has)
+    return finish(scores, has, name, F32)
