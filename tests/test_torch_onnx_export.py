@@ -5,13 +5,20 @@ npinfer.load (the layer tier takes the CNN and the GRU, the tensor tier the Tran
 compared with PyTorch's own output at batch 1, 3, 8 and time lengths 1, 5, 17: within 1e-5
 (relative where |value| > 1). Files the layer tier takes run on the tensor tier as well. ONNX Runtime runs each file too, as a check of the export itself.
 
-Which exporters run here:
-- TorchScript exporter (`torch.onnx.export(..., dynamo=False)`): every model below.
-- torch.export-based exporter (`dynamo=True`): cannot run in this environment. torch 2.13's
-  `torch.onnx.export(..., dynamo=True)` imports `onnxscript` first (torch/onnx/_internal/exporter/
-  _core.py), and onnxscript is not installed in the venv: ModuleNotFoundError: No module named
-  'onnxscript'. `test_the_dynamo_exporter_needs_onnxscript` pins that; once onnxscript is installed
-  that test fails, and the models below should be parametrized over both exporters.
+Both exporters run here, on the same trained modules:
+- TorchScript exporter (`torch.onnx.export(..., dynamo=False, dynamic_axes=...)`), opsets 11 and 17.
+- torch.export-based exporter (`torch.onnx.export(..., dynamo=True, dynamic_shapes=...)`, onnxscript
+  0.7.2), default opset 20, batch and time given as `torch.export.Dim(min=1)` (so examples of size >1
+  are not specialised and size 1 still runs), `external_data=False` (by default it writes the
+  weights to a side file, which npinfer refuses by name: ModelFormatError). It writes
+  LayerNormalization, Gemm, Shape/Gather/Concat/Reshape chains and one GRU node; it keeps the
+  Transformer's time axis truly dynamic: one file runs at every length 1, 5, 17. (For the GRU it
+  annotates output y's time axis as the example's 5; ONNX Runtime only warns, values are right.)
+  torch limitation: only the first nn.GRU exported with dynamo=True in a process keeps its time
+  axis; every later GRU export (even after torch._dynamo.reset()) silently fixes it at the example's
+  5 (input shape ['batch', 5, 4], no error, no warning). So only the bidirectional 2-layer GRU is
+  exported with dynamo here (once per session); the unidirectional one runs the TorchScript files.
+  `test_the_dynamo_exports_keep_batch_and_time_dynamic` checks the files' input shapes.
 
 The TorchScript exporter fixes an nn.TransformerEncoder's sequence length at the example's
 (pytorch/pytorch#110347, #117209: `k.view(k.shape[0], ...)` in F.multi_head_attention_forward is
@@ -24,7 +31,6 @@ refuses it), never answered wrongly.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 
 import numpy as np
@@ -109,6 +115,20 @@ def _padding(rng, batch: int, time: int) -> np.ndarray:
 
 # -- export once per session --------------------------------------------------------------------
 
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def _dynamo(path, module, example, dynamic) -> str:
+    """torch.export-based export; `dynamic` maps each forward argument to {axis: "batch" | "time"}."""
+    dims = {name: torch.export.Dim(name, min=1, max=64) for name in ("batch", "time")}
+    shapes = {arg: {axis: dims[dim] for axis, dim in axes.items()} for arg, axes in dynamic.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, str(path), dynamo=True, dynamic_shapes=shapes, external_data=False,
+                          verbose=False)
+    return str(path)
+
+
 def _export(path, module, example, names, outputs, dynamic, **options) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's TracerWarnings
@@ -129,6 +149,7 @@ def resnet(tmp_path_factory):
         for opset in (11, 17):
             files[mode, opset] = _export(folder / f"{mode}{opset}.onnx", module, (torch.randn(2, 3, 16, 16),), ["x"], ["y"],
                                          dynamic, opset_version=opset, training=getattr(torch.onnx.TrainingMode, mode))
+    files["dynamo"] = _dynamo(folder / "dynamo.onnx", module, (torch.randn(2, 3, 16, 16),), {"x": {0: "batch"}})
     return module, files
 
 
@@ -145,6 +166,9 @@ def gru(tmp_path_factory):
             models[bidirectional, opset] = module, _export(folder / f"gru{bidirectional}{opset}.onnx", module,
                                                            (torch.randn(2, 5, 4),), ["x"], ["y", "h"], dynamic,
                                                            opset_version=opset)
+        if bidirectional:  # see the module docstring: a second dynamo GRU export loses the time axis
+            models[bidirectional, "dynamo"] = module, _dynamo(folder / f"gru{bidirectional}dynamo.onnx", module,
+                                                              (torch.randn(2, 5, 4),), {"input": {0: "batch", 1: "time"}})
     return models
 
 
@@ -163,6 +187,8 @@ def encoder(tmp_path_factory):
                                           ["y"], {name: {0: "batch"} for name in names + ["y"]}, opset_version=17)
         files[masked, "time"] = _export(folder / f"enc{masked}time.onnx", module, _example(rng, 2, 5, masked), names,
                                         ["y"], {name: {0: "batch", 1: "time"} for name in names + ["y"]}, opset_version=17)
+        dynamic = {"x": {0: "batch", 1: "time"}, "padding": {0: "batch", 1: "time"}} if masked else {"x": {0: "batch", 1: "time"}}
+        files[masked, "dynamo"] = _dynamo(folder / f"enc{masked}dynamo.onnx", module, _example(rng, 2, 5, masked), dynamic)
     return module, files
 
 
@@ -206,32 +232,36 @@ def _check(path: str, module: nn.Module, inputs: list, what: str) -> None:
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("opset", (11, 17))
-@pytest.mark.parametrize("mode", ("EVAL", "PRESERVE"))
-def test_resnet_style_cnn(resnet, mode, opset, batch):
+@pytest.mark.parametrize("exporter, mode, opset", [("torchscript", mode, opset) for mode in ("EVAL", "PRESERVE")
+                                                   for opset in (11, 17)] + [("dynamo", "eval module", 20)])
+def test_resnet_style_cnn(resnet, exporter, mode, opset, batch):
     module, files = resnet
     x = np.random.default_rng(batch).standard_normal((batch, 3, 16, 16), dtype=np.float32)
-    _check(files[mode, opset], module, [x], f"ResNet-style CNN, TorchScript exporter, training={mode}, opset {opset}, batch {batch}")
+    path = files["dynamo"] if exporter == "dynamo" else files[mode, opset]
+    _check(path, module, [x], f"ResNet-style CNN, {exporter} exporter, training={mode}, opset {opset}, batch {batch}")
 
 
 @pytest.mark.parametrize("time", LENGTHS)
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("opset", (11, 17))
-@pytest.mark.parametrize("bidirectional", (False, True))
-def test_gru_with_dynamic_batch_and_time(gru, bidirectional, opset, batch, time):
-    module, path = gru[bidirectional, opset]
+@pytest.mark.parametrize("bidirectional, exporter, opset", [(b, "torchscript", o) for b in (False, True) for o in (11, 17)]
+                         + [(True, "dynamo", 20)])
+def test_gru_with_dynamic_batch_and_time(gru, bidirectional, exporter, opset, batch, time):
+    module, path = gru[bidirectional, "dynamo" if exporter == "dynamo" else opset]
     x = np.random.default_rng(10 * batch + time).standard_normal((batch, time, 4), dtype=np.float32)
-    _check(path, module, [x], f"GRU 2 layers bidirectional={bidirectional}, TorchScript exporter, opset {opset}, batch {batch}, time {time}")
+    _check(path, module, [x], f"GRU 2 layers bidirectional={bidirectional}, {exporter} exporter, opset {opset}, batch {batch}, time {time}")
 
 
 @pytest.mark.parametrize("time", LENGTHS)
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("masked", (False, True))
-def test_transformer_encoder_with_dynamic_batch(encoder, masked, batch, time):
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_transformer_encoder_with_dynamic_batch(encoder, exporter, masked, batch, time):
+    """TorchScript: one file per length (dynamic batch); dynamo: one file with dynamic batch and time."""
     module, files = encoder
     inputs = [t.numpy() for t in _example(np.random.default_rng(10 * batch + time), batch, time, masked)]
-    _check(files[masked, time], module, inputs,
-           f"TransformerEncoder src_key_padding_mask={masked}, TorchScript exporter, opset 17, batch {batch}, time {time}")
+    path = files[masked, "dynamo" if exporter == "dynamo" else time]
+    _check(path, module, inputs,
+           f"TransformerEncoder src_key_padding_mask={masked}, {exporter} exporter, batch {batch}, time {time}")
 
 
 @pytest.mark.parametrize("time", (1, 17))
@@ -261,8 +291,11 @@ def test_the_two_cnn_exports_differ_as_meant(resnet):
         assert "BatchNormalization" not in kinds["EVAL"] and "BatchNormalization" in kinds["PRESERVE"], kinds
 
 
-def test_the_dynamo_exporter_needs_onnxscript(tmp_path):
-    """dynamo=True imports onnxscript, which this environment lacks (see the module docstring)."""
-    assert importlib.util.find_spec("onnxscript") is None
-    with pytest.raises(ModuleNotFoundError, match="onnxscript"):
-        torch.onnx.export(nn.Linear(3, 2), (torch.randn(1, 3),), str(tmp_path / "m.onnx"), dynamo=True)
+def test_the_dynamo_exports_keep_batch_and_time_dynamic(resnet, gru, encoder):
+    """Every dynamo file declares the batch (and time) axes it was given as symbols, not numbers."""
+    files = [resnet[1]["dynamo"]] + [gru[True, "dynamo"][1]] + [encoder[1][m, "dynamo"] for m in (False, True)]
+    for path in files:
+        for value in onnx.load(path).graph.input:
+            dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+            expected = ["batch", 3, 16, 16] if len(dims) == 4 else ["batch", "time"] + dims[2:]
+            assert dims == expected, (path, value.name, dims)
