@@ -78,6 +78,12 @@ def aggregate(call: Call, ens: Ensemble, pos: np.ndarray, targets: int, function
     n, trees = pos.shape
     dtype = ens.weight.dtype
     call.admit((n, targets), dtype)
+    if targets == 1 and function in ("SUM", "AVERAGE") and trees:
+        # one target: a running sum over the trees (cumsum adds strictly in order), tree by tree as the loop below
+        scores = np.cumsum(ens.weight[pos.T], axis=0, dtype=dtype)[-1][:, None]  # (trees, rows) -> (rows, 1)
+        if function == "AVERAGE":
+            scores = scores / dtype.type(trees)
+        return scores, np.ones((n, 1), bool)
     scores = np.zeros((n, targets), dtype)
     has = np.zeros((n, targets), bool)
     rows = np.arange(n)
@@ -297,7 +303,8 @@ def tree_ensemble_regressor(call: Call, x):
     if function not in AGGREGATES:
         raise call.malformed(f"has aggregate_function '{function}' (ONNX: {', '.join(AGGREGATES)})")
     targets = int(call.attr("n_targets", 1))
-    ens = v3_ensemble(call, dtype, "target")
+    # the flat trees depend on attributes only: built on the first call, kept for the node
+    ens = call.prepared((), ("ensemble", dtype.str), lambda: v3_ensemble(call, dtype, "target"))
     if targets < 1 or (targets > 1 and np.any((ens.target < 0) | (ens.target >= targets))):
         raise call.malformed(f"has targets outside [0, {targets})")
     base = _v3_values(call, "base_values", dtype)
