@@ -83,18 +83,20 @@ GRANULARITIES = {  # name -> (attributes, the scale's shape for X_SHAPE, first o
 }
 
 
-def quant_cases(op: str) -> list:
-    cases = []
+def granular_grid():
+    """(opset, granularity, scale type, the quantized types) each opset defines."""
     for opset in (10, 13, 19, 21, 23):
         floats = (F32, F16) if opset >= 19 else (F32,)
         quantized = (I8, U8, I16, U16) if opset >= 21 else (I8, U8)
         for granularity, (_, _, since) in GRANULARITIES.items():
-            if since > opset:
-                continue
-            for scale_type in floats:
-                for zero in quantized + (None,):
-                    cases.append((opset, granularity, scale_type, zero))
-    return cases
+            if since <= opset:
+                for scale_type in floats:
+                    yield opset, granularity, scale_type, quantized
+
+
+def quant_cases(op: str) -> list:
+    return [(opset, granularity, scale_type, zero) for opset, granularity, scale_type, quantized in granular_grid()
+            for zero in quantized + (None,)]
 
 
 QUANT_CASES = quant_cases("QuantizeLinear")
@@ -179,18 +181,12 @@ def test_quantize_linear_int32_input(opset):
 
 def dequant_cases() -> list:
     cases = []
-    for opset in (10, 13, 19, 21, 23):
-        floats = (F32, F16) if opset >= 19 else (F32,)
-        quantized = (I8, U8, I16, U16) if opset >= 21 else (I8, U8)
-        for granularity, (_, _, since) in GRANULARITIES.items():
-            if since > opset:
-                continue
-            for scale_type in floats:
-                for x_type in quantized + (I32,):
-                    for with_zero in (True, False):
-                        if x_type == I32 and (with_zero or granularity != "tensor"):
-                            continue  # ONNX: an int32 x has no zero point; ONNX Runtime: per tensor
-                        cases.append((opset, granularity, scale_type, x_type, with_zero))
+    for opset, granularity, scale_type, quantized in granular_grid():
+        for x_type in quantized + (I32,):
+            for with_zero in (True, False):
+                if x_type == I32 and (with_zero or granularity != "tensor"):
+                    continue  # ONNX: an int32 x has no zero point; ONNX Runtime: per tensor
+                cases.append((opset, granularity, scale_type, x_type, with_zero))
     return cases
 
 
