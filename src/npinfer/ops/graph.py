@@ -10,7 +10,6 @@ and the node that owns it depends on them.
 from __future__ import annotations
 
 import collections
-import contextlib
 import warnings
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ import numpy as np
 from ..errors import InputError, ModelFormatError, NpinferError, ResourceLimitError, UnsupportedLayerError
 from ..importers.onnx_proto import Graph, Node
 from ..limits import Limits, WeightBudget
+from ..quiet import run_quietly
 from .registry import ML, ONNX, OPERATORS, Call, Operator
 from .values import describe
 
@@ -27,12 +27,12 @@ MIN_OPSET = {ONNX: 7, ML: 1}
 FAILURES = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError, MemoryError)
 
 
-@contextlib.contextmanager
-def quiet_numpy():
-    """NumPy's floating-point warnings off: ONNX defines inf and NaN results (1 / 0, log 0)."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+def quietly(function, *args):
+    """function(*args) with NumPy's floating-point warnings off (quiet.run_quietly, as predict on
+    the layer tier) and Python's warnings too (an empty mean): ONNX defines inf and NaN results."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        yield
+        return run_quietly(function, *args)
 
 
 class FoldBudget:
@@ -126,7 +126,6 @@ class TypedGraph:
 
     def __init__(self, graph: Graph, opsets: dict, path: str, budget: FoldBudget, visible: set, main: bool = False):
         self.name = graph.name
-        self.outer_constants: dict = {}  # the graphs around this one's constants (set by _finish)
         self.path = path
         self.opsets = opsets
         self.constants: dict = {}
@@ -166,12 +165,10 @@ class TypedGraph:
     def _finish(self, budget: FoldBudget, outer_constants) -> None:
         """Fold this graph's constant steps (reading the outer graphs' constants too), plan when
         values are freed, mark each step's constant inputs; then the same for its subgraphs."""
-        self.outer_constants = outer_constants
-        self.steps = self._fold(self.steps, budget)
+        self.steps = quietly(self._fold, self.steps, budget, outer_constants)
         self._plan_release()
-        known = set(self.constants) | {name for name in self.free_names if name in outer_constants}
         for step in self.steps:
-            step.constant_inputs = tuple(not name or name in known for name in step.node.inputs)
+            step.constant_inputs = tuple(not name or self._constant(name, outer_constants) for name in step.node.inputs)
             for subgraph in step.subgraphs.values():
                 subgraph._finish(budget, collections.ChainMap(self.constants, outer_constants))
 
@@ -222,21 +219,17 @@ class TypedGraph:
             raise ModelFormatError(f"the ONNX graph has a cycle (through node '{stuck.name or stuck.op_type}')", self.path)
         return order
 
-    def _fold(self, steps: list[Step], budget: FoldBudget) -> list[Step]:
-        """Evaluate, once, every step that reads constants only; the rest run per call."""
-        with quiet_numpy():
-            return self._fold_quietly(steps, budget)
+    def _constant(self, name: str, outer) -> bool:
+        """`name` is known at load: this graph's constant, or an outer one it reads (never one it shadows)."""
+        return name in self.constants or (name in self.free_names and name in outer)
 
-    def _fold_quietly(self, steps: list[Step], budget: FoldBudget) -> list[Step]:
+    def _fold(self, steps: list[Step], budget: FoldBudget, outer) -> list[Step]:
+        """Evaluate, once, every step that reads constants only (this graph's, or the `outer`
+        graphs' that it reads); the rest run per call."""
         remaining = []
         self.folded: list[Step] = []  # the steps evaluated at load, in order (trace lists them)
-        outer = self.outer_constants
-
-        def constant(name: str) -> bool:  # this graph's own, or an outer one it reads (never one it shadows)
-            return name in self.constants or (name in self.free_names and name in outer)
-
         for step in steps:
-            if step.op.fold and all(constant(name) for name in step.reads) and not step.subgraphs:
+            if step.op.fold and all(self._constant(name, outer) for name in step.reads) and not step.subgraphs:
                 self.folded.append(step)
                 budget.count(step.node.op_type)
                 scope = self.constants
@@ -266,7 +259,7 @@ class TypedGraph:
         node = step.node
         args = [scope[name] if name else None for name in node.inputs]
         call = Call(node, step.opset, budget, step.subgraphs, scope, None if folding else step.memo, step.constant_inputs)
-        try:  # NumPy's floating-point warnings are silenced around the whole run (quiet_numpy)
+        try:  # NumPy's floating-point warnings are silenced around the whole run (quietly)
             result = step.op.fn(call, *args)
         except NpinferError:
             raise
@@ -288,9 +281,8 @@ class TypedGraph:
         of the graphs around it; names in `wanted` are kept and returned in a dict after them."""
         if len(inputs) != len(self.input_names):
             raise ModelFormatError(f"graph '{self.name}' takes {len(self.input_names)} inputs, given {len(inputs)}", self.path)
-        if outer is None:  # the main graph: once around the whole run, not per node
-            with quiet_numpy():
-                return self._run(inputs, budget, outer, wanted)
+        if outer is None:  # the main graph: warnings off once around the whole run, not per node
+            return quietly(self._run, inputs, budget, outer, wanted)
         return self._run(inputs, budget, outer, wanted)
 
     def _run(self, inputs: list, budget, outer: dict | None, wanted: set | None) -> list:
