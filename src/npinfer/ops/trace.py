@@ -45,8 +45,7 @@ def trace_graph(model, x: Any, sample: int = 0) -> dict:
     names = [name for step in graph.steps for name in step.node.outputs if name]
     computed = model.predict(x, outputs=names) if names else {}
     layers = [_entry(step, graph.constants, True) for step in graph.folded]
-    raw = dict(computed)
-    layers += [_entry(step, raw, False) for step in graph.steps]
+    layers += [_entry(step, computed, False) for step in graph.steps]
     return {"model": model.name, "sample": None, "tier": "tensor", "layers": layers}
 
 
